@@ -1,0 +1,169 @@
+"""Effective configuration of govpulse, from ``GOVPULSE_*`` environment variables.
+
+Secrets (Kafka SASL password, InfluxDB token) are never given defaults that could
+reach production: they come from the environment or from a file.  For the local
+development services that ``govpulse services up`` starts, the operator token is
+generated at onboarding and stored with mode 0600 in the cache directory, and is
+read back from there when nothing else is configured.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def _default_home() -> Path:
+    # Outside the repository on purpose: builds and data survive a fresh clone.
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "govpulse"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GOVPULSE_", extra="ignore", frozen=True)
+
+    # --- where local builds, data, logs and PID files live ----------------
+    home: Path = Field(default_factory=_default_home, description="cache + data dir for local services")
+
+    # --- Kafka --------------------------------------------------------------
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_version: str = "3.9.1"
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "1g"
+    manage_kafka: Literal["auto", "yes", "no"] = Field(
+        "auto", description="auto: start a local broker unless GOVPULSE_KAFKA_BOOTSTRAP_SERVERS points elsewhere"
+    )
+
+    # --- topics ---------------------------------------------------------------
+    topic_prefix: str = "govpulse"
+    topic_partitions: int = Field(6, ge=1)
+    topic_replication: int = Field(1, ge=1)
+
+    # --- InfluxDB -------------------------------------------------------------
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_org: str = "govpulse"
+    influx_bucket: str = "govpulse"
+    influx_token: SecretStr | None = None
+    influx_token_file: Path | None = None
+    influx_version: str = "2.7.12"
+    influx_retention: str = Field("0", description="bucket retention for onboarding, 0 = forever")
+    manage_influx: Literal["auto", "yes", "no"] = "auto"
+
+    # --- worker -----------------------------------------------------------------
+    app_id: str = "govpulse-worker"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    allowed_lateness: timedelta = Field(timedelta(days=400), description="event-time lateness still applied to windows")
+    dedup_horizon: timedelta = Field(timedelta(days=400), description="how long event_ids are remembered")
+    due_soon_lead_working_days: int = Field(1, ge=0)
+    apology_grace: timedelta = Field(timedelta(days=1), description="delay after a dossier goes late before apology_missing")
+    emit_interval_seconds: float = Field(2.0, gt=0)
+    table_store: str = Field("memory://", description="faust table store: memory:// or rocksdb://")
+    report_year_start: str = Field("12-15", description="MM-DD start of the annual reporting period (Decree 09/2019)")
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_is_topic_safe(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", v):
+            raise ValueError("topic_prefix may only contain letters, digits, '.', '_' and '-'")
+        return v
+
+    # --- derived -----------------------------------------------------------------
+    @property
+    def kafka_port(self) -> int:
+        first = self.kafka_bootstrap_servers.split(",")[0]
+        return int(first.rsplit(":", 1)[1]) if ":" in first else 9092
+
+    @property
+    def kafka_host(self) -> str:
+        return self.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[0]
+
+    @property
+    def influx_port(self) -> int:
+        return urlparse(self.influx_url).port or 8086
+
+    @property
+    def influx_host(self) -> str:
+        return urlparse(self.influx_url).hostname or "127.0.0.1"
+
+    @property
+    def kafka_is_managed(self) -> bool:
+        """Whether ``services up`` should start a local broker for these settings."""
+        if self.manage_kafka != "auto":
+            return self.manage_kafka == "yes"
+        return "," not in self.kafka_bootstrap_servers and self.kafka_host in LOCAL_HOSTS
+
+    @property
+    def influx_is_managed(self) -> bool:
+        if self.manage_influx != "auto":
+            return self.manage_influx == "yes"
+        return self.influx_host in LOCAL_HOSTS
+
+    @property
+    def local_token_file(self) -> Path:
+        return self.home / "influxdb" / f"operator-token-{self.influx_port}"
+
+    def topic(self, name: str) -> str:
+        """Full topic name, e.g. ``topic('dossier-events') -> 'govpulse.dossier-events'``."""
+        return f"{self.topic_prefix}.{name}"
+
+    def resolve_influx_token(self) -> str:
+        """The InfluxDB token: env var, then token file, then the local onboarding file."""
+        if self.influx_token is not None:
+            return self.influx_token.get_secret_value()
+        for path in (self.influx_token_file, self.local_token_file):
+            if path is not None and path.exists():
+                return path.read_text().strip()
+        raise RuntimeError(
+            "no InfluxDB token: set GOVPULSE_INFLUX_TOKEN or GOVPULSE_INFLUX_TOKEN_FILE, "
+            "or run `govpulse services up` to onboard the local InfluxDB"
+        )
+
+    def kafka_client_kwargs(self) -> dict:
+        """Security settings shared by kafka-python and aiokafka clients."""
+        kw: dict = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            kw["sasl_mechanism"] = self.kafka_sasl_mechanism
+            kw["sasl_plain_username"] = self.kafka_sasl_username
+            kw["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        if self.kafka_ssl_cafile:
+            kw["ssl_cafile"] = str(self.kafka_ssl_cafile)
+        return kw
+
+    def masked(self) -> dict[str, str]:
+        """Effective settings for display; secrets shown as ``**********``."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name] = "**********"
+            else:
+                out[name] = "" if value is None else str(value)
+        try:
+            self.resolve_influx_token()
+            out["influx_token (resolved)"] = "********** (set)"
+        except RuntimeError:
+            out["influx_token (resolved)"] = "(missing)"
+        return out
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Event producers: scenario simulator, Kafka producer, archive and replay."""

@@ -1,0 +1,367 @@
+"""Events that one-stop systems, document-management systems and meeting systems emit.
+
+Every event shares the :class:`Envelope`; ``event_type`` selects the model.  Values
+on the wire are JSON objects; timestamps are RFC 3339 with an offset (naive
+timestamps are rejected, because "07:30" means different instants in Hà Nội and UTC).
+
+The unit an event belongs to is ``ward_code`` (xã/phường/đặc khu, today's official
+5-digit code), or for history before 1 July 2025 a district desk
+(``district_code`` without ``ward_code``), or a registered unit such as a
+province department (``unit_code``).  :attr:`Envelope.unit_key` is that unit; it is
+the Kafka key, so one unit's events stay in one partition, in order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Annotated, Literal, Union
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from schemas import units
+
+SCHEMA_VERSION = 1
+# A source clock may run a little ahead; anything further is a bug upstream.
+MAX_CLOCK_SKEW = timedelta(days=1)
+# Statutory processing times are days to months; a due date years ahead is a data error.
+MAX_DUE_SPAN = timedelta(days=366)
+
+Code2 = Annotated[str, Field(pattern=r"^\d{2}$", description="province code, 2 digits, e.g. '82'")]
+Code3 = Annotated[str, Field(pattern=r"^\d{3}$", description="pre-2025 district code, 3 digits, e.g. '815'")]
+Code5 = Annotated[str, Field(pattern=r"^\d{5}$", description="ward/commune code, 5 digits, e.g. '28261'")]
+UnitCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,40}$")]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Envelope(BaseModel):
+    """Fields every event carries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+    event_id: UUID = Field(description="unique per event; redeliveries keep it, so duplicates are recognised")
+    occurred_at: AwareDatetime = Field(description="when it happened at the source (timezone-aware)")
+    schema_version: Literal[1] = 1
+    source_system: Text = Field(description="producing system, e.g. 'motcua-dongthap'")
+    province_code: Code2
+    district_code: Code3 | None = Field(None, description="only for history before 1 July 2025")
+    ward_code: Code5 | None = None
+    unit_code: UnitCode | None = Field(None, description="registered non-ward unit, e.g. a province department")
+
+    @property
+    def unit_key(self) -> str:
+        """The receiving unit: ward, else district desk, else registered unit (also the Kafka key)."""
+        return self.ward_code or self.district_code or self.unit_code  # type: ignore[return-value]
+
+    def event_time(self) -> datetime:
+        """The business time that places this event in windows (overridden per type)."""
+        return self.occurred_at
+
+    @model_validator(mode="after")
+    def _check_unit_and_clock(self):
+        if units.province_name(self.province_code) is None:
+            raise ValueError(f"province_code: {self.province_code!r} is not a province code in vietnam-provinces")
+        if self.ward_code is not None:
+            w = units.ward(self.ward_code)
+            if w is None:
+                raise ValueError(f"ward_code: {self.ward_code!r} is not an official ward code (vietnam-provinces)")
+            if w.province_code != self.province_code:
+                raise ValueError(
+                    f"ward_code: {self.ward_code} ({w.name}) belongs to province {w.province_code}, "
+                    f"not province_code {self.province_code}"
+                )
+        for field in ("district_code", "unit_code"):
+            code = getattr(self, field)
+            if code is None:
+                continue
+            u = units.extra_unit(code)
+            if u is None:
+                raise ValueError(f"{field}: {code!r} is not a registered unit (see GOVPULSE_EXTRA_UNITS_FILE)")
+            if u.province_code != self.province_code:
+                raise ValueError(f"{field}: {code} belongs to province {u.province_code}, not {self.province_code}")
+        if self.unit_key is None:
+            raise ValueError("ward_code: one of ward_code, district_code or unit_code is required")
+        limit = _utcnow() + MAX_CLOCK_SKEW
+        for name, value in self:
+            if isinstance(value, datetime) and not name.startswith("due") and not name.endswith("due_at"):
+                if value > limit:
+                    raise ValueError(f"{name}: {value.isoformat()} is more than {MAX_CLOCK_SKEW} in the future")
+        return self
+
+
+# ---------------------------------------------------------------------------------------
+# Dossiers (hồ sơ thủ tục hành chính)
+# ---------------------------------------------------------------------------------------
+class Channel(str, Enum):
+    """How a dossier was submitted (hình thức tiếp nhận)."""
+
+    online = "online"  # trực tuyến
+    in_person = "in_person"  # trực tiếp
+    postal = "postal"  # bưu chính công ích
+
+
+class OnlineService(str, Enum):
+    """Online public service type (dịch vụ công trực tuyến)."""
+
+    full = "full"  # toàn trình
+    partial = "partial"  # một phần
+
+
+class Outcome(str, Enum):
+    approved = "approved"  # giải quyết, cấp kết quả
+    denied = "denied"  # từ chối giải quyết có lý do
+
+
+class Rating(str, Enum):
+    very_satisfied = "very_satisfied"  # rất hài lòng
+    satisfied = "satisfied"  # hài lòng
+    unsatisfied = "unsatisfied"  # không hài lòng
+
+
+class _DossierEvent(Envelope):
+    dossier_id: Id = Field(description="mã hồ sơ, unique within the source system")
+
+
+class DossierReceived(_DossierEvent):
+    """Dossier received (tiếp nhận hồ sơ)."""
+
+    event_type: Literal["dossier.received"] = "dossier.received"
+    procedure_code: Id = Field(description="mã thủ tục hành chính, e.g. '1.001612'")
+    procedure_name: Text | None = None
+    field: Text = Field(description="lĩnh vực, e.g. 'Hộ tịch'")
+    channel: Channel
+    online_service: OnlineService | None = Field(None, description="required when channel is online")
+    received_at: AwareDatetime
+    due_at: AwareDatetime = Field(description="ngày hẹn trả, set by the one-stop system in working days")
+
+    def event_time(self) -> datetime:
+        return self.received_at
+
+    @model_validator(mode="after")
+    def _rules(self):
+        if self.due_at <= self.received_at:
+            raise ValueError(f"due_at: {self.due_at.isoformat()} must be after received_at {self.received_at.isoformat()}")
+        if self.due_at - self.received_at > MAX_DUE_SPAN:
+            raise ValueError(f"due_at: more than {MAX_DUE_SPAN.days} days after received_at")
+        if self.channel is Channel.online and self.online_service is None:
+            raise ValueError("online_service: required (full or partial) when channel is online")
+        if self.channel is not Channel.online and self.online_service is not None:
+            raise ValueError(f"online_service: only allowed when channel is online, not {self.channel.value}")
+        return self
+
+
+class SupplementRequested(_DossierEvent):
+    """Supplement requested (yêu cầu bổ sung); the processing clock restarts, giving a new due date."""
+
+    event_type: Literal["dossier.supplement_requested"] = "dossier.supplement_requested"
+    requested_at: AwareDatetime
+    reason: Text
+    new_due_at: AwareDatetime = Field(description="due date after the restart (ngày hẹn trả mới)")
+
+    def event_time(self) -> datetime:
+        return self.requested_at
+
+    @model_validator(mode="after")
+    def _rules(self):
+        if self.new_due_at <= self.requested_at:
+            raise ValueError("new_due_at: must be after requested_at")
+        return self
+
+
+class DossierTransferred(_DossierEvent):
+    """Transferred to another unit (liên thông); the receiving unit stays accountable."""
+
+    event_type: Literal["dossier.transferred"] = "dossier.transferred"
+    transferred_at: AwareDatetime
+    to_unit_code: UnitCode = Field(description="ward code or registered unit code of the destination")
+
+    def event_time(self) -> datetime:
+        return self.transferred_at
+
+
+class DossierResolved(_DossierEvent):
+    """Resolved and result returned (đã giải quyết, trả kết quả)."""
+
+    event_type: Literal["dossier.resolved"] = "dossier.resolved"
+    received_at: AwareDatetime
+    due_at: AwareDatetime = Field(description="due date in force at resolution, after any restarts")
+    resolved_at: AwareDatetime
+    outcome: Outcome = Outcome.approved
+    result_digitised: bool = Field(description="kết quả được số hoá")
+    fee_paid_online: bool | None = Field(None, description="fees paid online; null when the procedure has no fee")
+    channel: Channel | None = None
+
+    def event_time(self) -> datetime:
+        return self.resolved_at
+
+    @model_validator(mode="after")
+    def _rules(self):
+        if self.resolved_at < self.received_at:
+            raise ValueError(
+                f"resolved_at: {self.resolved_at.isoformat()} is before received_at {self.received_at.isoformat()}"
+            )
+        if self.due_at <= self.received_at:
+            raise ValueError("due_at: must be after received_at")
+        return self
+
+
+class DossierWithdrawn(_DossierEvent):
+    """Withdrawn by the applicant (rút hồ sơ); closes the dossier without resolving it."""
+
+    event_type: Literal["dossier.withdrawn"] = "dossier.withdrawn"
+    withdrawn_at: AwareDatetime
+    reason: Text | None = None
+
+    def event_time(self) -> datetime:
+        return self.withdrawn_at
+
+
+class DossierRefused(_DossierEvent):
+    """Refused (từ chối tiếp nhận / trả lại); closes the dossier without resolving it."""
+
+    event_type: Literal["dossier.refused"] = "dossier.refused"
+    refused_at: AwareDatetime
+    reason: Text
+
+    def event_time(self) -> datetime:
+        return self.refused_at
+
+
+class ApologyIssued(_DossierEvent):
+    """Apology letter for a late dossier (thư xin lỗi), usually with a new appointment date."""
+
+    event_type: Literal["dossier.apology_issued"] = "dossier.apology_issued"
+    issued_at: AwareDatetime
+    new_due_at: AwareDatetime | None = None
+
+    def event_time(self) -> datetime:
+        return self.issued_at
+
+
+class SatisfactionRated(Envelope):
+    """Citizen satisfaction rating (đánh giá mức độ hài lòng)."""
+
+    event_type: Literal["dossier.rated"] = "dossier.rated"
+    rating_id: Id
+    dossier_id: Id | None = None
+    rated_at: AwareDatetime
+    rating: Rating
+
+    def event_time(self) -> datetime:
+        return self.rated_at
+
+
+# ---------------------------------------------------------------------------------------
+# E-documents (văn bản điện tử)
+# ---------------------------------------------------------------------------------------
+class CertificateKind(str, Enum):
+    organisation = "organisation"  # chứng thư số cơ quan, tổ chức
+    personal = "personal"  # chứng thư số cá nhân
+
+
+class DocumentIssued(Envelope):
+    """Document issued through the document-management system (văn bản đi)."""
+
+    event_type: Literal["document.issued"] = "document.issued"
+    document_id: Id
+    issued_at: AwareDatetime
+    digitally_signed: bool = Field(description="ký số")
+    certificate_kind: CertificateKind | None = Field(None, description="required when digitally_signed")
+    signer_is_leader: bool = False
+    secret: bool = Field(False, description="văn bản mật: excluded from online handling")
+
+    def event_time(self) -> datetime:
+        return self.issued_at
+
+    @model_validator(mode="after")
+    def _rules(self):
+        if self.digitally_signed and self.certificate_kind is None:
+            raise ValueError("certificate_kind: required when digitally_signed is true")
+        if not self.digitally_signed and self.certificate_kind is not None:
+            raise ValueError("certificate_kind: must be absent when digitally_signed is false")
+        return self
+
+
+class DocumentReceived(Envelope):
+    """Document received (văn bản đến), and whether it was processed online."""
+
+    event_type: Literal["document.received"] = "document.received"
+    document_id: Id
+    received_at: AwareDatetime
+    processed_online: bool
+
+    def event_time(self) -> datetime:
+        return self.received_at
+
+
+# ---------------------------------------------------------------------------------------
+# Online meetings (họp trực tuyến)
+# ---------------------------------------------------------------------------------------
+class _MeetingEvent(Envelope):
+    meeting_id: Id
+
+
+class MeetingScheduled(_MeetingEvent):
+    event_type: Literal["meeting.scheduled"] = "meeting.scheduled"
+    title: Text
+    scheduled_start: AwareDatetime
+    endpoints: list[UnitCode] = Field(default_factory=list, description="units expected to connect (điểm cầu)")
+
+    def event_time(self) -> datetime:
+        return self.occurred_at
+
+
+class MeetingStarted(_MeetingEvent):
+    event_type: Literal["meeting.started"] = "meeting.started"
+    started_at: AwareDatetime
+    late_start_minutes: int = Field(0, ge=0)
+
+    def event_time(self) -> datetime:
+        return self.started_at
+
+
+class MeetingEnded(_MeetingEvent):
+    """A meeting held; ``uninterrupted`` is "đảm bảo thông suốt"."""
+
+    event_type: Literal["meeting.ended"] = "meeting.ended"
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+    endpoints_connected: int = Field(ge=0, description="connected endpoints (điểm cầu)")
+    connection_drops: int = Field(0, ge=0)
+    late_start_minutes: int = Field(0, ge=0)
+    uninterrupted: bool
+
+    def event_time(self) -> datetime:
+        return self.ended_at
+
+    @model_validator(mode="after")
+    def _rules(self):
+        if self.ended_at <= self.started_at:
+            raise ValueError(f"ended_at: {self.ended_at.isoformat()} must be after started_at {self.started_at.isoformat()}")
+        if self.uninterrupted and self.connection_drops > 0:
+            raise ValueError("uninterrupted: cannot be true with connection_drops > 0")
+        return self
+
+
+DOSSIER_EVENTS = (DossierReceived, SupplementRequested, DossierTransferred, DossierResolved, DossierWithdrawn,
+                  DossierRefused, ApologyIssued, SatisfactionRated)
+DOCUMENT_EVENTS = (DocumentIssued, DocumentReceived)
+MEETING_EVENTS = (MeetingScheduled, MeetingStarted, MeetingEnded)
+ALL_EVENTS = DOSSIER_EVENTS + DOCUMENT_EVENTS + MEETING_EVENTS
+
+Event = Annotated[Union[ALL_EVENTS], Field(discriminator="event_type")]  # type: ignore[valid-type]
+EVENT_ADAPTER: TypeAdapter = TypeAdapter(Event)
+EVENT_TYPES: dict[str, type[Envelope]] = {m.model_fields["event_type"].default: m for m in ALL_EVENTS}
+
+# Which topic (short name) each family goes to.
+TOPIC_OF_TYPE: dict[str, str] = {
+    **{m.model_fields["event_type"].default: "dossier-events" for m in DOSSIER_EVENTS},
+    **{m.model_fields["event_type"].default: "document-events" for m in DOCUMENT_EVENTS},
+    **{m.model_fields["event_type"].default: "meeting-events" for m in MEETING_EVENTS},
+}

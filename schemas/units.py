@@ -1,0 +1,109 @@
+"""Administrative unit codes: today's provinces and wards from the ``vietnam-provinces``
+package, plus units a deployment registers from a file (historical districts from
+before 1 July 2025, province departments — sở, ban, ngành — and similar).
+
+Registry file (YAML or JSON), named by ``GOVPULSE_EXTRA_UNITS_FILE`` (several files
+separated by ``:``) or passed to :func:`load_extra_units`::
+
+    units:
+      - code: "815"            # GSO code of the former Thành phố Mỹ Tho
+        level: district        # district | department | other
+        name: Thành phố Mỹ Tho (cũ)
+        province_code: "82"
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from vietnam_provinces import Province, Ward
+
+
+@dataclass(frozen=True)
+class Unit:
+    code: str
+    level: str  # province | ward | district | department | other
+    name: str
+    province_code: str
+
+
+_extra: dict[str, Unit] = {}
+
+
+@lru_cache(maxsize=1)
+def _provinces() -> dict[str, str]:
+    return {f"{int(p.code):02d}": p.name for p in Province.iter_all()}
+
+
+@lru_cache(maxsize=1)
+def _wards() -> dict[str, tuple[str, str]]:
+    return {f"{int(w.code):05d}": (w.name, f"{int(w.province_code):02d}") for w in Ward.iter_all()}
+
+
+def province_name(code: str) -> str | None:
+    return _provinces().get(code)
+
+
+def ward(code: str) -> Unit | None:
+    hit = _wards().get(code)
+    return Unit(code, "ward", hit[0], hit[1]) if hit else None
+
+
+def extra_unit(code: str) -> Unit | None:
+    _load_env_units()
+    return _extra.get(code)
+
+
+def lookup(code: str) -> Unit | None:
+    """A ward by its official code, else a registered extra unit."""
+    return ward(code) or extra_unit(code)
+
+
+def register(unit: Unit) -> None:
+    if unit.province_code not in _provinces():
+        raise ValueError(f"extra unit {unit.code!r}: unknown province_code {unit.province_code!r}")
+    existing = _wards().get(unit.code)
+    if existing:
+        raise ValueError(f"extra unit {unit.code!r} clashes with the official ward code of {existing[0]}")
+    _extra[unit.code] = unit
+
+
+def load_extra_units(path: str | Path) -> list[Unit]:
+    """Register the units listed in a YAML/JSON file; errors name the file and entry."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    entries = data.get("units", []) if isinstance(data, dict) else data
+    out = []
+    for i, e in enumerate(entries or []):
+        try:
+            unit = Unit(str(e["code"]), str(e.get("level", "other")), str(e["name"]), str(e["province_code"]))
+            if unit.level not in {"district", "department", "other"}:
+                raise ValueError(f"level must be district, department or other, not {unit.level!r}")
+            register(unit)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: units[{i}]: {err}") from err
+        out.append(unit)
+    return out
+
+
+_env_loaded: set[str] = set()
+
+
+def _load_env_units() -> None:
+    spec = os.environ.get("GOVPULSE_EXTRA_UNITS_FILE", "")
+    for part in filter(None, spec.split(":")):
+        if part not in _env_loaded:
+            _env_loaded.add(part)
+            load_extra_units(part)
+
+
+def clear_extra_units() -> None:
+    """Forget registered units (tests)."""
+    _extra.clear()
+    _env_loaded.clear()

@@ -1,0 +1,104 @@
+"""The InfluxDB data model that the worker writes and dashboards read: the contract.
+
+All rates are fractions in [0, 1] (Grafana unit ``percentunit``) and are written
+only when their denominator is non-zero; the counts they derive from are always
+written beside them, so any roll-up (a province, a former district) is computed as
+``sum(numerator) / sum(denominator)``, never as an average of rates.
+
+Tags common to unit series (``UNIT_TAGS``):
+  province_code   2-digit province code ("82")
+  unit_code       the receiving unit: ward code, or district/department code ("28261", "815")
+  unit_level      ward | district | department | other
+  unit_name       exact Vietnamese name ("Phường Mỹ Tho"); written verbatim, escaping is the client's job
+  ward_code       only when the unit is a ward
+  district_code   only for pre-2025 history events that carried one
+
+Measurements
+------------
+``unit_rates`` (tỷ lệ theo đơn vị) — tags UNIT_TAGS + ``window``:
+  window = 24h | 7d | 30d (rolling, event time) | month | year (calendar, Asia/Ho_Chi_Minh)
+           | report_year (annual reporting period, from GOVPULSE_REPORT_YEAR_START, default 15 Dec)
+  time   = window start for month/year/report_year; the "as of" instant (end of the step:
+           every hour for 24h, every day for 7d/30d) for rolling windows.
+  A later snapshot of the same window overwrites the earlier one (same series, same time).
+  fields: COUNT_FIELDS (int) and RATE_FIELDS (float, only when defined).
+
+``open_dossiers`` (hồ sơ đang giải quyết) — tags UNIT_TAGS; time = the hour (watermark/now)
+  fields: open, overdue, due_soon, overdue_without_apology (int)
+
+``dossier_alerts`` (cảnh báo hồ sơ) — tags UNIT_TAGS + kind, procedure_code, dossier_id
+  kind = dossier_overdue | dossier_due_soon | apology_missing
+  time = the instant the alert is due: due_at (overdue), due_at - lead (due soon),
+         due_at + apology grace (apology missing); identical across replays.
+  fields: due_at (RFC 3339 string), late_seconds (int, how late at that instant, <0 = still early),
+          field (lĩnh vực, string), apology_sent (bool), resolved (bool), resolved_at (string, optional)
+  Updated in place (same series and time) when the dossier is later resolved or apologised for.
+
+``pipeline_health`` (sức khoẻ pipeline) — tags ``app_id``, ``topic``; time = wall clock (every 10 s)
+  fields: events_total, events_per_second, consumer_lag, dead_letters, late_events, duplicates (numbers)
+
+``unit_activity`` (hoạt động nguồn) — tags UNIT_TAGS + ``source_system``; time = wall clock
+  fields: last_event_at (RFC 3339 string), last_event_age_seconds (float, against the watermark)
+"""
+
+from __future__ import annotations
+
+UNIT_RATES = "unit_rates"
+OPEN_DOSSIERS = "open_dossiers"
+DOSSIER_ALERTS = "dossier_alerts"
+PIPELINE_HEALTH = "pipeline_health"
+UNIT_ACTIVITY = "unit_activity"
+
+UNIT_TAGS = ("province_code", "unit_code", "unit_level", "unit_name", "ward_code", "district_code")
+
+WINDOWS = ("24h", "7d", "30d", "month", "year", "report_year")
+ROLLING_WINDOWS = ("24h", "7d", "30d")
+CALENDAR_WINDOWS = ("month", "year", "report_year")
+
+ALERT_KINDS = ("dossier_overdue", "dossier_due_soon", "apology_missing")
+
+# Counts per unit and window (all ints).
+COUNT_FIELDS = (
+    # dossiers received, by channel (hồ sơ tiếp nhận)
+    "received", "received_online", "received_online_full", "received_online_partial",
+    "received_in_person", "received_postal",
+    # dossiers resolved (đã giải quyết): early + on_time + late = resolved
+    "resolved", "resolved_early", "resolved_on_time", "resolved_late",
+    "results_digitised", "fee_applicable", "paid_online",
+    "supplements", "transfers", "withdrawn", "refused",
+    # apology letters (thư xin lỗi); late_with_apology = resolved late in this window with an apology
+    "apologies", "late_with_apology",
+    # satisfaction (mức độ hài lòng)
+    "ratings", "ratings_very_satisfied", "ratings_satisfied", "ratings_unsatisfied",
+    # documents (văn bản điện tử)
+    "documents_issued", "documents_signed", "documents_signed_by_leader", "documents_secret",
+    "documents_received", "documents_processed_online",
+    # online meetings (họp trực tuyến)
+    "meetings_held", "meetings_uninterrupted", "meeting_connection_drops",
+)
+
+# rate field -> (numerator fields summed, denominator field); the only rate definitions.
+RATE_DEFINITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    # tỷ lệ giải quyết đúng hạn và trước hạn
+    "on_time_rate": (("resolved_early", "resolved_on_time"), "resolved"),
+    # tỷ lệ hồ sơ trực tuyến
+    "online_share": (("received_online",), "received"),
+    # tỷ lệ số hoá kết quả
+    "digitised_share": (("results_digitised",), "resolved"),
+    # tỷ lệ thanh toán trực tuyến (of resolved dossiers that had a fee)
+    "online_payment_share": (("paid_online",), "fee_applicable"),
+    # tỷ lệ văn bản ký số
+    "signature_adoption": (("documents_signed",), "documents_issued"),
+    # tỷ lệ văn bản đến xử lý trên môi trường mạng
+    "document_online_share": (("documents_processed_online",), "documents_received"),
+    # tỷ lệ cuộc họp trực tuyến đảm bảo thông suốt
+    "meeting_smooth_rate": (("meetings_uninterrupted",), "meetings_held"),
+    # tỷ lệ hài lòng
+    "satisfaction_rate": (("ratings_very_satisfied", "ratings_satisfied"), "ratings"),
+    # tỷ lệ hồ sơ trễ hạn có thư xin lỗi
+    "apology_coverage": (("late_with_apology",), "resolved_late"),
+}
+RATE_FIELDS = tuple(RATE_DEFINITIONS)
+
+OPEN_FIELDS = ("open", "overdue", "due_soon", "overdue_without_apology")
+HEALTH_FIELDS = ("events_total", "events_per_second", "consumer_lag", "dead_letters", "late_events", "duplicates")

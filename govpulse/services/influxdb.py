@@ -101,7 +101,8 @@ class InfluxService:
             build_env["RUSTUP_TOOLCHAIN"] = toolchain
         self.binary.parent.mkdir(parents=True, exist_ok=True)
         run_logged(
-            [go, "build", "-o", str(self.binary), "./cmd/influxd"], self.build_log, cwd=src, env=build_env,
+            [go, "build", "-ldflags", f"-X main.version={ver} -X main.commit=go-module-proxy", "-o", str(self.binary),
+             "./cmd/influxd"], self.build_log, cwd=src, env=build_env,
             what=f"building influxd {ver} (Go + cargo for libflux)",
         )
         shutil.rmtree(src, ignore_errors=True)
@@ -183,7 +184,7 @@ class InfluxService:
         if not self.binary.exists():
             return None
         out = subprocess.run([str(self.binary), "version"], capture_output=True, text=True)
-        m = re.search(r"InfluxDB (v[\w.\-]+)", out.stdout)
+        m = re.search(r"InfluxDB (v?[\w.\-]+)", out.stdout)
         return m.group(1) if m else out.stdout.strip() or None
 
 

@@ -120,7 +120,7 @@ class KafkaService:
 
         admin = KafkaAdminClient(
             bootstrap_servers=self.s.kafka_bootstrap_servers, request_timeout_ms=3000,
-            api_version_auto_timeout_ms=3000, **self.s.kafka_client_kwargs(),
+            **self.s.kafka_client_kwargs(),
         )
         try:
             return bool(admin.describe_cluster().get("brokers"))

@@ -98,6 +98,7 @@ class ManagedProcess:
 
     def wait_healthy(self, check: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
+        last_error = "health check never answered"
         while time.monotonic() < deadline:
             if self.pid() is None:
                 tail = self.logfile.read_text(errors="replace").splitlines()[-20:]
@@ -105,10 +106,12 @@ class ManagedProcess:
             try:
                 if check():
                     return
-            except Exception:  # noqa: BLE001 - not up yet, keep polling
-                pass
+            except Exception as e:  # noqa: BLE001 - not up yet, keep polling
+                last_error = f"{type(e).__name__}: {e}"
             time.sleep(0.5)
-        raise ServiceError(f"{what} did not become healthy within {timeout:.0f}s; log: {self.logfile}")
+        raise ServiceError(
+            f"{what} did not become healthy within {timeout:.0f}s (last check: {last_error}); log: {self.logfile}"
+        )
 
     def stop(self, grace: float = 30.0) -> bool:
         """Stop gracefully (SIGTERM to the group), then firmly (SIGKILL). True if something ran."""

@@ -1,0 +1,181 @@
+"""The Faust worker: a thin shell that moves Kafka records through streams.core.WorkerCore.
+
+- one agent consumes the dossier, document and meeting topics (co-partitioned by unit);
+- fact records live in the Faust table ``facts`` (changelog topic ``<app_id>-facts-changelog``),
+  written to the changelog partition of the source record, so a restarted or rebalanced worker
+  recovers exactly its units; aggregates are rebuilt from the table after every recovery;
+- timers fire alerts (1 s), flush snapshots to InfluxDB (GOVPULSE_EMIT_INTERVAL_SECONDS) and
+  write pipeline health (10 s); ``/health`` on the web port answers liveness/readiness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+
+import faust
+import orjson
+
+from govpulse.settings import Settings
+from streams.core import RecordStore, WorkerCore
+from streams.sink import InfluxSink, ensure_bucket
+
+log = logging.getLogger("govpulse.worker")
+
+SOURCE_TOPICS = ("dossier-events", "document-events", "meeting-events")
+
+
+def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | None = None, replay: bool = False,
+              web_port: int = 6066, until_idle: float | None = None, batch_size: int = 2000) -> faust.App:
+    app_id = app_id or (f"{settings.app_id}-replay" if replay else settings.app_id)
+    bucket = bucket or settings.influx_bucket
+    datadir = settings.home / "worker" / app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)
+    creds = None
+    if settings.kafka_sasl_mechanism:
+        creds = faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None,
+            mechanism=settings.kafka_sasl_mechanism,
+        )
+    app = faust.App(
+        app_id,
+        broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
+        broker_credentials=creds,
+        store=settings.table_store,
+        datadir=str(datadir),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        table_standby_replicas=0,
+        web_port=web_port,
+        web_bind="127.0.0.1" if os.environ.get("GOVPULSE_WEB_BIND") is None else os.environ["GOVPULSE_WEB_BIND"],
+        web_in_thread=False,
+        broker_commit_every=batch_size,
+        stream_buffer_maxsize=max(4096, batch_size * 2),
+        topic_allow_declare=True,
+        # records are compact JSON bytes encoded by us (orjson); Faust moves them untouched
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    names = [settings.topic(t) for t in SOURCE_TOPICS]
+    sources = app.topic(*names, key_serializer="raw", value_serializer="raw")
+    alerts_topic = app.topic(settings.topic("alerts"), key_serializer="raw", value_serializer="raw")
+    dead_letters = app.topic(settings.topic("dead-letter"), key_serializer="raw", value_serializer="raw")
+    facts = app.Table("facts", key_type=bytes, value_type=bytes, partitions=settings.topic_partitions)
+
+    core_holder: dict[str, object] = {}
+    sink = InfluxSink(settings, bucket)
+    state = {"ready": False, "flushing": False, "stopping": False, "rebuilt_at": 0.0}
+
+    def core() -> WorkerCore:
+        c = core_holder.get("core")
+        if c is None:
+            store = RecordStore(facts.data, lambda p, k, v: facts.send_changelog(p, k, v))
+            c = core_holder["core"] = WorkerCore(settings, store, replay=replay, app_id=app_id)
+        return c  # type: ignore[return-value]
+
+    app.govpulse_core = core  # for tests and the health page
+    app.govpulse_sink = sink
+
+    ensure_bucket(settings, bucket)
+
+    async def send_alerts(alerts: list[dict]) -> None:
+        for a in alerts:
+            await alerts_topic.send(key=a["unit_code"].encode(), value=orjson.dumps(a))
+
+    @app.agent(sources)
+    async def process(stream):
+        async for events in stream.take_events(batch_size, within=0.2):
+            c = core()
+            for event in events:
+                msg = event.message
+                dl = c.handle(msg.topic, msg.partition, msg.offset, msg.key, msg.value, msg.timestamp and
+                              int(msg.timestamp * 1000))
+                if dl is not None:
+                    await dead_letters.send(key=msg.key, value=orjson.dumps(dl))
+            await send_alerts(c.advance())
+            while sink.backpressure:  # InfluxDB down and the buffer full: pause here, lose nothing
+                log.warning("InfluxDB buffer full (%d points), waiting for writes to succeed", sink.pending)
+                await flush_once()
+                await asyncio.sleep(1.0)
+
+    @facts.on_recover
+    async def _rebuild() -> None:
+        actives = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in names}
+        t0 = time.monotonic()
+        n = core().rebuild(actives)
+        state["ready"] = True
+        state["rebuilt_at"] = time.time()
+        log.info("rebuilt aggregates from %d records for partitions %s in %.1fs", n, sorted(actives),
+                 time.monotonic() - t0)
+
+    @app.timer(interval=1.0)
+    async def _alert_tick() -> None:
+        if state["ready"]:
+            await send_alerts(core().advance())
+
+    async def flush_once() -> bool:
+        if state["flushing"]:
+            return False
+        state["flushing"] = True
+        try:
+            sink.add(core().snapshot())
+            return await asyncio.to_thread(sink.flush)
+        finally:
+            state["flushing"] = False
+
+    @app.timer(interval=settings.emit_interval_seconds)
+    async def _flush_tick() -> None:
+        if state["ready"]:
+            await flush_once()
+
+    async def lags() -> dict[str, int | None]:
+        c = core()
+        out: dict[str, int | None] = {}
+        for tp in app.assignor.assigned_actives():
+            if tp.topic not in names:
+                continue
+            hw = app.consumer.highwater(tp)
+            if hw is None or hw < 0:
+                out[tp.topic] = None if tp.topic not in out else out[tp.topic]
+                continue
+            done = c.last_offset.get((tp.topic, tp.partition))
+            pos = done + 1 if done is not None else await app.consumer.position(tp)
+            if pos is None:
+                out[tp.topic] = None
+                continue
+            prev = out.get(tp.topic, 0)
+            out[tp.topic] = None if prev is None else prev + max(0, hw - pos)
+        return out
+
+    @app.timer(interval=2.0 if until_idle else 10.0)
+    async def _health_tick() -> None:
+        if not state["ready"]:
+            return
+        lag = await lags()
+        sink.add(core().health_rows(lag))
+        if until_idle is not None and not state["stopping"]:
+            idle_for = time.time() - max(core().last_any_event_wall, state["rebuilt_at"])
+            caught_up = lag and all(v == 0 for v in lag.values())
+            if caught_up and idle_for >= until_idle:
+                if await flush_once() and sink.pending == 0:
+                    state["stopping"] = True
+                    log.info("caught up and idle for %.0fs: stopping (--until-idle)", idle_for)
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+    @app.page("/health")
+    async def health(web, request):  # noqa: ANN001
+        c = core()
+        body = {
+            "ready": state["ready"], "app_id": app_id, "bucket": bucket,
+            "pending_points": sink.pending, "influx_last_error": sink.last_error,
+            "events": {t: s.events_total for t, s in c.stats.items()},
+        }
+        return web.json(body, status=200 if state["ready"] else 503)
+
+    return app

@@ -1,0 +1,193 @@
+"""The worker's logic between raw Kafka records and the pure domain, free of Faust.
+
+It validates each record, routes bad ones to the dead-letter topic (with reason, raw bytes
+and topic/partition/offset), merges good ones into fact records, and asks the aggregator
+for rows and alerts. Faust (streams.app) only moves bytes in and out of it.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, MutableMapping
+
+import orjson
+
+from govpulse.settings import Settings
+from schemas import InvalidEvent, parse_event
+from streams import measurements as m
+from streams.domain.aggregator import Aggregator, AlertPolicy, Row
+from streams.domain.records import Record, apply_event, new_record, record_key
+from streams.domain.windows import LocalCalendar, to_ms
+
+# In live mode a partition with no event for this long follows the wall clock, so a dossier
+# goes overdue on a quiet night too; while a backlog is processed, event time rules.
+IDLE_FOLLOWS_WALL_SECONDS = 5.0
+# ...but only when the stream is live (its watermark within this of the wall clock);
+# a finished replay of 2022 must not see every 2022 dossier as overdue in 2026.
+LIVE_HORIZON_MS = 3_600_000
+
+
+class RecordStore:
+    """Fact records as compact JSON in a key-value store (a Faust table's store), changelogged."""
+
+    def __init__(self, data: MutableMapping, send: Callable[[int, bytes, bytes], None] | None = None):
+        self.data = data
+        self.send = send
+
+    def get(self, key: str) -> Record | None:
+        raw = self.data.get(key.encode())
+        return orjson.loads(raw) if raw is not None else None
+
+    def put(self, partition: int, key: str, rec: Record) -> None:
+        k, v = key.encode(), orjson.dumps(rec)
+        self.data[k] = v
+        if self.send is not None:
+            self.send(partition, k, v)
+
+    def items(self, partitions: set[int] | None = None) -> Iterable[tuple[str, Record]]:
+        for k, v in list(self.data.items()):
+            rec = orjson.loads(v)
+            if partitions is None or rec["p"] in partitions:
+                yield (k.decode() if isinstance(k, bytes) else k), rec
+
+
+@dataclass
+class TopicStats:
+    events_total: int = 0
+    dead_letters: int = 0
+    late_events: int = 0
+    duplicates: int = 0
+    last_total: int = 0
+    last_time: float = field(default_factory=time.monotonic)
+
+
+class WorkerCore:
+    def __init__(self, settings: Settings, store: RecordStore, *, replay: bool = False, app_id: str = "govpulse"):
+        self.settings = settings
+        self.store = store
+        self.replay = replay
+        self.app_id = app_id
+        self.cal = LocalCalendar.for_zone(settings.timezone, settings.report_year_start)
+        policy = AlertPolicy(settings.due_soon_lead_working_days, int(settings.apology_grace.total_seconds() * 1000))
+        self.agg = Aggregator(self.cal, policy, store.get, int(settings.allowed_lateness.total_seconds() * 1000))
+        self.stats: dict[str, TopicStats] = defaultdict(TopicStats)
+        self.last_offset: dict[tuple[str, int], int] = {}
+        self.last_event_wall: dict[int, float] = {}
+        self.last_any_event_wall = 0.0
+
+    # -- per event ---------------------------------------------------------------------
+    def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+               timestamp_ms: int | None) -> dict | None:
+        """Process one Kafka record. Returns a dead-letter payload when it cannot be used."""
+        st = self.stats[topic]
+        st.events_total += 1
+        self.last_offset[(topic, partition)] = offset
+        now = time.time()
+        self.last_event_wall[partition] = now
+        self.last_any_event_wall = now
+        try:
+            event = parse_event(value if value is not None else b"null")
+        except InvalidEvent as e:
+            st.dead_letters += 1
+            return self._dead_letter("invalid_event", str(e), e.errors, topic, partition, offset, key, value,
+                                     timestamp_ms)
+        unit = event.unit_key
+        if key is not None and key.decode(errors="replace") != unit:
+            st.dead_letters += 1
+            reason = f"Kafka key {key!r} is not the event's unit {unit!r}; producers must key events by unit"
+            return self._dead_letter("wrong_key", reason, [("key", reason)], topic, partition, offset, key, value,
+                                     timestamp_ms)
+        t = to_ms(event.event_time())
+        if self.agg.is_too_late(partition, t):
+            st.late_events += 1
+            reason = f"event time {event.event_time().isoformat()} is older than the allowed lateness"
+            return self._dead_letter("too_late", reason, [("occurred_at", reason)], topic, partition, offset, key,
+                                     value, timestamp_ms)
+        rkey, kind = record_key(event)
+        old = self.store.get(rkey)
+        new = orjson.loads(orjson.dumps(old)) if old is not None else new_record(event, kind, partition)
+        if not apply_event(new, event):
+            st.duplicates += 1
+            return None
+        self.store.put(partition, rkey, new)
+        self.agg.observe(partition, t)
+        self.agg.apply(rkey, old, new)
+        u = self.agg.units[unit]
+        occ = to_ms(event.occurred_at)
+        if occ > u.last_event.get(event.source_system, 0):
+            u.last_event[event.source_system] = occ
+        return None
+
+    def _dead_letter(self, kind, reason, errors, topic, partition, offset, key, value, ts) -> dict:
+        raw = value or b""
+        try:
+            text, encoding = raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(raw).decode(), "base64"
+        return {
+            "reason_kind": kind, "reason": reason,
+            "errors": [{"field": f, "reason": r} for f, r in errors],
+            "source": {"topic": topic, "partition": partition, "offset": offset, "timestamp_ms": ts},
+            "key": key.decode(errors="replace") if key else None,
+            "raw": text, "raw_encoding": encoding, "app_id": self.app_id,
+        }
+
+    # -- clocks, alerts, snapshots ----------------------------------------------------------
+    def clock(self, partition: int, wall: float | None = None) -> int | None:
+        """"Now" for a partition: the event-time watermark in replay; in live operation the wall
+        clock once the partition is idle and caught up."""
+        wm = self.agg.watermark.get(partition)
+        if wm is None or self.replay:
+            return wm
+        wall = time.time() if wall is None else wall
+        wall_ms = int(wall * 1000)
+        idle = wall - self.last_event_wall.get(partition, 0.0) > IDLE_FOLLOWS_WALL_SECONDS
+        if idle and wall_ms - wm < LIVE_HORIZON_MS:
+            return max(wm, wall_ms)
+        return wm
+
+    def clocks(self, wall: float | None = None) -> dict[int, int]:
+        out = {}
+        for p in list(self.agg.watermark):
+            c = self.clock(p, wall)
+            if c is not None:
+                out[p] = c
+        return out
+
+    def advance(self, wall: float | None = None) -> list[dict]:
+        """Fire due alerts in every partition; persists the alert flags in the records."""
+        alerts: list[dict] = []
+        for p, now in self.clocks(wall).items():
+            fired, persist = self.agg.advance(p, now)
+            for key, rec in persist:
+                self.store.put(rec["p"], key, rec)
+            alerts.extend(fired)
+        return alerts
+
+    def snapshot(self, wall: float | None = None) -> list[Row]:
+        wall = time.time() if wall is None else wall
+        return self.agg.snapshot(self.clocks(wall), int(wall * 1000))
+
+    def rebuild(self, partitions: set[int]) -> int:
+        """Recompute aggregates from the recovered table, for the partitions now owned."""
+        self.agg = Aggregator(self.cal, self.agg.policy, self.store.get, self.agg.allowed_lateness_ms)
+        return self.agg.rebuild(self.store.items(partitions))
+
+    def health_rows(self, lags: dict[str, int | None], wall: float | None = None) -> list[Row]:
+        wall = time.time() if wall is None else wall
+        rows = []
+        mono = time.monotonic()
+        for topic, st in list(self.stats.items()):
+            dt = max(mono - st.last_time, 1e-6)
+            eps = (st.events_total - st.last_total) / dt
+            st.last_total, st.last_time = st.events_total, mono
+            fields = {"events_total": st.events_total, "events_per_second": float(eps),
+                      "dead_letters": st.dead_letters, "late_events": st.late_events, "duplicates": st.duplicates}
+            lag = lags.get(topic)
+            if lag is not None:
+                fields["consumer_lag"] = lag
+            rows.append((m.PIPELINE_HEALTH, {"app_id": self.app_id, "topic": topic}, fields, int(wall * 1000)))
+        return rows

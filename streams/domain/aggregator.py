@@ -1,0 +1,353 @@
+"""Per-unit window aggregates, open-dossier tracking and late-dossier alerts (no I/O).
+
+The worker shell feeds it record changes (old, new) and clock readings; it answers with
+rows to write (measurement, tags, fields, time) and alerts to send. Everything here is
+deterministic given the records and the clock, which is what makes replays reproduce
+live figures and alerts.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
+from typing import Callable, Iterable
+
+from schemas import units
+from streams import measurements as m
+from streams.domain.counts import Counts
+from streams.domain.records import Record, contributions, effective_due, has_apology, is_open
+from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar, from_ms, to_ms
+
+ALERT_NAMESPACE = uuid.UUID("6b1f8f1e-5d0c-4a55-9a61-0d7c4f3b2a10")
+
+Row = tuple[str, dict[str, str], dict[str, object], int]  # measurement, tags, fields, time ms
+
+OVERDUE, DUE_SOON, APOLOGY_MISSING = "dossier_overdue", "dossier_due_soon", "apology_missing"
+assert set(m.ALERT_KINDS) == {OVERDUE, DUE_SOON, APOLOGY_MISSING}
+
+
+def iso(ms: int) -> str:
+    return from_ms(ms).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class UnitState:
+    unit: str
+    partition: int
+    tags: dict[str, str]
+    hourly: dict[int, Counts] = field(default_factory=dict)
+    daily: dict[int, Counts] = field(default_factory=dict)
+    calendar: dict[tuple[str, int], Counts] = field(default_factory=dict)
+    dirty_hours: set[int] = field(default_factory=set)
+    dirty_days: set[int] = field(default_factory=set)
+    dirty_calendar: set[tuple[str, int]] = field(default_factory=set)
+    deferred: set[tuple[str, int]] = field(default_factory=set)  # rolling as-of points ahead of the clock
+    # open dossiers (đang giải quyết): key -> [due_ms, status, apology]; status 0 open, 1 due soon, 2 overdue
+    open: dict[str, list] = field(default_factory=dict)
+    gauges_dirty: bool = True
+    last_event: dict[str, int] = field(default_factory=dict)  # source_system -> last occurred_at ms
+
+    def gauges(self) -> dict[str, int]:
+        overdue = due_soon = no_apology = 0
+        for due, status, apo in self.open.values():
+            if status == 2:
+                overdue += 1
+                if not apo:
+                    no_apology += 1
+            elif status == 1:
+                due_soon += 1
+        return {"open": len(self.open), "overdue": overdue, "due_soon": due_soon,
+                "overdue_without_apology": no_apology}
+
+
+def unit_tags(rec: Record) -> dict[str, str]:
+    code = rec["u"]
+    tags = {"province_code": rec["pc"], "unit_code": code}
+    if rec.get("wc"):
+        tags["ward_code"] = rec["wc"]
+    if rec.get("dc"):
+        tags["district_code"] = rec["dc"]
+    u = units.lookup(code)
+    tags["unit_level"] = u.level if u else "other"
+    tags["unit_name"] = u.name if u else code
+    return tags
+
+
+@dataclass
+class AlertPolicy:
+    due_soon_lead_working_days: int = 1
+    apology_grace_ms: int = DAY_MS
+
+    def due_soon_at(self, due_ms: int) -> int | None:
+        if self.due_soon_lead_working_days <= 0:
+            return None
+        return _subtract_working_days(due_ms, self.due_soon_lead_working_days)
+
+
+@lru_cache(maxsize=100_000)
+def _subtract_working_days(due_ms: int, n: int) -> int:
+    from streams.domain.calendar import subtract_working_days
+
+    return to_ms(subtract_working_days(from_ms(due_ms), n))
+
+
+class Aggregator:
+    """All units of the partitions this worker owns."""
+
+    def __init__(self, cal: LocalCalendar, policy: AlertPolicy, get_record: Callable[[str], Record | None],
+                 allowed_lateness_ms: int = 400 * DAY_MS):
+        self.cal = cal
+        self.policy = policy
+        self.get_record = get_record
+        self.allowed_lateness_ms = allowed_lateness_ms
+        self.units: dict[str, UnitState] = {}
+        self.watermark: dict[int, int] = {}
+        self._heaps: dict[int, list] = {}
+        self._seq = 0
+        self.alert_updates: dict[tuple[str, str], Row] = {}
+
+    # -- records ---------------------------------------------------------------------
+    def _unit(self, rec: Record) -> UnitState:
+        u = self.units.get(rec["u"])
+        if u is None:
+            u = self.units[rec["u"]] = UnitState(rec["u"], rec["p"], unit_tags(rec))
+        elif rec.get("dc") and "district_code" not in u.tags:
+            u.tags = unit_tags(rec)
+        return u
+
+    def is_too_late(self, partition: int, event_ms: int) -> bool:
+        wm = self.watermark.get(partition)
+        return wm is not None and event_ms < wm - self.allowed_lateness_ms
+
+    def observe(self, partition: int, event_ms: int) -> None:
+        if event_ms > self.watermark.get(partition, -(2**62)):
+            self.watermark[partition] = event_ms
+
+    def apply(self, key: str, old: Record | None, new: Record) -> None:
+        """Account for a record change: window deltas, open-dossier tracking, alert refresh."""
+        u = self._unit(new)
+        old_c = contributions(old, self.cal)
+        new_c = contributions(new, self.cal)
+        if old_c != new_c:
+            for t, idx, d in old_c:
+                self._bump(u, t, idx, -d)
+            for t, idx, d in new_c:
+                self._bump(u, t, idx, d)
+        if new["k"] == "d":
+            self._track_dossier(u, key, new)
+
+    def _bump(self, u: UnitState, t: int, idx: int, delta: int) -> None:
+        cal = self.cal
+        h = t // HOUR_MS
+        day = cal.local_day(t)
+        for store, k in ((u.hourly, h), (u.daily, day)):
+            c = store.get(k)
+            if c is None:
+                c = store[k] = Counts()
+            c.bump(idx, delta)
+        u.dirty_hours.add(h)
+        u.dirty_days.add(day)
+        for key in (("month", cal.month_key(t)), ("year", cal.year_key(t)), ("report_year", cal.report_year_key(t))):
+            c = u.calendar.get(key)
+            if c is None:
+                c = u.calendar[key] = Counts()
+            c.bump(idx, delta)
+            u.dirty_calendar.add(key)
+
+    # -- open dossiers and alerts -------------------------------------------------------
+    def _push(self, partition: int, at: int, key: str, kind: str, due: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._heaps.setdefault(partition, []), (at, self._seq, key, kind, due))
+
+    def _track_dossier(self, u: UnitState, key: str, rec: Record) -> None:
+        due = effective_due(rec)
+        apo = has_apology(rec)
+        entry = u.open.get(key)
+        if is_open(rec) and due is not None:
+            if entry is None or entry[0] != due:
+                u.open[key] = [due, 0, apo]
+                p = rec["p"]
+                soon = self.policy.due_soon_at(due)
+                if soon is not None and soon > rec["rcv"]["at"]:
+                    self._push(p, soon, key, DUE_SOON, due)
+                self._push(p, due, key, OVERDUE, due)
+                self._push(p, due + self.policy.apology_grace_ms, key, APOLOGY_MISSING, due)
+                u.gauges_dirty = True
+            elif entry[2] != apo:
+                entry[2] = apo
+                u.gauges_dirty = True
+        elif entry is not None:
+            del u.open[key]
+            u.gauges_dirty = True
+        if rec.get("al"):
+            self._refresh_alert_rows(u, key, rec)
+
+    def advance(self, partition: int, now_ms: int) -> tuple[list[dict], list[tuple[str, Record]]]:
+        """Fire every alert due by ``now_ms`` in this partition.
+
+        Returns (alerts, records to persist with their alert flags set). Each dossier gets
+        each kind at most once: the flag lives in its record, which survives restarts.
+        """
+        heap = self._heaps.get(partition)
+        alerts: list[dict] = []
+        persist: list[tuple[str, Record]] = []
+        while heap and heap[0][0] <= now_ms:
+            at, _, key, kind, due = heapq.heappop(heap)
+            rec = self.get_record(key)
+            if rec is None or effective_due(rec) != due or kind in rec.get("al", {}):
+                continue
+            u = self.units.get(rec["u"])
+            if u is None:
+                continue
+            entry = u.open.get(key)
+            if kind == APOLOGY_MISSING:
+                res = rec.get("res")
+                went_late = entry is not None or (res is not None and res["at"] > due)
+                if not went_late or has_apology(rec):
+                    continue
+            elif entry is None:
+                continue  # closed before it was due
+            else:
+                entry[1] = 2 if kind == OVERDUE else max(entry[1], 1)
+                u.gauges_dirty = True
+            rec = dict(rec)
+            rec["al"] = {**rec.get("al", {}), kind: [at, due]}
+            persist.append((key, rec))
+            alert = self._alert(u, key, rec, kind, at, due)
+            alerts.append(alert)
+            self.alert_updates[(key, kind)] = self._alert_row(u, alert)
+        return alerts, persist
+
+    def _alert(self, u: UnitState, key: str, rec: Record, kind: str, at: int, due: int) -> dict:
+        rcv = rec.get("rcv", {})
+        res = rec.get("res")
+        dossier_id = key.split("|", 2)[2]
+        return {
+            "alert_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{key}|{kind}|{due}")),
+            "kind": kind, "dossier_id": dossier_id, "unit_code": u.unit, **{k: v for k, v in u.tags.items()},
+            "procedure_code": rcv.get("proc", ""), "field": rcv.get("fld", ""),
+            "received_at": iso(rcv["at"]) if rcv else None, "due_at": iso(due), "alert_at": iso(at),
+            "late_seconds": (at - due) // 1000, "apology_sent": has_apology(rec),
+            "resolved": res is not None, "resolved_at": iso(res["at"]) if res else None,
+        }
+
+    def _alert_row(self, u: UnitState, a: dict) -> Row:
+        tags = {**u.tags, "kind": a["kind"], "procedure_code": a["procedure_code"] or "-", "dossier_id": a["dossier_id"]}
+        fields: dict[str, object] = {"due_at": a["due_at"], "late_seconds": a["late_seconds"], "field": a["field"] or "-",
+                                     "apology_sent": a["apology_sent"], "resolved": a["resolved"]}
+        if a["resolved_at"]:
+            fields["resolved_at"] = a["resolved_at"]
+        return (m.DOSSIER_ALERTS, tags, fields, to_ms_iso(a["alert_at"]))
+
+    def _refresh_alert_rows(self, u: UnitState, key: str, rec: Record) -> None:
+        """A dossier that already alerted changed (resolved, apologised): rewrite its alert points."""
+        for kind, (at, due) in rec["al"].items():
+            a = self._alert(u, key, rec, kind, at, due)
+            self.alert_updates[(key, kind)] = self._alert_row(u, a)
+
+    # -- rebuild after recovery -----------------------------------------------------------
+    def rebuild(self, records: Iterable[tuple[str, Record]]) -> int:
+        """Recompute all aggregates from recovered records; returns how many were applied."""
+        from streams.domain.records import latest_time
+
+        n = 0
+        for key, rec in records:
+            self.apply(key, None, rec)
+            self.observe(rec["p"], latest_time(rec))
+            src_t = latest_time(rec)
+            u = self.units[rec["u"]]
+            if src_t > u.last_event.get(rec["src"], 0):
+                u.last_event[rec["src"]] = src_t
+            n += 1
+        return n
+
+    def drop_partitions(self, partitions: set[int]) -> None:
+        for code in [c for c, u in self.units.items() if u.partition in partitions]:
+            del self.units[code]
+        for p in partitions:
+            self._heaps.pop(p, None)
+            self.watermark.pop(p, None)
+
+    # -- snapshot -------------------------------------------------------------------------
+    def snapshot(self, clocks: dict[int, int], wall_ms: int | None = None) -> list[Row]:
+        """Rows for every series that changed since the last snapshot (and is not ahead of the clock)."""
+        rows: list[Row] = []
+        for u in self.units.values():
+            now = clocks.get(u.partition)
+            if now is None:
+                continue
+            rows.extend(self._unit_rows(u, now))
+            if wall_ms is not None and u.last_event:
+                for src, last in u.last_event.items():
+                    rows.append((m.UNIT_ACTIVITY, {**u.tags, "source_system": src},
+                                 {"last_event_at": iso(last), "last_event_age_seconds": max(0, now - last) / 1000},
+                                 wall_ms))
+        rows.extend(self.alert_updates.values())
+        self.alert_updates.clear()
+        return rows
+
+    def _unit_rows(self, u: UnitState, now: int) -> list[Row]:
+        rows: list[Row] = []
+        tags = u.tags
+        # rolling windows: expand dirty buckets to the as-of steps they touch
+        todo: set[tuple[str, int]] = set(u.deferred)
+        u.deferred.clear()
+        for window, (bucket, steps) in ROLLING.items():
+            dirty = u.dirty_hours if bucket == "hour" else u.dirty_days
+            for b in dirty:
+                for s in range(b + 1, b + steps + 2):
+                    todo.add((window, s))
+        u.dirty_hours.clear()
+        u.dirty_days.clear()
+        current_hour = now // HOUR_MS + 1  # the partial current step is written too, then overwritten
+        current_day = self.cal.local_day(now) + 1
+        for window, step in todo:
+            bucket, steps = ROLLING[window]
+            if bucket == "hour":
+                if step > current_hour:
+                    u.deferred.add((window, step))
+                    continue
+                store, t = u.hourly, step * HOUR_MS
+            else:
+                if step > current_day:
+                    u.deferred.add((window, step))
+                    continue
+                store, t = u.daily, self.cal.day_start(step)
+            total = Counts()
+            for b in range(step - steps, step):
+                c = store.get(b)
+                if c:
+                    total.add(c)
+            rows.append(_rate_row({**tags, "window": window}, total, t))
+        for window, key in u.dirty_calendar:
+            start = {"month": self.cal.month_start, "year": self.cal.year_start,
+                     "report_year": self.cal.report_year_start}[window](key)
+            rows.append(_rate_row({**tags, "window": window}, u.calendar.get((window, key), Counts()), start))
+        u.dirty_calendar.clear()
+        if u.gauges_dirty:
+            rows.append((m.OPEN_DOSSIERS, dict(tags), dict(u.gauges()), (now // HOUR_MS) * HOUR_MS))
+            u.gauges_dirty = False
+        return rows
+
+    def pending_rows(self) -> int:
+        return sum(len(u.dirty_hours) + len(u.dirty_days) + len(u.dirty_calendar) for u in self.units.values())
+
+
+def to_ms_iso(s: str) -> int:
+    from datetime import datetime
+
+    return to_ms(datetime.fromisoformat(s.replace("Z", "+00:00")))
+
+
+def _rate_row(tags: dict[str, str], counts: Counts, t: int) -> Row:
+    from streams.domain.counts import rates
+
+    fields: dict[str, object] = dict(counts.as_fields())
+    fields.update(rates(counts))
+    return (m.UNIT_RATES, tags, fields, t)
+
+
+__all__ = ["Aggregator", "AlertPolicy", "Row", "UnitState", "iso", "timedelta"]

@@ -1,0 +1,98 @@
+"""Counts and the rates derived from them (no I/O).
+
+A :class:`Counts` is a sparse vector over :data:`streams.measurements.COUNT_FIELDS`.
+Rates are always computed from summed counts: a province's on-time rate is
+``sum(early + on_time) / sum(resolved)`` over its units, never a mean of unit rates.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from streams.measurements import COUNT_FIELDS, RATE_DEFINITIONS
+
+FIELD_INDEX: dict[str, int] = {name: i for i, name in enumerate(COUNT_FIELDS)}
+N_FIELDS = len(COUNT_FIELDS)
+
+
+class Counts(dict):
+    """Sparse ``{field_index: count}``; missing fields are zero."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, **named: int) -> "Counts":
+        c = cls()
+        for name, v in named.items():
+            if v:
+                c[FIELD_INDEX[name]] = v
+        return c
+
+    def get_field(self, name: str) -> int:
+        return self.get(FIELD_INDEX[name], 0)
+
+    def add(self, other: Mapping[int, int], sign: int = 1) -> "Counts":
+        """In-place ``self += sign * other``; zeros are dropped so equal totals compare equal."""
+        for k, v in other.items():
+            nv = self.get(k, 0) + sign * v
+            if nv:
+                self[k] = nv
+            else:
+                self.pop(k, None)
+        return self
+
+    def bump(self, index: int, delta: int) -> None:
+        nv = self.get(index, 0) + delta
+        if nv:
+            self[index] = nv
+        else:
+            self.pop(index, None)
+
+    def as_fields(self) -> dict[str, int]:
+        """All count fields by name (zeros included), for writing beside the rates."""
+        return {name: self.get(i, 0) for i, name in enumerate(COUNT_FIELDS)}
+
+    def is_empty(self) -> bool:
+        return not self
+
+
+def merge(parts: Iterable[Mapping[int, int]]) -> Counts:
+    """Sum partial counts; order and grouping do not matter (addition is commutative)."""
+    total = Counts()
+    for p in parts:
+        total.add(p)
+    return total
+
+
+def ratio(numerator: int, denominator: int) -> float | None:
+    """``numerator / denominator``, or None when there is nothing to divide by."""
+    if denominator < 0 or numerator < 0:
+        raise ValueError(f"counts cannot be negative: {numerator}/{denominator}")
+    if numerator > denominator:
+        raise ValueError(f"numerator {numerator} exceeds denominator {denominator}")
+    return None if denominator == 0 else numerator / denominator
+
+
+def rates(counts: Mapping[int, int] | Mapping[str, int]) -> dict[str, float]:
+    """Every rate of RATE_DEFINITIONS that is defined for these counts (denominator > 0)."""
+    if counts and isinstance(next(iter(counts)), str):
+        get = lambda name: counts.get(name, 0)  # noqa: E731
+    else:
+        get = lambda name: counts.get(FIELD_INDEX[name], 0)  # noqa: E731
+    out: dict[str, float] = {}
+    for rate, (nums, den) in RATE_DEFINITIONS.items():
+        r = ratio(sum(get(n) for n in nums), get(den))
+        if r is not None:
+            out[rate] = r
+    return out
+
+
+def on_time_rate(early: int, on_time: int, resolved: int) -> float | None:
+    """Tỷ lệ giải quyết đúng hạn và trước hạn = (early + on time) / resolved."""
+    return ratio(early + on_time, resolved)
+
+
+def rollup(unit_counts: Iterable[Mapping[int, int]]) -> tuple[Counts, dict[str, float]]:
+    """A group's (province, former district) counts and rates: rates of the summed counts."""
+    total = merge(unit_counts)
+    return total, rates(total)

@@ -1,0 +1,124 @@
+"""Time arithmetic for classification and windows (no I/O). Times are epoch milliseconds, UTC.
+
+Windows (see streams.measurements):
+- rolling ``24h`` evaluated every hour, ``7d``/``30d`` every local day. The value "as of"
+  instant T covers [T - length, T). An event at t touches the as-of instants whose window
+  contains it, plus the first one after it has left (so the decay to zero is written too).
+- calendar ``month``, ``year`` and ``report_year`` in local time (Asia/Ho_Chi_Minh by default);
+  their point time is the period start.
+
+Vietnam has had one UTC offset (+07:00) with no daylight saving since 1975, so a fixed
+offset per deployment is exact and keeps the hot path to integer arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+EARLY, ON_TIME, LATE = "early", "on_time", "late"
+
+
+def to_ms(t: datetime) -> int:
+    if t.tzinfo is None:
+        raise ValueError("naive datetime: timezone required")
+    return int(t.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+@dataclass(frozen=True)
+class LocalCalendar:
+    """Local-time bucketing for one deployment (fixed UTC offset, report year start)."""
+
+    offset_ms: int = 7 * HOUR_MS
+    report_start_month: int = 12
+    report_start_day: int = 15
+
+    @classmethod
+    def for_zone(cls, tz: str = "Asia/Ho_Chi_Minh", report_year_start: str = "12-15") -> "LocalCalendar":
+        off = ZoneInfo(tz).utcoffset(datetime(2020, 1, 1))
+        m, d = (int(x) for x in report_year_start.split("-"))
+        date(2001, m, d)  # validates month/day
+        return cls(int(off.total_seconds() * 1000), m, d)
+
+    # -- days ------------------------------------------------------------------
+    def local_day(self, ms: int) -> int:
+        """Local calendar day number (days since 1970-01-01 local)."""
+        return (ms + self.offset_ms) // DAY_MS
+
+    def day_start(self, day: int) -> int:
+        return day * DAY_MS - self.offset_ms
+
+    def local_date(self, ms: int) -> date:
+        return _epoch_day_to_date(self.local_day(ms))
+
+    # -- classification -----------------------------------------------------------
+    def classify_resolution(self, resolved_ms: int, due_ms: int) -> str:
+        """early (trước hạn): an earlier local calendar day than due; on time (đúng hạn):
+        the due day, not after due_at; late (trễ hạn): after due_at."""
+        if resolved_ms > due_ms:
+            return LATE
+        if self.local_day(resolved_ms) < self.local_day(due_ms):
+            return EARLY
+        return ON_TIME
+
+    # -- calendar windows ------------------------------------------------------------
+    def month_key(self, ms: int) -> int:
+        d = self.local_date(ms)
+        return d.year * 12 + d.month - 1
+
+    def month_start(self, key: int) -> int:
+        y, m0 = divmod(key, 12)
+        return self._date_start(date(y, m0 + 1, 1))
+
+    def year_key(self, ms: int) -> int:
+        return self.local_date(ms).year
+
+    def year_start(self, year: int) -> int:
+        return self._date_start(date(year, 1, 1))
+
+    def report_year_key(self, ms: int) -> int:
+        """Label of the reporting year containing ms: the calendar year in which the period ends."""
+        d = self.local_date(ms)
+        start_this_year = date(d.year, self.report_start_month, self.report_start_day)
+        start_year = d.year if d >= start_this_year else d.year - 1
+        return start_year + (0 if (self.report_start_month, self.report_start_day) == (1, 1) else 1)
+
+    def report_year_start(self, label: int) -> int:
+        y = label if (self.report_start_month, self.report_start_day) == (1, 1) else label - 1
+        return self._date_start(date(y, self.report_start_month, self.report_start_day))
+
+    def _date_start(self, d: date) -> int:
+        return self.day_start((d - date(1970, 1, 1)).days)
+
+
+@lru_cache(maxsize=65536)
+def _epoch_day_to_date(day: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=day)
+
+
+# -- rolling windows -------------------------------------------------------------------
+ROLLING = {
+    # window: (bucket, steps in the window)
+    "24h": ("hour", 24),
+    "7d": ("day", 7),
+    "30d": ("day", 30),
+}
+
+
+def touched_asof_steps(bucket_index: int, steps: int) -> range:
+    """As-of step indices whose window [T - steps, T) holds this bucket, plus the first one after."""
+    return range(bucket_index + 1, bucket_index + steps + 2)
+
+
+def window_bucket_range(asof_step: int, steps: int) -> range:
+    """Bucket indices summed for the as-of instant at step ``asof_step``."""
+    return range(asof_step - steps, asof_step)

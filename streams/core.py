@@ -77,6 +77,11 @@ class WorkerCore:
         self.last_offset: dict[tuple[str, int], int] = {}
         self.last_event_wall: dict[int, float] = {}
         self.last_any_event_wall = 0.0
+        # Event-time watermarks per (topic, partition). Alerts are about dossiers, so their clock is
+        # the dossier topic's watermark: the document topic racing ahead in a replay must not make
+        # March dossiers look overdue before their March resolutions have been read.
+        self.topic_wm: dict[tuple[str, int], int] = {}
+        self.dossier_wm: dict[int, int] = {}
 
     # -- per event ---------------------------------------------------------------------
     def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
@@ -101,7 +106,8 @@ class WorkerCore:
             return self._dead_letter("wrong_key", reason, [("key", reason)], topic, partition, offset, key, value,
                                      timestamp_ms)
         t = to_ms(event.event_time())
-        if self.agg.is_too_late(partition, t):
+        wm = self.topic_wm.get((topic, partition))
+        if wm is not None and t < wm - self.agg.allowed_lateness_ms:
             st.late_events += 1
             reason = f"event time {event.event_time().isoformat()} is older than the allowed lateness"
             return self._dead_letter("too_late", reason, [("occurred_at", reason)], topic, partition, offset, key,
@@ -114,6 +120,10 @@ class WorkerCore:
             return None
         self.store.put(partition, rkey, new)
         self.agg.observe(partition, t)
+        if wm is None or t > wm:
+            self.topic_wm[(topic, partition)] = t
+        if kind in ("d", "r") and t > self.dossier_wm.get(partition, -(2**62)):
+            self.dossier_wm[partition] = t
         self.agg.apply(rkey, old, new)
         u = self.agg.units[unit]
         occ = to_ms(event.occurred_at)
@@ -139,7 +149,7 @@ class WorkerCore:
     def clock(self, partition: int, wall: float | None = None) -> int | None:
         """"Now" for a partition: the event-time watermark in replay; in live operation the wall
         clock once the partition is idle and caught up."""
-        wm = self.agg.watermark.get(partition)
+        wm = self.dossier_wm.get(partition)
         if wm is None or self.replay:
             return wm
         wall = time.time() if wall is None else wall
@@ -151,7 +161,7 @@ class WorkerCore:
 
     def clocks(self, wall: float | None = None) -> dict[int, int]:
         out = {}
-        for p in list(self.agg.watermark):
+        for p in list(self.dossier_wm):
             c = self.clock(p, wall)
             if c is not None:
                 out[p] = c
@@ -168,13 +178,28 @@ class WorkerCore:
         return alerts
 
     def snapshot(self, wall: float | None = None) -> list[Row]:
+        """Rows for changed series. Rolling points are written up to the partition's latest event
+        time over all topics (or the live clock, if later)."""
         wall = time.time() if wall is None else wall
-        return self.agg.snapshot(self.clocks(wall), int(wall * 1000))
+        clocks = dict(self.agg.watermark)
+        for p, c in self.clocks(wall).items():
+            clocks[p] = max(c, clocks.get(p, c))
+        return self.agg.snapshot(clocks, int(wall * 1000))
 
     def rebuild(self, partitions: set[int]) -> int:
         """Recompute aggregates from the recovered table, for the partitions now owned."""
+        from streams.domain.records import latest_time
+
         self.agg = Aggregator(self.cal, self.agg.policy, self.store.get, self.agg.allowed_lateness_ms)
-        return self.agg.rebuild(self.store.items(partitions))
+        self.dossier_wm.clear()
+        self.topic_wm.clear()
+        records = list(self.store.items(partitions))
+        for _, rec in records:
+            if rec["k"] in ("d", "r"):
+                t = latest_time(rec)
+                if t > self.dossier_wm.get(rec["p"], -(2**62)):
+                    self.dossier_wm[rec["p"]] = t
+        return self.agg.rebuild(records)
 
     def health_rows(self, lags: dict[str, int | None], wall: float | None = None) -> list[Row]:
         wall = time.time() if wall is None else wall

@@ -1,0 +1,139 @@
+"""Shared fixtures. Integration tests use the real local Kafka and InfluxDB that `make test`
+starts (`govpulse services up`); each test run isolates itself with unique topic prefixes,
+app ids and buckets, so runs never see each other's data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+GOVPULSE = [sys.executable, "-m", "govpulse.cli"]
+
+
+# ---------------------------------------------------------------------------------------------
+# core fixtures (services, settings, pipeline)
+# ---------------------------------------------------------------------------------------------
+def _services_healthy() -> str | None:
+    from govpulse.services import status
+    from govpulse.settings import Settings
+
+    bad = [f"{r.name} ({r.address}): {r.detail or 'down'}" for r in status(Settings()) if not r.healthy]
+    return "; ".join(bad) or None
+
+
+@pytest.fixture(scope="session")
+def services() -> None:
+    """The real local servers must be up; `make test` starts them, this fails loudly if not."""
+    problem = _services_healthy()
+    if problem:
+        pytest.fail(f"local services are not healthy: {problem}. Run `make services` (govpulse services up).")
+
+
+def make_settings(**overrides):
+    from govpulse.settings import Settings
+
+    tag = uuid.uuid4().hex[:10]
+    base = {"topic_prefix": f"test-{tag}", "influx_bucket": f"test-{tag}", "app_id": f"test-{tag}"}
+    base.update(overrides)
+    return Settings(**base)
+
+
+def settings_env(settings) -> dict[str, str]:
+    """Environment that makes a `govpulse` subprocess use these settings."""
+    env = dict(os.environ)
+    for name in ("topic_prefix", "influx_bucket", "app_id", "kafka_bootstrap_servers", "influx_url",
+                 "topic_partitions", "emit_interval_seconds", "due_soon_lead_working_days"):
+        env[f"GOVPULSE_{name.upper()}"] = str(getattr(settings, name))
+    return env
+
+
+def run_govpulse(args: list[str], settings, timeout: float = 900, check: bool = True, extra_env: dict | None = None):
+    env = settings_env(settings)
+    env.update(extra_env or {})
+    proc = subprocess.run(GOVPULSE + args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"govpulse {' '.join(args)} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def run_worker(settings, *, bucket: str | None = None, app_id: str | None = None, replay: bool = False,
+               until_idle: float = 4, timeout: float = 900, extra: list[str] | None = None):
+    args = ["worker", "--until-idle", str(until_idle), "--web-port", str(_free_port())]
+    if bucket:
+        args += ["--bucket", bucket]
+    if app_id:
+        args += ["--app-id", app_id]
+    if replay:
+        args += ["--replay"]
+    return run_govpulse(args + (extra or []), settings, timeout=timeout)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def flux(settings, query: str, bucket: str | None = None) -> list[dict]:
+    """Run a Flux query (``BUCKET`` replaced) and return the records' values."""
+    from influxdb_client import InfluxDBClient
+
+    query = query.replace("BUCKET", bucket or settings.influx_bucket)
+    with InfluxDBClient(url=settings.influx_url, token=settings.resolve_influx_token(), org=settings.influx_org,
+                        timeout=120_000) as c:
+        return [r.values for t in c.query_api().query(query) for r in t.records]
+
+
+def unit_figures(settings, bucket: str | None = None, window: str = "report_year") -> dict:
+    """{(unit_code, window_start, field): value} for every count/rate written for a window."""
+    rows = flux(settings, f'''from(bucket: "BUCKET") |> range(start: 0)
+        |> filter(fn: (r) => r._measurement == "unit_rates" and r.window == "{window}")''', bucket)
+    return {(r["unit_code"], r["_time"].isoformat(), r["_field"]): r["_value"] for r in rows}
+
+
+@dataclass
+class Pipeline:
+    settings: object
+    scenario: Path
+    bucket: str
+    simulate_output: str
+    worker_output: str
+
+
+def run_pipeline(scenario: str, settings=None, disorder: str | None = None) -> Pipeline:
+    """The real pipeline: simulator → Kafka → worker → InfluxDB, until the worker is caught up."""
+    settings = settings or make_settings()
+    path = REPO / "producers" / "scenarios" / scenario
+    args = ["simulate", str(path)]
+    if disorder:
+        args += ["--disorder", disorder]
+    sim = run_govpulse(args, settings, timeout=1200)
+    w = run_worker(settings)
+    return Pipeline(settings, path, settings.influx_bucket, sim.stdout, w.stdout + w.stderr)
+
+
+@pytest.fixture(scope="session")
+def pipeline_influx(services) -> Pipeline:
+    """Mỹ Tho 2022 through the real pipeline into its own bucket (shared by tests that only read)."""
+    return run_pipeline("mytho_2022.yaml")
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.5, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

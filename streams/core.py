@@ -82,6 +82,7 @@ class WorkerCore:
         # March dossiers look overdue before their March resolutions have been read.
         self.topic_wm: dict[tuple[str, int], int] = {}
         self.dossier_wm: dict[int, int] = {}
+        self.pending_alerts: list[dict] = []
 
     # -- per event ---------------------------------------------------------------------
     def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
@@ -113,6 +114,10 @@ class WorkerCore:
             return self._dead_letter("too_late", reason, [("occurred_at", reason)], topic, partition, offset, key,
                                      value, timestamp_ms)
         rkey, kind = record_key(event)
+        if kind in ("d", "r"):
+            # Fire what fell due before this event, in partition order, before applying it: the
+            # same alerts whatever the batch boundaries, so a replay regenerates them exactly.
+            self._fire(partition, t)
         old = self.store.get(rkey)
         new = orjson.loads(orjson.dumps(old)) if old is not None else new_record(event, kind, partition)
         if not apply_event(new, event):
@@ -167,14 +172,18 @@ class WorkerCore:
                 out[p] = c
         return out
 
+    def _fire(self, partition: int, now_ms: int) -> None:
+        fired, persist = self.agg.advance(partition, now_ms)
+        for key, rec in persist:
+            self.store.put(rec["p"], key, rec)
+        self.pending_alerts.extend(fired)
+
     def advance(self, wall: float | None = None) -> list[dict]:
-        """Fire due alerts in every partition; persists the alert flags in the records."""
-        alerts: list[dict] = []
+        """Fire alerts due by each partition's clock; returns them with those fired while handling
+        events. The alert flags are persisted in the records (at most once per dossier and kind)."""
         for p, now in self.clocks(wall).items():
-            fired, persist = self.agg.advance(p, now)
-            for key, rec in persist:
-                self.store.put(rec["p"], key, rec)
-            alerts.extend(fired)
+            self._fire(p, now)
+        alerts, self.pending_alerts = self.pending_alerts, []
         return alerts
 
     def snapshot(self, wall: float | None = None) -> list[Row]:

@@ -186,7 +186,7 @@ class Aggregator:
             self._refresh_alert_rows(u, key, rec)
 
     def advance(self, partition: int, now_ms: int) -> tuple[list[dict], list[tuple[str, Record]]]:
-        """Fire every alert due by ``now_ms`` in this partition.
+        """Fire every alert whose trigger time is before ``now_ms`` in this partition.
 
         Returns (alerts, records to persist with their alert flags set). Each dossier gets
         each kind at most once: the flag lives in its record, which survives restarts.
@@ -194,7 +194,8 @@ class Aggregator:
         heap = self._heaps.get(partition)
         alerts: list[dict] = []
         persist: list[tuple[str, Record]] = []
-        while heap and heap[0][0] <= now_ms:
+        # strictly before now: a dossier resolved exactly at due_at is on time, not overdue
+        while heap and heap[0][0] < now_ms:
             at, _, key, kind, due = heapq.heappop(heap)
             rec = self.get_record(key)
             if rec is None or effective_due(rec) != due or kind in rec.get("al", {}):

@@ -1,0 +1,568 @@
+"""Every Flux query of the dashboards and alert rules, built from ``streams/measurements.py``.
+
+The generator (``dashboards/build.py``) puts these strings into panel targets verbatim,
+and the tests take them back out of the generated JSON, so there is one source.
+
+Conventions (Grafana substitutes them before InfluxDB sees the text):
+
+* ``v.defaultBucket`` — the datasource's bucket; ``v.timeRangeStart`` / ``v.timeRangeStop``
+  — the dashboard (or alert rule) time range; ``v.windowPeriod`` — the panel's interval.
+* ``${province}`` (province_code), ``${unit}`` (unit_code; ``*`` = all units where the
+  variable offers "All"), ``${window}`` (a ``unit_rates`` window tag) — template variables.
+
+Roll-ups follow the contract: a rate over several units is
+``sum(numerator counts) / sum(denominator counts)`` of the same snapshot, never an average
+of rates (``RATE_DEFINITIONS``).
+
+A *snapshot* is the ``unit_rates`` point set with the latest ``_time`` at or before the end
+of the time range, for the chosen window: for calendar windows (month, year, report_year)
+that is the current period (point time = period start, so the query looks back one period
+length before the range start); for rolling windows the latest "as of" step.  The worker
+writes a point for every unit whose window is non-empty at every step (plus one zero point
+when a window empties), so all units of a snapshot share that ``_time``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streams import measurements as M
+
+# Vietnamese labels (English in descriptions), one per rate of RATE_DEFINITIONS.
+RATE_LABELS: dict[str, tuple[str, str]] = {
+    "on_time_rate": ("Tỷ lệ giải quyết đúng hạn và trước hạn",
+                     "On-time rate: dossiers resolved on or before due_at / dossiers resolved"),
+    "online_share": ("Tỷ lệ hồ sơ trực tuyến", "Online share: dossiers received online / dossiers received"),
+    "digitised_share": ("Tỷ lệ số hoá kết quả", "Digitised results: resolved dossiers with a digitised result / resolved"),
+    "online_payment_share": ("Tỷ lệ thanh toán trực tuyến",
+                             "Online payment: fees paid online / resolved dossiers that had a fee"),
+    "signature_adoption": ("Tỷ lệ văn bản ký số", "Digital-signature adoption: documents issued signed / issued"),
+    "document_online_share": ("Tỷ lệ văn bản đến xử lý trên môi trường mạng",
+                              "Incoming documents processed online / documents received"),
+    "meeting_smooth_rate": ("Tỷ lệ cuộc họp trực tuyến thông suốt",
+                            "Online meetings without interruption / meetings held"),
+    "satisfaction_rate": ("Tỷ lệ hài lòng", "Satisfaction: (very satisfied + satisfied) / ratings"),
+    "apology_coverage": ("Tỷ lệ hồ sơ trễ hạn có thư xin lỗi",
+                         "Apology coverage: dossiers resolved late with an apology letter / resolved late"),
+}
+assert set(RATE_LABELS) == set(M.RATE_DEFINITIONS), "every contract rate needs a label"
+
+COUNT_LABELS: dict[str, str] = {
+    "received": "Tiếp nhận", "received_online": "Tiếp nhận trực tuyến",
+    "received_online_full": "Trực tuyến toàn trình", "received_online_partial": "Trực tuyến một phần",
+    "received_in_person": "Trực tiếp", "received_postal": "Bưu chính công ích",
+    "resolved": "Đã giải quyết", "resolved_early": "Trước hạn", "resolved_on_time": "Đúng hạn",
+    "resolved_late": "Trễ hạn", "results_digitised": "Kết quả số hoá", "fee_applicable": "Có phí, lệ phí",
+    "paid_online": "Thanh toán trực tuyến", "supplements": "Yêu cầu bổ sung", "transfers": "Liên thông",
+    "withdrawn": "Rút hồ sơ", "refused": "Từ chối", "apologies": "Thư xin lỗi",
+    "late_with_apology": "Trễ hạn có thư xin lỗi", "ratings": "Lượt đánh giá",
+    "ratings_very_satisfied": "Rất hài lòng", "ratings_satisfied": "Hài lòng",
+    "ratings_unsatisfied": "Không hài lòng", "documents_issued": "Văn bản đi",
+    "documents_signed": "Văn bản ký số", "documents_signed_by_leader": "Lãnh đạo ký số",
+    "documents_secret": "Văn bản mật", "documents_received": "Văn bản đến",
+    "documents_processed_online": "Văn bản đến xử lý trên mạng", "meetings_held": "Cuộc họp",
+    "meetings_uninterrupted": "Họp thông suốt", "meeting_connection_drops": "Lần rớt kết nối",
+}
+assert set(COUNT_LABELS) == set(M.COUNT_FIELDS), "every contract count needs a label"
+
+HEADLINE_RATES = ("on_time_rate", "online_share", "signature_adoption", "meeting_smooth_rate", "satisfaction_rate")
+
+
+# ---------------------------------------------------------------------------------------
+# building blocks
+# ---------------------------------------------------------------------------------------
+def _any_field(fields) -> str:
+    return " or ".join(f'r._field == "{f}"' for f in fields)
+
+
+def rate_fields(rate: str) -> tuple[tuple[str, ...], str]:
+    return M.RATE_DEFINITIONS[rate]
+
+
+def _rate_expr(rate: str, rec: str = "r") -> str:
+    nums, den = M.RATE_DEFINITIONS[rate]
+    num = " + ".join(f"{rec}.{n}" for n in nums)
+    return f"float(v: {num}) / float(v: {rec}.{den})"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which unit_rates series a query sums: a province, or one unit of it."""
+
+    name: str
+    predicate: str
+
+
+PROVINCE = Scope("province", 'r.province_code == "${province}"')
+UNIT = Scope("unit", 'r.province_code == "${province}" and r.unit_code == "${unit}"')
+# "All" (*) or one unit
+UNIT_OR_ALL = Scope("unit_or_all", 'r.province_code == "${province}" and ("${unit}" == "*" or r.unit_code == "${unit}")')
+
+_LOOKBACK = (
+    'w = "${window}"\n'
+    "// one period length, so the snapshot current at the end of the range is found\n"
+    'lookback = if w == "24h" then 1d else if w == "7d" then 7d else if w == "30d" then 30d '
+    'else if w == "month" then 1mo else 1y\n'
+)
+
+
+def _snapshot(scope: Scope, fields) -> str:
+    """Flux that defines ``asOf`` and ``snap``: the scope's unit_rates rows of the latest snapshot."""
+    return (
+        'import "date"\n\n'
+        + _LOOKBACK
+        + "rows = from(bucket: v.defaultBucket)\n"
+        "  |> range(start: date.sub(d: lookback, from: v.timeRangeStart), stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.UNIT_RATES}" and r.window == w)\n'
+        f"  |> filter(fn: (r) => {scope.predicate})\n"
+        f"  |> filter(fn: (r) => {_any_field(fields)})\n"
+        'latest = rows |> keep(columns: ["_time"]) |> group() |> max(column: "_time")\n'
+        '  |> findColumn(fn: (key) => true, column: "_time")\n'
+        "asOf = if length(arr: latest) > 0 then latest[0] else v.timeRangeStop\n"
+        "snap = rows |> filter(fn: (r) => r._time == asOf)\n"
+    )
+
+
+def _sum_by_field(src: str) -> str:
+    """One wide row: the snapshot's counts summed over units, at ``asOf``."""
+    return (
+        f"{src}\n"
+        '  |> group(columns: ["_field"])\n'
+        "  |> sum()\n"
+        "  |> map(fn: (r) => ({r with _time: asOf}))\n"
+        "  |> group()\n"
+        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# unit_rates
+# ---------------------------------------------------------------------------------------
+def rate_latest(rate: str, scope: Scope = PROVINCE) -> str:
+    """Headline stat: the rate of the current snapshot, with its counts.
+
+    Columns: ``_time`` (as of / period start), the numerator and denominator counts, and
+    the rate under its contract name (e.g. ``on_time_rate``).  No row when the
+    denominator is zero (the rate is undefined).
+    """
+    nums, den = M.RATE_DEFINITIONS[rate]
+    fields = (*nums, den)
+    return (
+        _snapshot(scope, fields)
+        + "\n"
+        + _sum_by_field("snap")
+        + f"  |> filter(fn: (r) => r.{den} > 0)\n"
+        + f"  |> map(fn: (r) => ({{r with {rate}: {_rate_expr(rate)}}}))\n"
+    )
+
+
+def rate_over_time(rate: str, scope: Scope = PROVINCE) -> str:
+    """The rate over time for the scope: per display interval, each unit's last snapshot,
+    summed over units, then numerator / denominator.  Columns: ``_time``, counts, rate."""
+    nums, den = M.RATE_DEFINITIONS[rate]
+    fields = (*nums, den)
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.UNIT_RATES}" and r.window == "${{window}}")\n'
+        f"  |> filter(fn: (r) => {scope.predicate})\n"
+        f"  |> filter(fn: (r) => {_any_field(fields)})\n"
+        "  |> aggregateWindow(every: v.windowPeriod, fn: last, createEmpty: false)\n"
+        '  |> group(columns: ["_time", "_field"])\n'
+        "  |> sum()\n"
+        "  |> group()\n"
+        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+        f"  |> filter(fn: (r) => r.{den} > 0)\n"
+        f"  |> map(fn: (r) => ({{r with {rate}: {_rate_expr(rate)}}}))\n"
+        '  |> sort(columns: ["_time"])\n'
+    )
+
+
+RANKING_FIELDS = ("received", "resolved", "resolved_early", "resolved_on_time", "resolved_late")
+
+
+def unit_ranking() -> str:
+    """Units of the province ranked by on-time rate in the current snapshot, as public reports
+    rank them.  Columns: rank, unit_code, unit_name, unit_level, received, resolved, on_time
+    (early + on time), late, on_time_rate (null when nothing was resolved), as_of."""
+    return (
+        'import "internal/debug"\n'
+        + _snapshot(PROVINCE, RANKING_FIELDS)
+        + "\nsnap\n"
+        '  |> group(columns: ["unit_code", "unit_name", "unit_level", "_field"])\n'
+        "  |> sum()\n"
+        "  |> group()\n"
+        '  |> pivot(rowKey: ["unit_code", "unit_name", "unit_level"], columnKey: ["_field"], valueColumn: "_value")\n'
+        "  |> map(fn: (r) => ({\n"
+        "      unit_code: r.unit_code, unit_name: r.unit_name, unit_level: r.unit_level,\n"
+        "      received: r.received, resolved: r.resolved,\n"
+        "      on_time: r.resolved_early + r.resolved_on_time, late: r.resolved_late,\n"
+        '      on_time_rate: if r.resolved > 0 then float(v: r.resolved_early + r.resolved_on_time) / float(v: r.resolved)\n'
+        '                    else debug.null(type: "float"),\n'
+        "      as_of: asOf, rank: 1,\n"
+        "  }))\n"
+        '  |> sort(columns: ["on_time_rate", "resolved"], desc: true)\n'
+        '  |> cumulativeSum(columns: ["rank"])\n'
+    )
+
+
+def unit_rate_table(scope: Scope = UNIT) -> str:
+    """Every contract rate of the current snapshot as rows: rate, label, numerator,
+    denominator, value (null when the denominator is zero), as_of."""
+    fields = sorted({f for nums, den in M.RATE_DEFINITIONS.values() for f in (*nums, den)})
+    rows = []
+    for rate, (nums, den) in M.RATE_DEFINITIONS.items():
+        num = " + ".join(f"c.{n}" for n in nums)
+        label = RATE_LABELS[rate][0]
+        rows.append(
+            f'    {{rate: "{rate}", label: "{label}", numerator: {num}, denominator: c.{den},\n'
+            f'     value: if c.{den} > 0 then float(v: {num}) / float(v: c.{den}) else debug.null(type: "float"), as_of: asOf}}'
+        )
+    return (
+        'import "array"\nimport "internal/debug"\n'
+        + _snapshot(scope, fields)
+        + "\nwide = "
+        + _sum_by_field("snap")
+        + "found = wide |> findColumn(fn: (key) => true, column: \"_time\")\n"
+        "c = wide |> findRecord(fn: (key) => true, idx: 0)\n"
+        "array.from(rows: if length(arr: found) == 0 then [] else [\n"
+        + ",\n".join(rows)
+        + "\n])\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# open_dossiers, dossier_alerts
+# ---------------------------------------------------------------------------------------
+def open_dossiers_latest(field: str, scope: Scope = PROVINCE) -> str:
+    """Current value of an open_dossiers field summed over the scope's units: each unit's
+    last point in the range (the worker writes a unit's state when it changes).
+    Columns: ``_time`` (latest point), ``<field>``."""
+    assert field in M.OPEN_FIELDS
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.OPEN_DOSSIERS}" and r._field == "{field}")\n'
+        f"  |> filter(fn: (r) => {scope.predicate})\n"
+        "  |> last()\n"
+        "  |> group()\n"
+        f'  |> reduce(identity: {{_time: time(v: 0), {field}: 0}},\n'
+        f"       fn: (r, accumulator) => ({{_time: if r._time > accumulator._time then r._time else accumulator._time,\n"
+        f"                                  {field}: accumulator.{field} + r._value}}))\n"
+    )
+
+
+def open_dossiers_over_time(scope: Scope = UNIT) -> str:
+    """open, overdue, due_soon, overdue_without_apology over time, summed over the scope's units."""
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.OPEN_DOSSIERS}")\n'
+        f"  |> filter(fn: (r) => {scope.predicate})\n"
+        f"  |> filter(fn: (r) => {_any_field(M.OPEN_FIELDS)})\n"
+        "  |> aggregateWindow(every: v.windowPeriod, fn: last, createEmpty: false)\n"
+        '  |> group(columns: ["_time", "_field"])\n'
+        "  |> sum()\n"
+        "  |> group()\n"
+        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+        '  |> sort(columns: ["_time"])\n'
+    )
+
+
+_ALERT_COLUMNS = ("province_code", "unit_code", "unit_name", "procedure_code", "dossier_id", "kind", "_time",
+                  "due_at", "late_seconds", "field", "apology_sent", "resolved", "resolved_at")
+
+
+def _alerts(scope: Scope, kinds, lookback: str = "1y") -> str:
+    kind_pred = " or ".join(f'r.kind == "{k}"' for k in kinds)
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        f"  |> range(start: date.sub(d: {lookback}, from: v.timeRangeStart), stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.DOSSIER_ALERTS}")\n'
+        f"  |> filter(fn: (r) => {scope.predicate})\n"
+        f"  |> filter(fn: (r) => {kind_pred})\n"
+        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+    )
+
+
+def late_dossiers_live(scope: Scope = UNIT_OR_ALL) -> str:
+    """Open dossiers that are overdue or due soon at the end of the range, one row each
+    (its most advanced alert: overdue beats due soon).  ``late_seconds_now`` = range end −
+    due_at (negative: still early).  Columns: status, unit, procedure, dossier, due_at,
+    late_seconds (at the alert instant), late_seconds_now, apology_sent."""
+    return (
+        'import "date"\n\n'
+        "stop = v.timeRangeStop\n"
+        + _alerts(scope, ("dossier_overdue", "dossier_due_soon"))
+        + "  |> filter(fn: (r) => not r.resolved)\n"
+        '  |> group(columns: ["unit_code", "dossier_id"])\n'
+        '  |> sort(columns: ["_time"])\n'
+        '  |> last(column: "_time")\n'
+        "  |> group()\n"
+        "  |> map(fn: (r) => ({\n"
+        '      status: if r.kind == "dossier_overdue" then "Quá hạn" else "Sắp đến hạn",\n'
+        "      unit_code: r.unit_code, unit_name: r.unit_name, procedure_code: r.procedure_code,\n"
+        "      field: r.field, dossier_id: r.dossier_id, due_at: time(v: r.due_at),\n"
+        "      late_seconds: r.late_seconds,\n"
+        "      late_seconds_now: (int(v: stop) - int(v: time(v: r.due_at))) / 1000000000,\n"
+        "      apology_sent: r.apology_sent,\n"
+        "  }))\n"
+        '  |> sort(columns: ["late_seconds_now"], desc: true)\n'
+    )
+
+
+def late_dossiers_count(status: str, scope: Scope = UNIT_OR_ALL, without_apology: bool = False) -> str:
+    """How many rows of the live list have this status (``Quá hạn`` / ``Sắp đến hạn``), optionally only
+    those without an apology letter. Column: ``count``."""
+    return (
+        late_dossiers_live(scope)
+        + f'  |> filter(fn: (r) => r.status == "{status}")\n'
+        + ("  |> filter(fn: (r) => not r.apology_sent)\n" if without_apology else "")
+        + '  |> count(column: "dossier_id")\n'
+        '  |> map(fn: (r) => ({count: r.dossier_id}))\n'
+    )
+
+
+def late_by_procedure(scope: Scope = UNIT_OR_ALL) -> str:
+    """Open overdue dossiers per unit and procedure. Columns: unit_code, unit_name, procedure_code,
+    overdue, without_apology, max_late_seconds."""
+    return (
+        late_dossiers_live(scope)
+        + '  |> filter(fn: (r) => r.status == "Quá hạn")\n'
+        '  |> group(columns: ["unit_code", "unit_name", "procedure_code"])\n'
+        "  |> reduce(identity: {overdue: 0, without_apology: 0, max_late_seconds: 0},\n"
+        "       fn: (r, accumulator) => ({overdue: accumulator.overdue + 1,\n"
+        "                                 without_apology: accumulator.without_apology + (if r.apology_sent then 0 else 1),\n"
+        "                                 max_late_seconds: if r.late_seconds_now > accumulator.max_late_seconds\n"
+        "                                                   then r.late_seconds_now else accumulator.max_late_seconds}))\n"
+        "  |> group()\n"
+        '  |> sort(columns: ["overdue", "max_late_seconds"], desc: true)\n'
+    )
+
+
+def resolved_late_dossiers(scope: Scope = UNIT_OR_ALL) -> str:
+    """Dossiers resolved late whose due date falls in the range: how late they were and whether
+    an apology letter was sent. Columns: unit, procedure, dossier, due_at, resolved_at,
+    late_seconds (resolved_at − due_at), apology_sent."""
+    return (
+        'import "date"\n\n'
+        + _alerts(scope, ("dossier_overdue",), lookback="0s")
+        + "  |> filter(fn: (r) => r.resolved and exists r.resolved_at)\n"
+        "  |> group()\n"
+        "  |> map(fn: (r) => ({\n"
+        "      unit_code: r.unit_code, unit_name: r.unit_name, procedure_code: r.procedure_code,\n"
+        "      field: r.field, dossier_id: r.dossier_id, due_at: time(v: r.due_at),\n"
+        "      resolved_at: time(v: r.resolved_at),\n"
+        "      late_seconds: (int(v: time(v: r.resolved_at)) - int(v: time(v: r.due_at))) / 1000000000,\n"
+        "      apology_sent: r.apology_sent,\n"
+        "  }))\n"
+        '  |> sort(columns: ["late_seconds"], desc: true)\n'
+    )
+
+
+def unit_alerts(scope: Scope = UNIT) -> str:
+    """All alerts of a unit due in the range (every kind), latest first."""
+    return (
+        'import "date"\n\n'
+        + _alerts(scope, M.ALERT_KINDS, lookback="0s")
+        + "  |> group()\n"
+        "  |> map(fn: (r) => ({\n"
+        "      _time: r._time, kind: r.kind, procedure_code: r.procedure_code, field: r.field,\n"
+        "      dossier_id: r.dossier_id, due_at: time(v: r.due_at), late_seconds: r.late_seconds,\n"
+        "      apology_sent: r.apology_sent, resolved: r.resolved,\n"
+        "  }))\n"
+        '  |> sort(columns: ["_time"], desc: true)\n'
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# pipeline_health, unit_activity
+# ---------------------------------------------------------------------------------------
+def health_gauge(field: str, fn: str) -> str:
+    """A pipeline_health gauge per (app_id, topic), aggregated per display interval."""
+    assert field in M.HEALTH_FIELDS
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.PIPELINE_HEALTH}" and r._field == "{field}")\n'
+        "  |> toFloat()\n"
+        f"  |> aggregateWindow(every: v.windowPeriod, fn: {fn}, createEmpty: false)\n"
+        f'  |> map(fn: (r) => ({{_time: r._time, app_id: r.app_id, topic: r.topic, {field}: r._value}}))\n'
+    )
+
+
+def health_counter_increase(field: str) -> str:
+    """How much a pipeline_health counter (dead_letters, late_events, duplicates) grew per display
+    interval, per (app_id, topic).  Counter resets (a worker restart) count from zero."""
+    assert field in M.HEALTH_FIELDS
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.PIPELINE_HEALTH}" and r._field == "{field}")\n'
+        "  |> toFloat()\n"
+        "  |> increase()\n"
+        "  |> aggregateWindow(every: v.windowPeriod, fn: max, createEmpty: false)\n"
+        "  |> difference(nonNegative: true, keepFirst: true)\n"
+        "  |> fill(value: 0.0)\n"
+        f'  |> map(fn: (r) => ({{_time: r._time, app_id: r.app_id, topic: r.topic, {field}: r._value}}))\n'
+    )
+
+
+def health_counter_total(field: str) -> str:
+    """Total increase of a pipeline_health counter over the range, all topics. Column: ``<field>``."""
+    assert field in M.HEALTH_FIELDS
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.PIPELINE_HEALTH}" and r._field == "{field}")\n'
+        "  |> toFloat()\n"
+        "  |> increase()\n"
+        "  |> last()\n"
+        "  |> group()\n"
+        f'  |> sum()\n'
+        f'  |> map(fn: (r) => ({{{field}: r._value}}))\n'
+    )
+
+
+SILENT_AFTER_SECONDS = 2 * 86400
+
+
+def unit_activity_table() -> str:
+    """Each unit and source system of the province with its last event and how long ago that
+    was (against the worker's watermark), most silent first."""
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.UNIT_ACTIVITY}")\n'
+        f"  |> filter(fn: (r) => {PROVINCE.predicate})\n"
+        '  |> filter(fn: (r) => r._field == "last_event_at" or r._field == "last_event_age_seconds")\n'
+        "  |> last()\n"
+        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+        "  |> group()\n"
+        "  |> map(fn: (r) => ({\n"
+        "      unit_code: r.unit_code, unit_name: r.unit_name, unit_level: r.unit_level,\n"
+        "      source_system: r.source_system, last_event_at: time(v: r.last_event_at),\n"
+        "      last_event_age_seconds: r.last_event_age_seconds, reported_at: r._time,\n"
+        "  }))\n"
+        '  |> sort(columns: ["last_event_age_seconds"], desc: true)\n'
+    )
+
+
+def silent_units_count(after_seconds: int = SILENT_AFTER_SECONDS) -> str:
+    """How many units (any source system) have been silent for longer than ``after_seconds``. Column: ``silent``."""
+    return (
+        unit_activity_table()
+        + f"  |> filter(fn: (r) => r.last_event_age_seconds > {float(after_seconds)})\n"
+        '  |> group()\n'
+        '  |> unique(column: "unit_code")\n'
+        '  |> count(column: "unit_code")\n'
+        '  |> map(fn: (r) => ({silent: r.unit_code}))\n'
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# template variables
+# ---------------------------------------------------------------------------------------
+def var_province() -> str:
+    return (
+        'import "influxdata/influxdb/schema"\n\n'
+        "schema.tagValues(bucket: v.defaultBucket, tag: \"province_code\",\n"
+        f'  predicate: (r) => r._measurement == "{M.UNIT_RATES}",\n'
+        "  start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+    )
+
+
+def var_window() -> str:
+    return (
+        'import "influxdata/influxdb/schema"\n\n'
+        "schema.tagValues(bucket: v.defaultBucket, tag: \"window\",\n"
+        f'  predicate: (r) => r._measurement == "{M.UNIT_RATES}",\n'
+        "  start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+    )
+
+
+UNIT_VAR_REGEX = r"/^(?<text>(?<value>\S+) — .*)$/"
+
+
+def var_unit() -> str:
+    """Units of the province as ``<unit_code> — <unit_name>``; the variable's regex keeps the
+    code as the value and shows both."""
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.UNIT_RATES}" and r._field == "received")\n'
+        f"  |> filter(fn: (r) => {PROVINCE.predicate})\n"
+        "  |> last()\n"
+        '  |> map(fn: (r) => ({_value: r.unit_code + " — " + r.unit_name}))\n'
+        "  |> group()\n"
+        "  |> distinct()\n"
+        "  |> sort()\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# alert rule queries (Grafana-managed rules; one series per unit / topic)
+# ---------------------------------------------------------------------------------------
+MIN_RESOLVED_FOR_ON_TIME_ALERT = 5
+
+
+def alert_on_time_7d() -> str:
+    """Per unit: the on-time rate of its latest 7-day snapshot, for units that resolved at
+    least MIN_RESOLVED_FOR_ON_TIME_ALERT dossiers in those 7 days (fewer is noise).
+    One table per unit (labels province_code, unit_code, unit_name), ``_value`` = rate."""
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.UNIT_RATES}" and r.window == "7d")\n'
+        '  |> filter(fn: (r) => r._field == "resolved" or r._field == "resolved_early" or r._field == "resolved_on_time")\n'
+        "  |> last()\n"
+        '  |> group(columns: ["province_code", "unit_code", "unit_name", "_field"])\n'
+        "  |> sum()\n"
+        '  |> group(columns: ["province_code", "unit_code", "unit_name"])\n'
+        '  |> pivot(rowKey: ["unit_code"], columnKey: ["_field"], valueColumn: "_value")\n'
+        f"  |> filter(fn: (r) => r.resolved >= {MIN_RESOLVED_FOR_ON_TIME_ALERT})\n"
+        "  |> map(fn: (r) => ({province_code: r.province_code, unit_code: r.unit_code, unit_name: r.unit_name,\n"
+        "      _time: v.timeRangeStop, _value: float(v: r.resolved_early + r.resolved_on_time) / float(v: r.resolved)}))\n"
+    )
+
+
+def alert_overdue_open() -> str:
+    """Per unit: open dossiers past due at its latest open_dossiers point. ``_value`` = overdue."""
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.OPEN_DOSSIERS}" and r._field == "overdue")\n'
+        "  |> last()\n"
+        '  |> group(columns: ["province_code", "unit_code", "unit_name"])\n'
+        "  |> sum()\n"
+        "  |> map(fn: (r) => ({province_code: r.province_code, unit_code: r.unit_code, unit_name: r.unit_name,\n"
+        "      _time: v.timeRangeStop, _value: float(v: r._value)}))\n"
+    )
+
+
+def alert_unit_silent() -> str:
+    """Per unit and source system: seconds since its last event (against the watermark)."""
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.UNIT_ACTIVITY}" and r._field == "last_event_age_seconds")\n'
+        "  |> last()\n"
+        '  |> group(columns: ["province_code", "unit_code", "unit_name", "source_system"])\n'
+        "  |> max()\n"
+        "  |> map(fn: (r) => ({province_code: r.province_code, unit_code: r.unit_code, unit_name: r.unit_name,\n"
+        "      source_system: r.source_system, _time: v.timeRangeStop, _value: float(v: r._value)}))\n"
+    )
+
+
+def alert_dead_letters() -> str:
+    """Per (app_id, topic): dead letters added during the rule's time range."""
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.PIPELINE_HEALTH}" and r._field == "dead_letters")\n'
+        "  |> toFloat()\n"
+        "  |> increase()\n"
+        "  |> last()\n"
+        '  |> group(columns: ["app_id", "topic"])\n'
+        "  |> map(fn: (r) => ({app_id: r.app_id, topic: r.topic, _time: v.timeRangeStop, _value: float(v: r._value)}))\n"
+    )

@@ -12,7 +12,7 @@ app = typer.Typer(
 )
 
 # Modules are registered only if present, so an area can land on its own.
-for _name in ("services", "schemas", "producers", "worker", "dashboards", "demo"):
+for _name in ("services", "schemas", "producers", "worker", "dashboards", "demo", "bench"):
     try:
         _mod = importlib.import_module(f"govpulse.commands.{_name}")
     except ModuleNotFoundError as _e:

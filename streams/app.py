@@ -119,13 +119,25 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         if state["ready"]:
             await send_alerts(core().advance())
 
+    latency_log = os.environ.get("GOVPULSE_LATENCY_LOG")
+
     async def flush_once() -> bool:
         if state["flushing"]:
             return False
         state["flushing"] = True
         try:
-            sink.add(core().snapshot())
-            return await asyncio.to_thread(sink.flush)
+            c = core()
+            stamps, c.unflushed_timestamps = c.unflushed_timestamps, []
+            sink.add(c.snapshot())
+            ok = await asyncio.to_thread(sink.flush)
+            if ok and latency_log and stamps:
+                # benchmark instrumentation: event's Kafka timestamp -> its snapshot is in InfluxDB
+                done = int(time.time() * 1000)
+                with open(latency_log, "a") as fh:
+                    fh.write("\n".join(str(done - t) for t in stamps) + "\n")
+            elif not ok:
+                c.unflushed_timestamps = stamps + c.unflushed_timestamps
+            return ok
         finally:
             state["flushing"] = False
 

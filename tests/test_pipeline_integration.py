@@ -1,0 +1,328 @@
+"""The real pipeline (simulator → Kafka → Faust worker → InfluxDB) against the real servers.
+
+Expected figures come from the public report in DOMAIN.md (Mỹ Tho 2022) and, for alerts, from
+an independent brute-force reading of the events read back from Kafka.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import (GOVPULSE, REPO, flux, make_settings, run_govpulse, run_pipeline, run_worker,
+                            settings_env, wait_for)
+
+pytestmark = pytest.mark.integration
+
+COMPARED_FIELDS = ("received", "received_online", "resolved", "resolved_early", "resolved_on_time", "resolved_late",
+                   "late_with_apology", "documents_issued", "documents_signed", "meetings_held",
+                   "meetings_uninterrupted", "ratings", "on_time_rate", "signature_adoption")
+
+
+def figures(settings, bucket: str) -> dict:
+    """Every compared field of every window point of every unit: {(unit, window, time, field): value}."""
+    fields = " or ".join(f'r._field == "{f}"' for f in COMPARED_FIELDS)
+    rows = flux(settings, f'''from(bucket: "BUCKET") |> range(start: 0)
+        |> filter(fn: (r) => r._measurement == "unit_rates") |> filter(fn: (r) => {fields})''', bucket)
+    return {(r["unit_code"], r["window"], r["_time"].isoformat(), r["_field"]): r["_value"] for r in rows}
+
+
+def alerts_in(settings, bucket: str) -> set:
+    rows = flux(settings, '''from(bucket: "BUCKET") |> range(start: 0)
+        |> filter(fn: (r) => r._measurement == "dossier_alerts" and r._field == "late_seconds")''', bucket)
+    return {(r["unit_code"], r["dossier_id"], r["kind"], r["_time"].isoformat(), r["_value"]) for r in rows}
+
+
+def assert_same(a: dict, b: dict, what: str) -> None:
+    assert a, f"{what}: the reference run wrote nothing"
+    missing = a.keys() - b.keys()
+    extra = b.keys() - a.keys()
+    diff = {k: (a[k], b[k]) for k in a.keys() & b.keys() if a[k] != b[k]}
+    assert not missing and not extra and not diff, (
+        f"{what}: {len(missing)} points missing, {len(extra)} extra, {len(diff)} different; e.g. "
+        f"missing={sorted(missing)[:3]} extra={sorted(extra)[:3]} diff={list(diff.items())[:3]}")
+
+
+# ---------------------------------------------------------------------------------------------
+def _sum(settings, bucket, predicate: str, field: str, window: str = "report_year", start: str = "2021-12-01T00:00:00Z",
+         stop: str = "2022-12-31T00:00:00Z") -> int:
+    rows = flux(settings, f'''from(bucket: "BUCKET") |> range(start: {start}, stop: {stop})
+        |> filter(fn: (r) => r._measurement == "unit_rates" and r.window == "{window}" and r._field == "{field}")
+        |> filter(fn: (r) => {predicate})
+        |> group() |> sum()''', bucket)
+    return int(rows[0]["_value"]) if rows else 0
+
+
+def test_mytho_2022_report_figures(pipeline_influx):
+    """DOMAIN.md: city desk 3,671 of 3,739 on time (98.2%); city-wide 20,255 on time, 99.66% over resolved;
+    13,200 digitally signed documents; 34 meetings, all without interruption."""
+    s, b = pipeline_influx.settings, pipeline_influx.bucket
+    desk = 'r.unit_code == "815"'
+    desk_resolved = _sum(s, b, desk, "resolved")
+    desk_on_time = _sum(s, b, desk, "resolved_early") + _sum(s, b, desk, "resolved_on_time")
+    assert (desk_resolved, desk_on_time) == (3739, 3671)
+    assert round(100 * desk_on_time / desk_resolved, 1) == 98.2
+    assert _sum(s, b, desk, "received") == 4121
+
+    city = 'r.district_code == "815"'
+    resolved = _sum(s, b, city, "resolved")
+    on_time = _sum(s, b, city, "resolved_early") + _sum(s, b, city, "resolved_on_time")
+    assert on_time == 20255
+    assert round(100 * on_time / resolved, 2) == 99.66
+    assert _sum(s, b, city, "received") == 20742
+    assert resolved == _sum(s, b, city, "resolved_early") + _sum(s, b, city, "resolved_on_time") + _sum(s, b, city, "resolved_late")
+
+    assert _sum(s, b, city, "documents_signed") == 13200
+    assert _sum(s, b, city, "meetings_held") == 34
+    assert _sum(s, b, city, "meetings_uninterrupted") == 34
+
+    # the rate field written by the worker is the same ratio (desk, one unit)
+    rate = flux(s, '''from(bucket: "BUCKET") |> range(start: 2021-12-01T00:00:00Z, stop: 2022-12-31T00:00:00Z)
+        |> filter(fn: (r) => r._measurement == "unit_rates" and r.window == "report_year" and r.unit_code == "815"
+                  and r._field == "on_time_rate")''', b)
+    assert len(rate) == 1 and abs(rate[0]["_value"] - 3671 / 3739) < 1e-12
+
+
+# ---------------------------------------------------------------------------------------------
+def _read_topic(settings, short: str) -> dict[int, list]:
+    """All events of a topic by partition, in offset order: {partition: [(offset, event)]}."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from schemas import parse_event
+
+    topic = settings.topic(short)
+    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic)]
+    c.assign(parts)
+    c.seek_to_beginning(*parts)
+    end = c.end_offsets(parts)
+    out: dict[int, list] = {tp.partition: [] for tp in parts}
+    while any(c.position(tp) < end[tp] for tp in parts):
+        for tp, msgs in c.poll(timeout_ms=2000, max_records=50000).items():
+            out[tp.partition].extend((m.offset, parse_event(m.value)) for m in msgs)
+    c.close()
+    return out
+
+
+def expected_alerts(settings) -> set:
+    """Brute force from the dossier topic: which dossiers deserve which alert, at what instant.
+
+    Within a partition (read in offset order, event time non-decreasing), an alert with trigger T,
+    scheduled when its due date came into force at event index j, is decided on the dossier's state
+    after event index max(j, last index with time <= T); it fires if the dossier is then open with
+    that due date (due soon / overdue) or went late without an apology (apology missing).
+    """
+    from schemas import events as ev
+    from streams.domain.calendar import subtract_working_days
+    from streams.domain.windows import to_ms
+
+    grace_ms = int(settings.apology_grace.total_seconds() * 1000)
+    lead = settings.due_soon_lead_working_days
+    expected = set()
+    for partition, items in _read_topic(settings, "dossier-events").items():
+        times = [to_ms(e.event_time()) for _, e in items]
+        assert times == sorted(times), f"partition {partition} is not in event-time order"
+        by_dossier: dict[tuple, list] = {}
+        for idx, (_, e) in enumerate(items):
+            if hasattr(e, "dossier_id") and not isinstance(e, ev.SatisfactionRated):
+                by_dossier.setdefault((e.unit_key, e.dossier_id), []).append((idx, e))
+        for (unit, dossier_id), evs in by_dossier.items():
+            rcv = next((e for _, e in evs if isinstance(e, ev.DossierReceived)), None)
+            if rcv is None:
+                continue
+            received = to_ms(rcv.received_at)
+            in_force = [(i, to_ms(e.due_at if isinstance(e, ev.DossierReceived) else e.new_due_at))
+                        for i, e in evs if isinstance(e, (ev.DossierReceived, ev.SupplementRequested))]
+
+            def state(upto: int):
+                seen = [e for i, e in evs if i <= upto]
+                due = None
+                sups = sorted((to_ms(e.requested_at), str(e.event_id), to_ms(e.new_due_at))
+                              for e in seen if isinstance(e, ev.SupplementRequested))
+                if any(isinstance(e, ev.DossierReceived) for e in seen):
+                    due = sups[-1][2] if sups else to_ms(rcv.due_at)
+                closed = any(isinstance(e, (ev.DossierResolved, ev.DossierWithdrawn, ev.DossierRefused)) for e in seen)
+                res = [to_ms(e.resolved_at) for e in seen if isinstance(e, ev.DossierResolved)]
+                apology = any(isinstance(e, ev.ApologyIssued) for e in seen)
+                return due, closed, (res[0] if res else None), apology
+
+            entries = []
+            for j, due in in_force:
+                if lead > 0:
+                    from streams.domain.windows import from_ms
+                    soon = to_ms(subtract_working_days(from_ms(due), lead))
+                    if soon > received:
+                        entries.append((soon, j, "dossier_due_soon", due))
+                entries.append((due, j, "dossier_overdue", due))
+                entries.append((due + grace_ms, j, "apology_missing", due))
+            fired_kinds = set()
+            for trigger, j, kind, due in sorted(entries):
+                if kind in fired_kinds:
+                    continue
+                k = bisect.bisect_right(times, trigger)  # first index with time > trigger
+                if k >= len(times):
+                    continue  # the clock never passed the trigger
+                cur_due, closed, resolved_at, apology = state(max(j, k - 1))
+                if cur_due != due:
+                    continue
+                if kind == "apology_missing":
+                    went_late = (not closed) or (resolved_at is not None and resolved_at > due)
+                    if not went_late or apology:
+                        continue
+                elif closed:
+                    continue
+                fired_kinds.add(kind)
+                from streams.domain.windows import from_ms
+                expected.add((unit, dossier_id, kind, from_ms(trigger).isoformat(), (trigger - due) // 1000))
+    return expected
+
+
+def test_alerts_fire_exactly_for_dossiers_that_deserve_them(pipeline_influx):
+    s, b = pipeline_influx.settings, pipeline_influx.bucket
+    got = alerts_in(s, b)
+    want = expected_alerts(s)
+    kinds = {k for _, _, k, _, _ in want}
+    assert {"dossier_overdue", "dossier_due_soon"} <= kinds, "the scenario should leave some dossiers late"
+    assert got == want, f"{len(want - got)} missing, {len(got - want)} unexpected; e.g. {sorted(want ^ got)[:5]}"
+
+
+def test_alerts_topic_has_each_alert_once(pipeline_influx):
+    import orjson
+    from kafka import KafkaConsumer
+
+    s = pipeline_influx.settings
+    c = KafkaConsumer(s.topic("alerts"), bootstrap_servers=s.kafka_bootstrap_servers, auto_offset_reset="earliest",
+                      consumer_timeout_ms=5000, enable_auto_commit=False)
+    ids = [orjson.loads(m.value)["alert_id"] for m in c]
+    c.close()
+    assert ids and len(ids) == len(set(ids))
+    assert len(ids) == len(alerts_in(s, pipeline_influx.bucket))
+
+
+# ---------------------------------------------------------------------------------------------
+def test_malformed_events_go_to_dead_letter_and_the_rest_is_processed(services):
+    from kafka import KafkaConsumer, KafkaProducer
+
+    import orjson
+    from schemas import dump_event, parse_event
+
+    s = make_settings()
+    run_govpulse(["topics", "create"], s)
+    p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all")
+    good = []
+    for i in range(30):
+        e = parse_event({"event_id": str(uuid.uuid4()), "event_type": "document.issued", "source_system": "qlvb",
+                         "occurred_at": f"2022-05-{i % 28 + 1:02d}T09:00:00+07:00", "province_code": "82",
+                         "ward_code": "28261", "document_id": f"VB-{i}", "issued_at": f"2022-05-{i % 28 + 1:02d}T09:00:00+07:00",
+                         "digitally_signed": i % 3 != 0, **({"certificate_kind": "organisation"} if i % 3 else {})})
+        good.append(e)
+    bad = [
+        (b"28261", b"{not json"),
+        (b"28261", orjson.dumps({"event_type": "document.issued", "event_id": "nope"})),
+        (b"28261", b"\xff\xfe\x00binary"),
+        (b"99999", dump_event(good[0])),  # wrong key: would put the unit's state in the wrong partition
+    ]
+    for i, e in enumerate(good):
+        p.send(s.topic("document-events"), key=b"28261", value=dump_event(e))
+        if i % 10 == 5:
+            k, v = bad.pop()
+            p.send(s.topic("document-events"), key=k, value=v)
+    for k, v in bad:
+        p.send(s.topic("document-events"), key=k, value=v)
+    p.flush()
+    run_worker(s)
+    c = KafkaConsumer(s.topic("dead-letter"), bootstrap_servers=s.kafka_bootstrap_servers,
+                      auto_offset_reset="earliest", consumer_timeout_ms=5000)
+    dead = [orjson.loads(m.value) for m in c]
+    c.close()
+    assert len(dead) == 4
+    kinds = sorted(d["reason_kind"] for d in dead)
+    assert kinds == ["invalid_event", "invalid_event", "invalid_event", "wrong_key"]
+    for d in dead:
+        assert d["source"]["topic"] == s.topic("document-events") and d["source"]["offset"] >= 0
+        assert d["errors"] and d["reason"]
+    schema_error = next(d for d in dead if "event_id" in d["reason"])
+    assert {e["field"] for e in schema_error["errors"]} >= {"event_id", "document_id"}
+    binary = next(d for d in dead if d["raw_encoding"] == "base64")
+    import base64
+    assert base64.b64decode(binary["raw"]) == b"\xff\xfe\x00binary"
+    issued = _sum(s, s.influx_bucket, 'r.unit_code == "28261"', "documents_issued", window="year")
+    signed = _sum(s, s.influx_bucket, 'r.unit_code == "28261"', "documents_signed", window="year")
+    assert (issued, signed) == (30, sum(1 for e in good if e.digitally_signed))
+    dl = flux(s, '''from(bucket: "BUCKET") |> range(start: 0) |> filter(fn: (r) => r._measurement == "pipeline_health"
+        and r._field == "dead_letters") |> last()''')
+    assert [r["_value"] for r in dl] == [4]
+
+
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def reference(pipeline_influx):
+    s = pipeline_influx.settings
+    return figures(s, pipeline_influx.bucket), alerts_in(s, pipeline_influx.bucket)
+
+
+def test_duplicated_and_shuffled_input_gives_the_same_figures(reference, services):
+    run = run_pipeline("mytho_2022.yaml", disorder="duplicates=0.05,late=0.05,max_delay=3d")
+    assert_same(reference[0], figures(run.settings, run.bucket), "disordered input")
+
+
+def test_replay_into_a_second_bucket_equals_the_live_bucket(pipeline_influx, reference):
+    s = pipeline_influx.settings
+    bucket = f"replay-{uuid.uuid4().hex[:8]}"
+    run_worker(s, bucket=bucket, app_id=f"{s.app_id}-replay", replay=True)
+    assert_same(reference[0], figures(s, bucket), "replay")
+    assert alerts_in(s, bucket) == reference[1]
+
+
+def _spawn_worker(settings, bucket: str, app_id: str, until_idle: float | None, loglevel: str = "info"):
+    from tests.conftest import _free_port
+
+    args = GOVPULSE + ["worker", "--bucket", bucket, "--app-id", app_id, "--web-port", str(_free_port()),
+                       "--loglevel", loglevel]
+    if until_idle:
+        args += ["--until-idle", str(until_idle)]
+    return subprocess.Popen(args, cwd=REPO, env=settings_env(settings), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_two_workers_write_the_same_figures_as_one(pipeline_influx, reference):
+    import re
+
+    s = pipeline_influx.settings
+    bucket, app_id = f"two-{uuid.uuid4().hex[:8]}", f"{s.app_id}-two"
+    workers = [_spawn_worker(s, bucket, app_id, until_idle=8) for _ in range(2)]
+    outputs = [w.communicate(timeout=900)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    assignments = [re.findall(r"for partitions \[([0-9, ]*)\]", out) for out in outputs]
+    assert all(assignments), "each worker should have had partitions assigned"
+    # at some point the group split the partitions between the two workers
+    split = any(set(a.split(", ")).isdisjoint(set(b.split(", "))) and a and b
+                for a in assignments[0] for b in assignments[1])
+    assert split, f"partitions were never split: {assignments}"
+    assert_same(reference[0], figures(s, bucket), "two workers")
+    assert alerts_in(s, bucket) == reference[1]
+
+
+def test_worker_killed_mid_stream_ends_with_the_same_figures(pipeline_influx, reference):
+    s = pipeline_influx.settings
+    bucket, app_id = f"crash-{uuid.uuid4().hex[:8]}", f"{s.app_id}-crash"
+    w = _spawn_worker(s, bucket, app_id, until_idle=None)
+    try:
+        # let it commit offsets and table changelog for part of the stream, then kill it hard
+        wait_for(lambda: flux(s, '''from(bucket: "BUCKET") |> range(start: 0)
+            |> filter(fn: (r) => r._measurement == "pipeline_health" and r._field == "events_total")
+            |> filter(fn: (r) => r._value > 20000)''', bucket), timeout=300, interval=1, what="progress")
+    finally:
+        w.send_signal(signal.SIGKILL)
+        w.wait(timeout=30)
+    partial = figures(s, bucket)
+    assert partial != reference[0], "the worker should have been killed before finishing"
+    run_worker(s, bucket=bucket, app_id=app_id)
+    assert_same(reference[0], figures(s, bucket), "crash and restart")
+    assert alerts_in(s, bucket) == reference[1]

@@ -45,6 +45,8 @@ def is_subset(want: Any, have: Any) -> bool:
         return isinstance(have, dict) and all(k in have and is_subset(v, have[k]) for k, v in want.items())
     if isinstance(want, list):
         return isinstance(have, list) and len(want) == len(have) and all(is_subset(a, b) for a, b in zip(want, have))
+    if isinstance(want, bool) or isinstance(have, bool):
+        return type(want) is type(have) and want == have
     if isinstance(want, float) or isinstance(have, float):
         return isinstance(have, (int, float)) and not isinstance(have, bool) and float(want) == float(have)
     return want == have
@@ -113,7 +115,7 @@ def push(url: str, token: str, *, influx_url: str, influx_org: str, influx_bucke
     report = PushReport()
     api = g.api
 
-    health = g.call("check its health", api.health.check)
+    health = g.call("check its health", api.client.GET, "/health")
     if not isinstance(health, dict) or "database" not in health:
         raise PushError(f"{url} does not answer like Grafana (GET /api/health gave {health!r:.200})")
     log(f"Grafana {health.get('version', '?')} at {g.url}")

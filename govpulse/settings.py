@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     emit_interval_seconds: float = Field(2.0, gt=0)
     table_store: str = Field("memory://", description="faust table store: memory:// or rocksdb://")
     report_year_start: str = Field("12-15", description="MM-DD start of the annual reporting period (Decree 09/2019)")
+    rolling_windows: str = Field(
+        "24h,7d,30d", description="rolling windows to emit (24h is hourly: one point per unit-hour of history)")
 
     @field_validator("topic_prefix")
     @classmethod

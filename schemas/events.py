@@ -88,11 +88,26 @@ class Envelope(BaseModel):
         if self.unit_key is None:
             raise ValueError("ward_code: one of ward_code, district_code or unit_code is required")
         limit = _utcnow() + MAX_CLOCK_SKEW
-        for name, value in self:
-            if isinstance(value, datetime) and not name.startswith("due") and not name.endswith("due_at"):
-                if value > limit:
-                    raise ValueError(f"{name}: {value.isoformat()} is more than {MAX_CLOCK_SKEW} in the future")
+        for name in _past_fields(type(self)):
+            value = getattr(self, name)
+            if value is not None and value > limit:
+                raise ValueError(f"{name}: {value.isoformat()} is more than {MAX_CLOCK_SKEW} in the future")
         return self
+
+
+_PAST_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _past_fields(cls: type) -> tuple[str, ...]:
+    """Timestamps that record something that already happened (due dates and schedules may be ahead)."""
+    names = _PAST_FIELDS.get(cls)
+    if names is None:
+        names = tuple(
+            n for n, f in cls.model_fields.items()
+            if "datetime" in str(f.annotation).lower() and "due" not in n and n != "scheduled_start"
+        )
+        _PAST_FIELDS[cls] = names
+    return names
 
 
 # ---------------------------------------------------------------------------------------

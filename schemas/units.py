@@ -49,6 +49,7 @@ def province_name(code: str) -> str | None:
     return _provinces().get(code)
 
 
+@lru_cache(maxsize=8192)
 def ward(code: str) -> Unit | None:
     hit = _wards().get(code)
     return Unit(code, "ward", hit[0], hit[1]) if hit else None

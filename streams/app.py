@@ -52,7 +52,8 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         table_standby_replicas=0,
-        web_port=web_port,
+        web_port=web_port or 6066,
+        web_enabled=web_port != 0,  # 0: no /health server (demo, benchmarks, several workers on one host)
         web_bind="127.0.0.1" if os.environ.get("GOVPULSE_WEB_BIND") is None else os.environ["GOVPULSE_WEB_BIND"],
         web_in_thread=False,
         broker_commit_every=batch_size,
@@ -99,6 +100,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
                 if dl is not None:
                     await dead_letters.send(key=msg.key, value=orjson.dumps(dl))
             await send_alerts(c.advance())
+            c.store.flush_changelog()
             while sink.backpressure:  # InfluxDB down and the buffer full: pause here, lose nothing
                 log.warning("InfluxDB buffer full (%d points), waiting for writes to succeed", sink.pending)
                 await flush_once()
@@ -118,6 +120,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
     async def _alert_tick() -> None:
         if state["ready"]:
             await send_alerts(core().advance())
+            core().store.flush_changelog()
 
     latency_log = os.environ.get("GOVPULSE_LATENCY_LOG")
 

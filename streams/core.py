@@ -36,6 +36,10 @@ class RecordStore:
     def __init__(self, data: MutableMapping, send: Callable[[int, bytes, bytes], None] | None = None):
         self.data = data
         self.send = send
+        # changed records not yet sent to the changelog: a record touched several times in one
+        # batch is sent once; flush_changelog() runs before the batch is acknowledged, and Faust
+        # flushes the producer before committing offsets, so a crash replays, never loses
+        self._unsent: dict[bytes, tuple[int, bytes]] = {}
 
     def get(self, key: str) -> Record | None:
         raw = self.data.get(key.encode())
@@ -45,7 +49,14 @@ class RecordStore:
         k, v = key.encode(), orjson.dumps(rec)
         self.data[k] = v
         if self.send is not None:
-            self.send(partition, k, v)
+            self._unsent[k] = (partition, v)
+
+    def flush_changelog(self) -> int:
+        unsent, self._unsent = self._unsent, {}
+        if self.send is not None:
+            for k, (p, v) in unsent.items():
+                self.send(p, k, v)
+        return len(unsent)
 
     def items(self, partitions: set[int] | None = None) -> Iterable[tuple[str, Record]]:
         for k, v in list(self.data.items()):
@@ -72,7 +83,9 @@ class WorkerCore:
         self.app_id = app_id
         self.cal = LocalCalendar.for_zone(settings.timezone, settings.report_year_start)
         policy = AlertPolicy(settings.due_soon_lead_working_days, int(settings.apology_grace.total_seconds() * 1000))
-        self.agg = Aggregator(self.cal, policy, store.get, int(settings.allowed_lateness.total_seconds() * 1000))
+        self.rolling = tuple(w.strip() for w in settings.rolling_windows.split(",") if w.strip())
+        self.agg = Aggregator(self.cal, policy, store.get, int(settings.allowed_lateness.total_seconds() * 1000),
+                              self.rolling)
         self.stats: dict[str, TopicStats] = defaultdict(TopicStats)
         self.last_offset: dict[tuple[str, int], int] = {}
         self.last_event_wall: dict[int, float] = {}
@@ -204,7 +217,7 @@ class WorkerCore:
         """Recompute aggregates from the recovered table, for the partitions now owned."""
         from streams.domain.records import latest_time
 
-        self.agg = Aggregator(self.cal, self.agg.policy, self.store.get, self.agg.allowed_lateness_ms)
+        self.agg = Aggregator(self.cal, self.agg.policy, self.store.get, self.agg.allowed_lateness_ms, self.rolling)
         self.dossier_wm.clear()
         self.topic_wm.clear()
         records = list(self.store.items(partitions))

@@ -18,7 +18,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from govpulse.settings import Settings
-from streams.domain.aggregator import Row
+from streams.domain.aggregator import Row, Tags
 
 log = logging.getLogger("govpulse.sink")
 
@@ -42,16 +42,32 @@ def _field(v: object) -> str:
     return f'"{_esc_str(str(v))}"'
 
 
+def _prefix(measurement: str, tags: dict) -> str:
+    tag_part = "".join(f",{_esc_key(k)}={_esc_key(v)}" for k, v in sorted(tags.items()) if v not in (None, ""))
+    return f"{_esc_key(measurement)}{tag_part}"
+
+
+_FIELD_KEYS: dict[str, str] = {}
+
+
+def _field_key(k: str) -> str:
+    e = _FIELD_KEYS.get(k)
+    if e is None:
+        e = _FIELD_KEYS[k] = _esc_key(k)
+    return e
+
+
 def line(row: Row) -> str:
     """One row as InfluxDB line protocol with millisecond precision (tags sorted, empty tags dropped)."""
     measurement, tags, fields, t = row
-    tag_part = "".join(f",{_esc_key(k)}={_esc_key(v)}" for k, v in sorted(tags.items()) if v not in (None, ""))
-    field_part = ",".join(f"{_esc_key(k)}={_field(v)}" for k, v in fields.items() if v is not None)
-    return f"{_esc_key(measurement)}{tag_part} {field_part} {t}"
+    prefix = tags.prefix(measurement, _prefix) if isinstance(tags, Tags) else _prefix(measurement, tags)
+    field_part = ",".join(f"{_field_key(k)}={_field(v)}" for k, v in fields.items() if v is not None)
+    return f"{prefix} {field_part} {t}"
 
 
 def point_key(row: Row) -> tuple:
-    return (row[0], tuple(sorted(row[1].items())), row[3])
+    tags = row[1]
+    return (row[0], tags.key() if isinstance(tags, Tags) else tuple(sorted(tags.items())), row[3])
 
 
 def ensure_bucket(settings: Settings, bucket: str) -> None:

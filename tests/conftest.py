@@ -16,6 +16,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 GOVPULSE = [sys.executable, "-m", "govpulse.cli"]
+# The shipped scenarios use former district codes (Mỹ Tho 815, …) registered as extra units; a
+# deployment names its own files the same way. Subprocesses inherit it.
+SHIPPED_UNITS = ":".join(str(p) for p in sorted((REPO / "producers" / "scenarios").glob("*_units.yaml")))
+os.environ.setdefault("GOVPULSE_EXTRA_UNITS_FILE", SHIPPED_UNITS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,3 +141,26 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.5, what: str = 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# ---------------------------------------------------------------------------------------------
+# producer-side fixtures (producers/, owned by the producer work; keep this block together)
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def unique_settings():
+    """Factory of Settings with a unique topic prefix (``test-<uuid>``) per call, so producer
+    tests never collide with other runs on the shared broker: ``s = unique_settings()``."""
+    def factory(**overrides):
+        return make_settings(**overrides)
+
+    return factory
+
+
+@pytest.fixture
+def scenario_units_loaded():
+    """Register the shipped scenarios' extra units (former districts 815, 855, 243); function-scoped
+    because other tests may clear the global registry."""
+    from schemas import units
+
+    for name in ("mytho_units.yaml", "vinhlong_units.yaml", "vinhyen_units.yaml"):
+        units.load_extra_units(REPO / "producers" / "scenarios" / name)

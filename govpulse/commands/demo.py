@@ -48,6 +48,9 @@ def demo(
     s = get_settings()
     tag = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:4]
     env = dict(os.environ)
+    # the shipped scenarios' former districts (e.g. Mỹ Tho city, 815) are registered units
+    env.setdefault("GOVPULSE_EXTRA_UNITS_FILE", ":".join(
+        str(p) for p in sorted((REPO / "producers" / "scenarios").glob("*_units.yaml"))))
     if fresh:
         env.update(GOVPULSE_TOPIC_PREFIX=f"demo-{tag}", GOVPULSE_INFLUX_BUCKET=f"demo-{tag}",
                    GOVPULSE_APP_ID=f"demo-{tag}")

@@ -28,7 +28,7 @@ def worker(
                                 "'now' is the event-time watermark"),
     bucket: Optional[str] = typer.Option(None, help="InfluxDB bucket (default GOVPULSE_INFLUX_BUCKET)"),
     app_id: Optional[str] = typer.Option(None, help="Faust app id = consumer group (default GOVPULSE_APP_ID)"),
-    web_port: int = typer.Option(6066, help="port of the /health endpoint"),
+    web_port: int = typer.Option(6066, help="port of the /health endpoint (0: none)"),
     until_idle: Optional[float] = typer.Option(None, help="exit once caught up and idle this many seconds"),
     batch_size: int = typer.Option(2000, help="events taken per batch"),
     loglevel: str = typer.Option("warning", help="debug, info, warning, error"),

@@ -17,13 +17,43 @@ from typing import Callable, Iterable
 
 from schemas import units
 from streams import measurements as m
-from streams.domain.counts import Counts
+from streams.domain.counts import FIELD_INDEX, Counts, rates
+from streams.measurements import COUNT_FIELDS
 from streams.domain.records import Record, contributions, effective_due, has_apology, is_open
 from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar, from_ms, to_ms
 
 ALERT_NAMESPACE = uuid.UUID("6b1f8f1e-5d0c-4a55-9a61-0d7c4f3b2a10")
 
 Row = tuple[str, dict[str, str], dict[str, object], int]  # measurement, tags, fields, time ms
+
+
+class Tags(dict):
+    """A tag set reused across many rows; caches its sort key and escaped line-protocol prefix.
+    Treat as immutable once rows reference it."""
+
+    __slots__ = ("_key", "_prefix")
+
+    def key(self) -> tuple:
+        try:
+            return self._key
+        except AttributeError:
+            self._key = tuple(sorted(self.items()))
+            return self._key
+
+    def prefix(self, measurement: str, build) -> str:  # noqa: ANN001
+        try:
+            cached = self._prefix
+        except AttributeError:
+            cached = self._prefix = {}
+        p = cached.get(measurement)
+        if p is None:
+            p = cached[measurement] = build(measurement, self)
+        return p
+
+
+# Denominators are written even when zero so every defined rate has its counts beside it;
+# other counts of rolling windows are written only when non-zero (rows stay small).
+CORE_FIELDS = tuple(sorted({den for _, den in m.RATE_DEFINITIONS.values()}))
 
 OVERDUE, DUE_SOON, APOLOGY_MISSING = "dossier_overdue", "dossier_due_soon", "apology_missing"
 assert set(m.ALERT_KINDS) == {OVERDUE, DUE_SOON, APOLOGY_MISSING}
@@ -49,6 +79,17 @@ class UnitState:
     open: dict[str, list] = field(default_factory=dict)
     gauges_dirty: bool = True
     last_event: dict[str, int] = field(default_factory=dict)  # source_system -> last occurred_at ms
+    # buckets that lost a contribution (a corrected record): points over them are rewritten in full,
+    # because InfluxDB keeps a field that a sparse rewrite leaves out
+    removed_hours: set[int] = field(default_factory=set)
+    removed_days: set[int] = field(default_factory=set)
+    _window_tags: dict[str, Tags] = field(default_factory=dict)
+
+    def window_tags(self, window: str) -> Tags:
+        t = self._window_tags.get(window)
+        if t is None:
+            t = self._window_tags[window] = Tags({**self.tags, "window": window})
+        return t
 
     def gauges(self) -> dict[str, int]:
         overdue = due_soon = no_apology = 0
@@ -80,26 +121,34 @@ def unit_tags(rec: Record) -> dict[str, str]:
 class AlertPolicy:
     due_soon_lead_working_days: int = 1
     apology_grace_ms: int = DAY_MS
+    offset_ms: int = 7 * HOUR_MS  # local UTC offset, set by the Aggregator from its calendar
 
     def due_soon_at(self, due_ms: int) -> int | None:
+        """N working days before due, same time of day (the shift depends only on the local date)."""
         if self.due_soon_lead_working_days <= 0:
             return None
-        return _subtract_working_days(due_ms, self.due_soon_lead_working_days)
+        local_day = (due_ms + self.offset_ms) // DAY_MS
+        return due_ms - _working_day_shift(local_day, self.due_soon_lead_working_days, self.offset_ms) * DAY_MS
 
 
 @lru_cache(maxsize=100_000)
-def _subtract_working_days(due_ms: int, n: int) -> int:
+def _working_day_shift(local_day: int, n: int, offset_ms: int) -> int:
+    """Calendar days between a local date and n working days before it."""
     from streams.domain.calendar import subtract_working_days
 
-    return to_ms(subtract_working_days(from_ms(due_ms), n))
+    noon = local_day * DAY_MS - offset_ms + 12 * HOUR_MS
+    earlier = to_ms(subtract_working_days(from_ms(noon), n))
+    return (noon - earlier) // DAY_MS
 
 
 class Aggregator:
     """All units of the partitions this worker owns."""
 
     def __init__(self, cal: LocalCalendar, policy: AlertPolicy, get_record: Callable[[str], Record | None],
-                 allowed_lateness_ms: int = 400 * DAY_MS):
+                 allowed_lateness_ms: int = 400 * DAY_MS, rolling_windows: Iterable[str] = tuple(ROLLING)):
         self.cal = cal
+        self.rolling_windows = tuple(w for w in ROLLING if w in set(rolling_windows))
+        policy.offset_ms = cal.offset_ms
         self.policy = policy
         self.get_record = get_record
         self.allowed_lateness_ms = allowed_lateness_ms
@@ -116,6 +165,7 @@ class Aggregator:
             u = self.units[rec["u"]] = UnitState(rec["u"], rec["p"], unit_tags(rec))
         elif rec.get("dc") and "district_code" not in u.tags:
             u.tags = unit_tags(rec)
+            u._window_tags.clear()
         return u
 
     def is_too_late(self, partition: int, event_ms: int) -> bool:
@@ -132,30 +182,47 @@ class Aggregator:
         old_c = contributions(old, self.cal)
         new_c = contributions(new, self.cal)
         if old_c != new_c:
+            # net the change per instant first: a resolution leaves the reception's counts untouched
+            net: dict[int, dict[int, int]] = {}
             for t, idx, d in old_c:
-                self._bump(u, t, idx, -d)
+                dd = net.setdefault(t, {})
+                dd[idx] = dd.get(idx, 0) - d
             for t, idx, d in new_c:
-                self._bump(u, t, idx, d)
+                dd = net.setdefault(t, {})
+                dd[idx] = dd.get(idx, 0) + d
+            for t, dd in net.items():
+                changes = [(idx, d) for idx, d in dd.items() if d]
+                if changes:
+                    self._bump_many(u, t, changes)
         if new["k"] == "d":
             self._track_dossier(u, key, new)
 
     def _bump(self, u: UnitState, t: int, idx: int, delta: int) -> None:
-        cal = self.cal
+        self._bump_many(u, t, [(idx, delta)])
+
+    def _bump_many(self, u: UnitState, t: int, changes: list[tuple[int, int]]) -> None:
+        """Add (field, delta) changes at instant t to every bucket that holds t."""
         h = t // HOUR_MS
-        day = cal.local_day(t)
-        for store, k in ((u.hourly, h), (u.daily, day)):
+        day = self.cal.local_day(t)
+        month, year, report_year = _calendar_keys(self.cal, day)
+        stores = (
+            (u.hourly, h), (u.daily, day),
+            (u.calendar, ("month", month)), (u.calendar, ("year", year)), (u.calendar, ("report_year", report_year)),
+        )
+        for store, k in stores:
             c = store.get(k)
             if c is None:
                 c = store[k] = Counts()
-            c.bump(idx, delta)
+            for idx, delta in changes:
+                c.bump(idx, delta)
         u.dirty_hours.add(h)
         u.dirty_days.add(day)
-        for key in (("month", cal.month_key(t)), ("year", cal.year_key(t)), ("report_year", cal.report_year_key(t))):
-            c = u.calendar.get(key)
-            if c is None:
-                c = u.calendar[key] = Counts()
-            c.bump(idx, delta)
-            u.dirty_calendar.add(key)
+        u.dirty_calendar.add(("month", month))
+        u.dirty_calendar.add(("year", year))
+        u.dirty_calendar.add(("report_year", report_year))
+        if any(d < 0 for _, d in changes):
+            u.removed_hours.add(h)
+            u.removed_days.add(day)
 
     # -- open dossiers and alerts -------------------------------------------------------
     def _push(self, partition: int, at: int, key: str, kind: str, due: int) -> None:
@@ -292,49 +359,72 @@ class Aggregator:
 
     def _unit_rows(self, u: UnitState, now: int) -> list[Row]:
         rows: list[Row] = []
-        tags = u.tags
-        # rolling windows: expand dirty buckets to the as-of steps they touch
-        todo: set[tuple[str, int]] = set(u.deferred)
-        u.deferred.clear()
-        for window, (bucket, steps) in ROLLING.items():
-            dirty = u.dirty_hours if bucket == "hour" else u.dirty_days
+        current = {"hour": now // HOUR_MS + 1, "day": self.cal.local_day(now) + 1}  # partial current step too
+        deferred = u.deferred
+        u.deferred = set()
+        for window in self.rolling_windows:
+            bucket, steps = ROLLING[window]
+            hourly = bucket == "hour"
+            dirty = u.dirty_hours if hourly else u.dirty_days
+            removed = u.removed_hours if hourly else u.removed_days
+            store = u.hourly if hourly else u.daily
+            todo: set[int] = {st for (w, st) in deferred if w == window}
             for b in dirty:
-                for s in range(b + 1, b + steps + 2):
-                    todo.add((window, s))
+                todo.update(range(b + 1, b + steps + 2))
+            full_steps: set[int] = set()
+            for b in removed:
+                full_steps.update(range(b + 1, b + steps + 2))
+            limit = current[bucket]
+            for st in todo:
+                if st > limit:
+                    u.deferred.add((window, st))
+            tags = u.window_tags(window)
+            total = Counts()
+            prev = None
+            for st in sorted(x for x in todo if x <= limit):
+                if prev is not None and st - prev < steps:
+                    # slide the window [prev - steps, prev) to [st - steps, st)
+                    for b in range(prev - steps, st - steps):
+                        c = store.get(b)
+                        if c:
+                            total.add(c, -1)
+                    for b in range(prev, st):
+                        c = store.get(b)
+                        if c:
+                            total.add(c)
+                else:
+                    total = Counts()
+                    for b in range(st - steps, st):
+                        c = store.get(b)
+                        if c:
+                            total.add(c)
+                prev = st
+                t = st * HOUR_MS if hourly else self.cal.day_start(st)
+                rows.append(_rate_row(tags, total, t, full=st in full_steps))
         u.dirty_hours.clear()
         u.dirty_days.clear()
-        current_hour = now // HOUR_MS + 1  # the partial current step is written too, then overwritten
-        current_day = self.cal.local_day(now) + 1
-        for window, step in todo:
-            bucket, steps = ROLLING[window]
-            if bucket == "hour":
-                if step > current_hour:
-                    u.deferred.add((window, step))
-                    continue
-                store, t = u.hourly, step * HOUR_MS
-            else:
-                if step > current_day:
-                    u.deferred.add((window, step))
-                    continue
-                store, t = u.daily, self.cal.day_start(step)
-            total = Counts()
-            for b in range(step - steps, step):
-                c = store.get(b)
-                if c:
-                    total.add(c)
-            rows.append(_rate_row({**tags, "window": window}, total, t))
+        u.removed_hours.clear()
+        u.removed_days.clear()
         for window, key in u.dirty_calendar:
             start = {"month": self.cal.month_start, "year": self.cal.year_start,
                      "report_year": self.cal.report_year_start}[window](key)
-            rows.append(_rate_row({**tags, "window": window}, u.calendar.get((window, key), Counts()), start))
+            rows.append(_rate_row(u.window_tags(window), u.calendar.get((window, key), Counts()), start, full=True))
         u.dirty_calendar.clear()
         if u.gauges_dirty:
-            rows.append((m.OPEN_DOSSIERS, dict(tags), dict(u.gauges()), (now // HOUR_MS) * HOUR_MS))
+            rows.append((m.OPEN_DOSSIERS, Tags(u.tags), dict(u.gauges()),
+                         (now // HOUR_MS) * HOUR_MS))
             u.gauges_dirty = False
         return rows
 
     def pending_rows(self) -> int:
         return sum(len(u.dirty_hours) + len(u.dirty_days) + len(u.dirty_calendar) for u in self.units.values())
+
+
+@lru_cache(maxsize=65536)
+def _calendar_keys(cal: LocalCalendar, day: int) -> tuple[int, int, int]:
+    """(month, year, report year) keys of a local day."""
+    t = cal.day_start(day) + HOUR_MS
+    return cal.month_key(t), cal.year_key(t), cal.report_year_key(t)
 
 
 def to_ms_iso(s: str) -> int:
@@ -343,10 +433,14 @@ def to_ms_iso(s: str) -> int:
     return to_ms(datetime.fromisoformat(s.replace("Z", "+00:00")))
 
 
-def _rate_row(tags: dict[str, str], counts: Counts, t: int) -> Row:
-    from streams.domain.counts import rates
-
-    fields: dict[str, object] = dict(counts.as_fields())
+def _rate_row(tags: dict[str, str], counts: Counts, t: int, full: bool = True) -> Row:
+    """A unit_rates row: all counts (full) or denominators plus non-zero counts, and defined rates."""
+    if full:
+        fields: dict[str, object] = dict(counts.as_fields())
+    else:
+        fields = {name: counts.get(FIELD_INDEX[name], 0) for name in CORE_FIELDS}
+        for idx, v in counts.items():
+            fields[COUNT_FIELDS[idx]] = v
     fields.update(rates(counts))
     return (m.UNIT_RATES, tags, fields, t)
 

@@ -43,6 +43,18 @@ def check_stream(scenario: Scenario, events) -> Tally:
         assert start <= tm < end, f"{et} at {tm} outside the period"
         assert u not in last_time or last_time[u] <= tm, f"unit {u} out of order at {tm}"
         last_time[u] = tm
+        if et == "document.issued":
+            o = t.outcome[u]
+            o["doc_signed"] += ev.digitally_signed
+            o["doc_leader"] += ev.signer_is_leader
+            o["doc_secret"] += ev.secret
+            if ev.digitally_signed:
+                o[f"doc_cert_{ev.certificate_kind.value}"] += 1
+        elif et == "document.received":
+            t.outcome[u]["doc_online"] += ev.processed_online
+        elif et == "meeting.ended":
+            t.outcome[u]["meeting_uninterrupted"] += ev.uninterrupted
+            t.outcome[u][f"meeting_endpoints_{ev.endpoints_connected}"] += 1
         if not et.startswith("dossier."):
             continue
         k = (u, getattr(ev, "dossier_id", None))

@@ -249,6 +249,11 @@ class Aggregator:
         elif entry is not None:
             del u.open[key]
             u.gauges_dirty = True
+        elif (due is not None and "res" in rec and rec["res"]["at"] > due and not apo
+              and APOLOGY_MISSING not in rec.get("al", {})):
+            # resolved late but never seen open (its resolution was read first, or after a rebuild):
+            # it still owes the apology check, as when the events come in order
+            self._push(rec["p"], due + self.policy.apology_grace_ms, key, APOLOGY_MISSING, due)
         if rec.get("al"):
             self._refresh_alert_rows(u, key, rec)
 
@@ -260,12 +265,14 @@ class Aggregator:
         """
         heap = self._heaps.get(partition)
         alerts: list[dict] = []
-        persist: list[tuple[str, Record]] = []
+        # records flagged in this call: several kinds of one dossier can fire together, and the
+        # caller persists only after we return, so each must build on the flags set before it
+        flagged: dict[str, Record] = {}
         # strictly before now: a dossier resolved exactly at due_at is on time, not overdue
         while heap and heap[0][0] < now_ms:
             at, _, key, kind, due = heapq.heappop(heap)
-            rec = self.get_record(key)
-            if rec is None or effective_due(rec) != due or kind in rec.get("al", {}):
+            rec = flagged.get(key) or self.get_record(key)
+            if rec is None or effective_due(rec) != due:
                 continue
             u = self.units.get(rec["u"])
             if u is None:
@@ -281,13 +288,15 @@ class Aggregator:
             else:
                 entry[1] = 2 if kind == OVERDUE else max(entry[1], 1)
                 u.gauges_dirty = True
+            if kind in rec.get("al", {}):
+                continue  # fired before (after a rebuild or a due-date restart): the gauges still follow
             rec = dict(rec)
             rec["al"] = {**rec.get("al", {}), kind: [at, due]}
-            persist.append((key, rec))
+            flagged[key] = rec
             alert = self._alert(u, key, rec, kind, at, due)
             alerts.append(alert)
             self.alert_updates[(key, kind)] = self._alert_row(u, alert)
-        return alerts, persist
+        return alerts, list(flagged.items())
 
     def _alert(self, u: UnitState, key: str, rec: Record, kind: str, at: int, due: int) -> dict:
         rcv = rec.get("rcv", {})

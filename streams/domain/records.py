@@ -99,8 +99,11 @@ def apply_event(record: Record, event: ev.Envelope) -> bool:
     slot, fact = _fact(event)
     record["eids"].append(eid)
     record["eids"].sort()  # canonical, so records compare equal whatever the arrival order
-    if event.district_code and not record.get("dc"):
+    # identity fields that events may disagree on: keep the smallest, whatever the arrival order
+    if event.district_code and (not record.get("dc") or event.district_code < record["dc"]):
         record["dc"] = event.district_code
+    if event.source_system < record["src"]:
+        record["src"] = event.source_system
     if slot in SINGLETON or slot in ("sched", "start"):
         if _wins(fact, record.get(slot)):
             record[slot] = fact
@@ -136,7 +139,8 @@ def latest_time(rec: Record) -> int:
     for slot, v in rec.items():
         if isinstance(v, dict):
             if "at" in v and isinstance(v["at"], int):
-                best = max(best, v["at"])
+                # a scheduling's event time is when it was announced, not the (future) meeting start
+                best = max(best, v["occ"] if slot == "sched" else v["at"])
             else:
                 for f in v.values():
                     if isinstance(f, dict) and isinstance(f.get("at"), int):

@@ -24,10 +24,15 @@ DAY_MS = 86_400_000
 EARLY, ON_TIME, LATE = "early", "on_time", "late"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+
+
 def to_ms(t: datetime) -> int:
     if t.tzinfo is None:
         raise ValueError("naive datetime: timezone required")
-    return int(t.timestamp() * 1000)
+    # integer arithmetic: int(t.timestamp() * 1000) is off by one ms for some instants (float rounding)
+    return (t - _EPOCH) // _MS
 
 
 def from_ms(ms: int) -> datetime:

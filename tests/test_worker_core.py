@@ -1,0 +1,263 @@
+"""streams/core.py (WorkerCore) with a plain dict as the record store: dead letters, duplicates,
+lateness, alert flags and rebuilds — no Kafka, no InfluxDB."""
+
+from __future__ import annotations
+
+import base64
+import time
+from datetime import datetime, timedelta
+
+import orjson
+import pytest
+
+from govpulse.settings import Settings
+from schemas import dump_event
+from streams import measurements as m
+from streams.core import IDLE_FOLLOWS_WALL_SECONDS, LIVE_HORIZON_MS, RecordStore, WorkerCore
+from tests.domain_factories import (
+    DAY, HOUR, MIN, WARD, WARD2, apology, doc_issued, eid, iso, local, ms_of, received, resolved,
+)
+
+TOPIC = "govpulse.dossier-events"
+DOCS = "govpulse.document-events"
+RCV, DUE = local(2024, 3, 4, 9), local(2024, 3, 7, 9)
+
+
+@pytest.fixture
+def core(tmp_path):
+    s = Settings(home=tmp_path, timezone="Asia/Ho_Chi_Minh", report_year_start="12-15",
+                 allowed_lateness=timedelta(days=10), due_soon_lead_working_days=1,
+                 apology_grace=timedelta(days=1))
+    return WorkerCore(s, RecordStore({}), replay=True, app_id="test-core")
+
+
+def handle(core, event, offset=0, partition=0, topic=TOPIC, key=None):
+    return core.handle(topic, partition, offset, (key if key is not None else event.unit_key.encode()),
+                       dump_event(event), 1_700_000_000_123)
+
+
+def raw_wire(**over) -> dict:
+    d = {"event_type": "dossier.received", "event_id": eid(1), "occurred_at": iso(RCV), "source_system": "motcua",
+         "province_code": "82", "ward_code": WARD, "dossier_id": "HS-1", "procedure_code": "1.001612",
+         "field": "Hộ tịch", "channel": "in_person", "received_at": iso(RCV), "due_at": iso(DUE)}
+    d.update(over)
+    return {k: v for k, v in d.items() if v is not None}
+
+
+# -- dead letters ----------------------------------------------------------------------------------
+def test_invalid_json_goes_to_dead_letter_with_source_and_raw(core):
+    value = b'{"event_type": "dossier.received", '
+    dl = core.handle(TOPIC, 3, 41, WARD.encode(), value, 1_700_000_000_123)
+    assert dl["reason_kind"] == "invalid_event"
+    assert "not valid JSON" in dl["reason"]
+    assert dl["errors"][0]["field"] == ""
+    assert dl["source"] == {"topic": TOPIC, "partition": 3, "offset": 41, "timestamp_ms": 1_700_000_000_123}
+    assert dl["raw"] == value.decode() and dl["raw_encoding"] == "utf-8"
+    assert dl["key"] == WARD and dl["app_id"] == "test-core"
+    orjson.dumps(dl)  # the payload itself is JSON
+    st = core.stats[TOPIC]
+    assert (st.events_total, st.dead_letters, st.duplicates, st.late_events) == (1, 1, 0, 0)
+    assert core.store.data == {}
+
+
+def test_non_utf8_bytes_are_kept_as_base64(core):
+    value = b"\xff\xfe{\x00\x9c garbage"
+    dl = core.handle(TOPIC, 0, 7, None, value, None)
+    assert dl["reason_kind"] == "invalid_event"
+    assert dl["raw_encoding"] == "base64"
+    assert base64.b64decode(dl["raw"]) == value
+    assert dl["key"] is None and dl["source"]["timestamp_ms"] is None
+
+
+def test_tombstone_and_non_object(core):
+    dl = core.handle(TOPIC, 0, 1, None, None, None)
+    assert dl["reason_kind"] == "invalid_event" and dl["raw"] == "" and dl["raw_encoding"] == "utf-8"
+    dl = core.handle(TOPIC, 0, 2, None, b"[1, 2]", None)
+    assert dl["reason_kind"] == "invalid_event" and "JSON object" in dl["reason"]
+    assert core.stats[TOPIC].dead_letters == 2
+
+
+@pytest.mark.parametrize("override,field", [
+    ({"due_at": None}, "due_at"),  # missing
+    ({"ward_code": "99999"}, "ward_code"),  # not an official ward
+    ({"ward_code": "00070"}, "ward_code"),  # a Hà Nội ward with province 82
+    ({"due_at": iso(RCV - HOUR)}, "due_at"),  # before reception (model-level rule, field lifted out)
+    ({"channel": "fax"}, "channel"),
+    ({"channel": "online"}, "online_service"),
+    ({"event_type": "dossier.lost"}, "event_type"),
+    ({"occurred_at": "2024-03-04T09:00:00"}, "occurred_at"),  # naive timestamp
+    ({"surprise": 1}, "surprise"),  # extra fields are forbidden
+])
+def test_schema_errors_name_the_field(core, override, field):
+    value = orjson.dumps(raw_wire(**override))
+    dl = core.handle(TOPIC, 2, 99, WARD.encode(), value, 5)
+    assert dl["reason_kind"] == "invalid_event"
+    assert field in [e["field"] for e in dl["errors"]], dl["errors"]
+    assert all(e["reason"] for e in dl["errors"])
+    assert dl["source"] == {"topic": TOPIC, "partition": 2, "offset": 99, "timestamp_ms": 5}
+    assert orjson.loads(dl["raw"]) == orjson.loads(value)
+    assert core.store.data == {} and core.stats[TOPIC].dead_letters == 1
+
+
+def test_wrong_kafka_key_is_a_dead_letter_naming_the_key(core):
+    e = received(eid(1), "HS-1", RCV, DUE)
+    dl = handle(core, e, offset=12, key=WARD2.encode())
+    assert dl["reason_kind"] == "wrong_key"
+    assert dl["errors"] == [{"field": "key", "reason": dl["reason"]}]
+    assert WARD2 in dl["reason"] and WARD in dl["reason"]
+    assert dl["key"] == WARD2 and dl["source"]["offset"] == 12
+    assert orjson.loads(dl["raw"])["event_id"] == eid(1)
+    assert core.store.data == {} and core.stats[TOPIC].dead_letters == 1
+    # unkeyed records are accepted (the unit comes from the event)
+    assert core.handle(TOPIC, 0, 13, None, dump_event(e), None) is None
+    assert len(core.store.data) == 1
+
+
+# -- duplicates and lateness -----------------------------------------------------------------------
+def test_duplicates_are_counted_and_change_nothing(core):
+    e = received(eid(1), "HS-1", RCV, DUE)
+    assert handle(core, e, offset=0) is None
+    stored = dict(core.store.data)
+    assert handle(core, e, offset=1) is None  # redelivery
+    assert handle(core, e, offset=2) is None
+    assert core.store.data == stored
+    st = core.stats[TOPIC]
+    assert (st.events_total, st.duplicates, st.dead_letters) == (3, 2, 0)
+    rec = core.store.get(f"{WARD}|d|HS-1")
+    assert rec["eids"] == [eid(1)]
+
+
+def test_too_late_events_go_to_dead_letter_and_are_counted(core):
+    lateness = 10 * DAY
+    t = RCV + 30 * DAY
+    assert handle(core, received(eid(1), "HS-1", t, t + 3 * DAY), offset=0) is None
+    # exactly at the limit: still applied
+    ok = received(eid(2), "HS-2", t - lateness, t - lateness + DAY)
+    assert handle(core, ok, offset=1) is None
+    # 1 ms beyond: dead letter
+    late = received(eid(3), "HS-3", t - lateness - 1, t)
+    dl = handle(core, late, offset=2)
+    assert dl["reason_kind"] == "too_late"
+    assert dl["errors"][0]["reason"] == dl["reason"] and "allowed lateness" in dl["reason"]
+    assert dl["source"] == {"topic": TOPIC, "partition": 0, "offset": 2, "timestamp_ms": 1_700_000_000_123}
+    assert orjson.loads(dl["raw"])["event_id"] == eid(3)
+    st = core.stats[TOPIC]
+    assert (st.events_total, st.late_events, st.dead_letters, st.duplicates) == (3, 1, 0, 0)
+    assert core.store.get(f"{WARD}|d|HS-3") is None
+    assert core.store.get(f"{WARD}|d|HS-2") is not None
+
+
+def test_lateness_is_judged_by_event_time_not_occurred_at(core):
+    t = RCV + 30 * DAY
+    handle(core, received(eid(1), "HS-1", t, t + DAY))
+    # resolved long after it was received: its event time (resolved_at) is recent, so it is applied
+    res = resolved(eid(2), "HS-0", RCV, RCV + DAY, t - HOUR)
+    assert handle(core, res, offset=1) is None
+    # an event whose event time is old is late even when it occurred recently
+    old = resolved(eid(3), "HS-9", RCV, RCV + DAY, RCV + HOUR, occ=t)
+    assert handle(core, old, offset=2)["reason_kind"] == "too_late"
+
+
+# -- rows, alerts, rebuild -------------------------------------------------------------------------
+def _rows(rows, measurement, **tags):
+    return [r for r in rows if r[0] == measurement and all(r[1].get(k) == v for k, v in tags.items())]
+
+
+def test_events_become_rows_with_counts(core):
+    handle(core, received(eid(1), "HS-1", RCV, DUE, "online", "full"), offset=0)
+    handle(core, received(eid(2), "HS-2", RCV + HOUR, DUE, "in_person"), offset=1)
+    handle(core, resolved(eid(3), "HS-1", RCV, DUE, RCV + 2 * HOUR, digitised=True), offset=2)
+    handle(core, doc_issued(eid(4), "VB-1", RCV + 3 * HOUR, True), offset=0, topic=DOCS)
+    rows = core.snapshot(wall=time.time())
+    (month,) = _rows(rows, m.UNIT_RATES, window="month")
+    assert month[3] == local(2024, 3, 1)
+    f = month[2]
+    assert (f["received"], f["received_online"], f["resolved"], f["resolved_early"], f["documents_issued"],
+            f["documents_signed"]) == (2, 1, 1, 1, 1, 1)
+    assert f["online_share"] == 0.5 and f["on_time_rate"] == 1.0 and f["signature_adoption"] == 1.0
+    (gauge,) = _rows(rows, m.OPEN_DOSSIERS)
+    assert gauge[2] == {"open": 1, "overdue": 0, "due_soon": 0, "overdue_without_apology": 0}
+    activity = _rows(rows, m.UNIT_ACTIVITY)
+    assert [r[1]["source_system"] for r in activity] == ["motcua-dongthap"]
+    assert datetime.fromisoformat(activity[0][2]["last_event_at"]) == datetime.fromisoformat(iso(RCV + 3 * HOUR))
+
+
+def test_health_rows_report_the_counters(core):
+    e = received(eid(1), "HS-1", RCV, DUE)
+    handle(core, e)
+    handle(core, e, offset=1)
+    core.handle(TOPIC, 0, 2, None, b"nope", None)
+    (row,) = core.health_rows({TOPIC: 17}, wall=1_700_000_000.0)
+    assert row[0] == m.PIPELINE_HEALTH and row[1] == {"app_id": "test-core", "topic": TOPIC}
+    assert {k: row[2][k] for k in ("events_total", "duplicates", "dead_letters", "late_events", "consumer_lag")} == {
+        "events_total": 3, "duplicates": 1, "dead_letters": 1, "late_events": 0, "consumer_lag": 17}
+    assert row[3] == 1_700_000_000_000
+
+
+def test_alerts_fire_once_and_survive_a_rebuild(core):
+    handle(core, received(eid(1), "HS-1", RCV, DUE), offset=0)
+    # a later dossier event on the partition moves its clock past all three alert points at once
+    later = DUE + 3 * DAY
+    handle(core, received(eid(2), "HS-2", later, later + 5 * DAY), offset=1)
+    alerts = core.advance(wall=time.time())
+    assert [(a["dossier_id"], a["kind"]) for a in alerts] == [
+        ("HS-1", "dossier_due_soon"), ("HS-1", "dossier_overdue"), ("HS-1", "apology_missing")]
+    rec = core.store.get(f"{WARD}|d|HS-1")
+    assert sorted(rec["al"]) == ["apology_missing", "dossier_due_soon", "dossier_overdue"]
+    assert rec["al"]["dossier_overdue"] == [DUE, DUE]
+    assert core.advance(wall=time.time()) == []
+    # a restart: aggregates rebuilt from the store, nothing fires again, gauges are right
+    n = core.rebuild({0})
+    assert n == 2
+    assert core.advance(wall=time.time()) == []
+    handle(core, received(eid(3), "HS-3", later + HOUR, later + 4 * DAY), offset=2)
+    assert core.advance(wall=time.time()) == []
+    rows = core.snapshot(wall=time.time())
+    (gauge,) = _rows(rows, m.OPEN_DOSSIERS)
+    assert gauge[2] == {"open": 3, "overdue": 1, "due_soon": 0, "overdue_without_apology": 1}
+    # the alert rows are rewritten in place after the rebuild (same series and times)
+    times = sorted(r[3] for r in _rows(rows, m.DOSSIER_ALERTS, dossier_id="HS-1"))
+    assert times == [local(2024, 3, 6, 9), DUE, DUE + DAY]
+
+
+def test_apology_stops_the_apology_alert(core):
+    handle(core, received(eid(1), "HS-1", RCV, DUE), offset=0)
+    handle(core, apology(eid(2), "HS-1", DUE + HOUR), offset=1)
+    handle(core, received(eid(3), "HS-2", DUE + 5 * DAY, DUE + 8 * DAY), offset=2)
+    kinds = [a["kind"] for a in core.advance(wall=time.time()) if a["dossier_id"] == "HS-1"]
+    assert kinds == ["dossier_due_soon", "dossier_overdue"]
+
+
+def test_replay_reproduces_the_same_alerts_and_records(tmp_path):
+    events = [received(eid(1), "HS-1", RCV, DUE), resolved(eid(2), "HS-1", RCV, DUE, DUE + 5 * HOUR),
+              received(eid(3), "HS-2", RCV + DAY, DUE + DAY), received(eid(4), "HS-3", DUE + 9 * DAY, DUE + 12 * DAY)]
+    outs = []
+    for run in range(2):
+        s = Settings(home=tmp_path, allowed_lateness=timedelta(days=30))
+        c = WorkerCore(s, RecordStore({}), replay=True)
+        order = events if run == 0 else [events[2], events[0], events[1], events[2], events[3]]
+        for i, e in enumerate(order):
+            c.handle(TOPIC, 0, i, e.unit_key.encode(), dump_event(e), None)
+        alerts = c.advance(wall=time.time())
+        outs.append((sorted(a["alert_id"] for a in alerts), c.store.data))
+    assert outs[0][0] and outs[0] == outs[1]
+
+
+# -- clocks ------------------------------------------------------------------------------------------
+def test_live_clock_follows_the_wall_only_when_idle_and_caught_up(tmp_path):
+    c = WorkerCore(Settings(home=tmp_path), RecordStore({}), replay=False)
+    now = time.time()
+    t = ms_of(datetime.now().astimezone()) - 10 * MIN
+    e = received(eid(1), "HS-1", t, t + 3 * DAY)
+    c.handle(TOPIC, 0, 0, e.unit_key.encode(), dump_event(e), None)
+    last = c.last_event_wall[0]
+    assert c.clock(0, wall=last) == t  # busy: event time rules
+    idle_wall = last + IDLE_FOLLOWS_WALL_SECONDS + 1
+    assert c.clock(0, wall=idle_wall) == int(idle_wall * 1000)  # idle and live: the wall clock
+    far_wall = (t + LIVE_HORIZON_MS) / 1000 + 1  # idle, but the stream is an hour behind the wall
+    assert far_wall - last > IDLE_FOLLOWS_WALL_SECONDS
+    assert c.clock(0, wall=far_wall) == t  # e.g. a finished replay: no jump to the wall clock
+    assert c.clock(5, wall=now) is None
+    r = WorkerCore(Settings(home=tmp_path), RecordStore({}), replay=True)
+    r.handle(TOPIC, 0, 0, e.unit_key.encode(), dump_event(e), None)
+    assert r.clock(0, wall=idle_wall) == t

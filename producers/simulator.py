@@ -44,7 +44,9 @@ from datetime import datetime, time, timedelta
 from operator import attrgetter
 from zoneinfo import ZoneInfo
 
-from producers.scenario import CHANNELS, RATING_LEVELS, DocumentPlan, DossierPlan, MeetingPlan, Scenario, ScenarioError, UnitPlan
+from producers.scenario import (
+    CHANNELS, RATING_LEVELS, DocumentPlan, DossierPlan, MeetingPlan, Scenario, ScenarioError, UnitPlan,
+)
 from schemas import (
     ApologyIssued, DocumentIssued, DocumentReceived, DossierReceived, DossierRefused, DossierResolved,
     DossierTransferred, DossierWithdrawn, Envelope, MeetingEnded, MeetingScheduled, MeetingStarted,

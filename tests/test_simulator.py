@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import random
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -146,7 +148,7 @@ def test_small_scenario_rules_and_counts():
         assert o["apologies_open"] == d.open_overdue_apologies
     # online payment: the share of fee-bearing resolved dossiers, to the nearest event
     o = tally.outcome["28261"]
-    assert o["paid_online"] == round(o["fee"] * 0.5 + 1e-9) or abs(o["paid_online"] - o["fee"] * 0.5) <= 0.5
+    assert abs(o["paid_online"] - o["fee"] * 0.5) <= 0.5
 
 
 def test_meetings_interrupted_have_a_reason():
@@ -278,8 +280,6 @@ def test_shifted_scenario_is_still_exact_and_consistent():
 def test_timeline_inverse_and_office_hours():
     sc = parse_scenario(small_scenario())
     tl = Timeline(sc.start, sc.end, sc.office_hours, sc.tz)
-    import random
-
     rng = random.Random(3)
     for _ in range(2000):
         o = rng.randrange(tl.total)
@@ -292,16 +292,16 @@ def test_timeline_inverse_and_office_hours():
 
 def test_live_clock_paces():
     slept = []
-    clock = LiveClock(0, speed=1000, sleep=lambda s: slept.append(s))
-    clock.wall0 -= 0  # origin now
+    clock = LiveClock(0, speed=1000, sleep=lambda s: (slept.append(s), time.sleep(s)))
     clock.wait_until(0)
-    assert not slept
-    import time as _t
-
-    clock2 = LiveClock(0, speed=1000, sleep=_t.sleep)
-    t0 = _t.monotonic()
-    clock2.wait_until(200)  # 200 ms of event time at 1000x = 0.2 ms
-    assert _t.monotonic() - t0 < 0.5
+    assert not slept  # already due
+    t0 = time.monotonic()
+    clock.wait_until(300)  # 300 ms of event time at 1000x = 0.3 ms of wall time
+    assert time.monotonic() - t0 < 0.5
+    clock2 = LiveClock(0, speed=10, sleep=lambda s: (slept.append(s), time.sleep(s)))
+    t0 = time.monotonic()
+    clock2.wait_until(2000)  # 2 s of event time at 10x = 0.2 s
+    assert 0.15 <= time.monotonic() - t0 < 1.0 and slept
 
 
 # --- records format -----------------------------------------------------------------------------
@@ -414,8 +414,7 @@ def test_replay_sends_original_bytes_in_timestamp_order(tmp_path):
     want = [orjson.loads(x) for x in lines]
     assert [(k, v, t) for _, k, v, t in cap.got] == [(w["key"].encode(), w["value"].encode(), w["timestamp_ms"])
                                                      for w in want]
-    assert {t for t, *_ in cap.got} == {"again.dossier-events", "again.document-events"} or \
-        {t for t, *_ in cap.got} <= {"again.dossier-events", "again.document-events", "again.meeting-events"}
+    assert {t for t, *_ in cap.got} <= {"again.dossier-events", "again.document-events", "again.meeting-events"}
 
 
 def test_writer_is_atomic(tmp_path):

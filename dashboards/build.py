@@ -159,7 +159,7 @@ def var_unit(include_all: bool = False) -> db.QueryVariable:
          .query(Q.var_unit()).datasource(datasource_ref()).regex(Q.UNIT_VAR_REGEX)
          .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(dm.VariableSort.ALPHABETICAL_ASC))
     if include_all:
-        v = v.include_all(True).all_value("*")
+        v = v.include_all(True).all_value(".*")
     return v
 
 
@@ -373,9 +373,10 @@ def unit_detail() -> db.Dashboard:
                     _display("due_soon", "Sắp đến hạn"), _display("overdue_without_apology", "Quá hạn chưa có thư xin lỗi")]))
     d = d.with_panel(
         table.Panel().id(ids()).title("Cảnh báo hồ sơ của đơn vị")
-        .description("dossier_alerts of the unit due in the time range: overdue, due soon, apology missing; "
-                     "late_seconds is how late the dossier was at the alert instant (negative: still early). "
-                     "Rows are updated in place when the dossier is resolved or apologised for.")
+        .description("dossier_alerts of the unit due in the time range: overdue and apology missing (open "
+                     "due-soon dossiers are on the 'Hồ sơ trễ hạn' dashboard); late_seconds is how late the "
+                     "dossier was at the alert instant. Rows are updated in place when the dossier is resolved "
+                     "or apologised for.")
         .with_target(FluxTarget(Q.unit_alerts(Q.UNIT)))
         .span(24).height(10).show_header(True)
         .with_transformation(_organize(

@@ -95,8 +95,8 @@ class Scope:
 
 PROVINCE = Scope("province", 'r.province_code == "${province}"')
 UNIT = Scope("unit", 'r.province_code == "${province}" and r.unit_code == "${unit}"')
-# "All" (*) or one unit
-UNIT_OR_ALL = Scope("unit_or_all", 'r.province_code == "${province}" and ("${unit}" == "*" or r.unit_code == "${unit}")')
+# one unit, or all of them: the variable's "All" value is ".*" (a tag regex is pushed down to storage)
+UNIT_OR_ALL = Scope("unit_or_all", 'r.province_code == "${province}" and r.unit_code =~ /^${unit}$/')
 
 _LOOKBACK = (
     'w = "${window}"\n'
@@ -123,7 +123,13 @@ def _snapshot(scope: Scope, fields) -> str:
     )
 
 
-def _sum_by_field(src: str) -> str:
+def _fill(fields) -> str:
+    """Counts of rolling windows are written only when non-zero (denominators always): a count that
+    no unit has at a point is a missing column after the pivot, which is 0."""
+    return "".join(f'  |> fill(column: "{f}", value: 0)\n' for f in sorted(set(fields)))
+
+
+def _sum_by_field(src: str, fields) -> str:
     """One wide row: the snapshot's counts summed over units, at ``asOf``."""
     return (
         f"{src}\n"
@@ -132,6 +138,7 @@ def _sum_by_field(src: str) -> str:
         "  |> map(fn: (r) => ({r with _time: asOf}))\n"
         "  |> group()\n"
         '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+        + _fill(fields)
     )
 
 
@@ -150,7 +157,7 @@ def rate_latest(rate: str, scope: Scope = PROVINCE) -> str:
     return (
         _snapshot(scope, fields)
         + "\n"
-        + _sum_by_field("snap")
+        + _sum_by_field("snap", fields)
         + f"  |> filter(fn: (r) => r.{den} > 0)\n"
         + f"  |> map(fn: (r) => ({{r with {rate}: {_rate_expr(rate)}}}))\n"
     )
@@ -172,7 +179,8 @@ def rate_over_time(rate: str, scope: Scope = PROVINCE) -> str:
         "  |> sum()\n"
         "  |> group()\n"
         '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
-        f"  |> filter(fn: (r) => r.{den} > 0)\n"
+        + _fill(fields)
+        + f"  |> filter(fn: (r) => r.{den} > 0)\n"
         f"  |> map(fn: (r) => ({{r with {rate}: {_rate_expr(rate)}}}))\n"
         '  |> sort(columns: ["_time"])\n'
     )
@@ -193,7 +201,8 @@ def unit_ranking() -> str:
         "  |> sum()\n"
         "  |> group()\n"
         '  |> pivot(rowKey: ["unit_code", "unit_name", "unit_level"], columnKey: ["_field"], valueColumn: "_value")\n'
-        "  |> map(fn: (r) => ({\n"
+        + _fill(RANKING_FIELDS)
+        + "  |> map(fn: (r) => ({\n"
         "      unit_code: r.unit_code, unit_name: r.unit_name, unit_level: r.unit_level,\n"
         "      received: r.received, resolved: r.resolved,\n"
         "      on_time: r.resolved_early + r.resolved_on_time, late: r.resolved_late,\n"
@@ -222,7 +231,7 @@ def unit_rate_table(scope: Scope = UNIT) -> str:
         'import "array"\nimport "internal/debug"\n'
         + _snapshot(scope, fields)
         + "\nwide = "
-        + _sum_by_field("snap")
+        + _sum_by_field("snap", fields)
         + "found = wide |> findColumn(fn: (key) => true, column: \"_time\")\n"
         "c = wide |> findRecord(fn: (key) => true, idx: 0)\n"
         "array.from(rows: if length(arr: found) == 0 then [] else [\n"
@@ -289,12 +298,30 @@ def late_dossiers_live(scope: Scope = UNIT_OR_ALL) -> str:
     """Open dossiers that are overdue or due soon at the end of the range, one row each
     (its most advanced alert: overdue beats due soon).  ``late_seconds_now`` = range end −
     due_at (negative: still early).  Columns: status, unit, procedure, dossier, due_at,
-    late_seconds (at the alert instant), late_seconds_now, apology_sent."""
+    late_seconds (at the alert instant), late_seconds_now, apology_sent.
+
+    dossier_alerts has a series per dossier, so reading every field of every alert of the
+    look-back year is slow; the query first reads one field to find the dossiers still open,
+    then only their series (a regex on the dossier_id tag is pushed down to storage)."""
     return (
-        'import "date"\n\n'
+        'import "date"\nimport "regexp"\nimport "strings"\n\n'
         "stop = v.timeRangeStop\n"
-        + _alerts(scope, ("dossier_overdue", "dossier_due_soon"))
-        + "  |> filter(fn: (r) => not r.resolved)\n"
+        "alerts = from(bucket: v.defaultBucket)\n"
+        "  |> range(start: date.sub(d: 1y, from: v.timeRangeStart), stop: stop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.DOSSIER_ALERTS}")\n'
+        f"  |> filter(fn: (r) => {scope.predicate})\n"
+        '  |> filter(fn: (r) => r.kind == "dossier_overdue" or r.kind == "dossier_due_soon")\n'
+        "openIds = alerts\n"
+        '  |> filter(fn: (r) => r._field == "resolved" and r._value == false)\n'
+        "  |> group()\n"
+        '  |> distinct(column: "dossier_id")\n'
+        "  |> map(fn: (r) => ({_value: regexp.quoteMeta(v: r._value)}))\n"
+        '  |> findColumn(fn: (key) => true, column: "_value")\n'
+        'openPattern = regexp.compile(v: "^(" + strings.joinStr(arr: openIds, v: "|") + ")$")\n\n'
+        "alerts\n"
+        "  |> filter(fn: (r) => r.dossier_id =~ openPattern)\n"
+        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+        "  |> filter(fn: (r) => not r.resolved)\n"
         '  |> group(columns: ["unit_code", "dossier_id"])\n'
         '  |> sort(columns: ["_time"])\n'
         '  |> last(column: "_time")\n'
@@ -361,10 +388,12 @@ def resolved_late_dossiers(scope: Scope = UNIT_OR_ALL) -> str:
 
 
 def unit_alerts(scope: Scope = UNIT) -> str:
-    """All alerts of a unit due in the range (every kind), latest first."""
+    """The unit's overdue and apology-missing alerts due in the range (resolved or not), latest
+    first.  Due-soon alerts, one for nearly every dossier, are left to the late-dossiers
+    dashboard's live list (only the open ones matter)."""
     return (
         'import "date"\n\n'
-        + _alerts(scope, M.ALERT_KINDS, lookback="0s")
+        + _alerts(scope, ("dossier_overdue", "apology_missing"), lookback="0s")
         + "  |> group()\n"
         "  |> map(fn: (r) => ({\n"
         "      _time: r._time, kind: r.kind, procedure_code: r.procedure_code, field: r.field,\n"
@@ -520,7 +549,8 @@ def alert_on_time_7d() -> str:
         "  |> sum()\n"
         '  |> group(columns: ["province_code", "unit_code", "unit_name"])\n'
         '  |> pivot(rowKey: ["unit_code"], columnKey: ["_field"], valueColumn: "_value")\n'
-        f"  |> filter(fn: (r) => r.resolved >= {MIN_RESOLVED_FOR_ON_TIME_ALERT})\n"
+        + _fill(("resolved", "resolved_early", "resolved_on_time"))
+        + f"  |> filter(fn: (r) => r.resolved >= {MIN_RESOLVED_FOR_ON_TIME_ALERT})\n"
         "  |> map(fn: (r) => ({province_code: r.province_code, unit_code: r.unit_code, unit_name: r.unit_name,\n"
         "      _time: v.timeRangeStop, _value: float(v: r.resolved_early + r.resolved_on_time) / float(v: r.resolved)}))\n"
     )

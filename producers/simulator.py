@@ -26,7 +26,9 @@ How a dossier (hồ sơ) is generated, per unit:
 
 Randomness: one ``random.Random(seed)`` draws a child seed per unit and stream in a
 fixed order; event ids are ``uuid.UUID(int=rng.getrandbits(128), version=4)`` drawn
-when the step is planned.  Same scenario and seed -> same events, byte for byte.
+when the step is planned, from an id stream seeded by the child seed and the period's
+start (so a run shifted with ``--start`` gets fresh ids).  Same scenario, seed and
+period -> same events, byte for byte.
 
 Events are built (validated pydantic models) only when taken from the merged stream,
 so a live run never constructs an event long before its time.
@@ -187,6 +189,10 @@ class Simulation:
         self._seeds = [(master.getrandbits(64), master.getrandbits(64), master.getrandbits(64))
                        for _ in scenario.units]
         self._end = int(scenario.end.timestamp())
+        # Event ids also depend on where the period lies: re-running the same history gives
+        # the same ids (the worker drops the repeats), while a shifted run (--start now) is
+        # new history with new ids, not "duplicates" of an earlier live run.
+        self._id_salt = int(scenario.start.timestamp())
         self._bounds: dict[tuple[str, int], int] = {}
 
     # -- public ------------------------------------------------------------------------
@@ -243,7 +249,7 @@ class Simulation:
     # -- dossiers ---------------------------------------------------------------------------
     def _dossiers(self, ctx: _UnitContext, d: DossierPlan, rng: random.Random) -> Iterator[PendingEvent]:
         plan, tl, end, ui = ctx.plan, self.timeline, self._end, ctx.plan.index
-        idrng = random.Random(rng.getrandbits(64))
+        idrng = random.Random(f"{rng.getrandbits(64)}:{self._id_salt}")
         n = d.received
         procs = [p for p, _ in d.procedures]
 
@@ -399,7 +405,7 @@ class Simulation:
     # -- documents -----------------------------------------------------------------------------
     def _documents(self, ctx: _UnitContext, d: DocumentPlan, rng: random.Random) -> Iterator[PendingEvent]:
         tl, ui, key = self.timeline, ctx.plan.index, ctx.plan.key
-        idrng = random.Random(rng.getrandbits(64))
+        idrng = random.Random(f"{rng.getrandbits(64)}:{self._id_salt}")
 
         def times(k: int) -> array:
             return array("q", sorted(tl.instant(rng.randrange(tl.total)) for _ in range(k)))
@@ -441,7 +447,7 @@ class Simulation:
     # -- meetings ---------------------------------------------------------------------------------
     def _meetings(self, ctx: _UnitContext, m: MeetingPlan, rng: random.Random) -> Iterator[PendingEvent]:
         tl, ui, key, start = self.timeline, ctx.plan.index, ctx.plan.key, int(self.scenario.start.timestamp())
-        idrng = random.Random(rng.getrandbits(64))
+        idrng = random.Random(f"{rng.getrandbits(64)}:{self._id_salt}")
         lo_min, hi_min = m.duration_minutes
         # a meeting must end inside the period: start no later than max duration + 1 h before the end
         hi = tl.offset(self._end - (hi_min + 60) * 60)

@@ -271,6 +271,14 @@ def test_plan_start_iso_and_future_refused():
         plan_start(sc, "tomorrow", None, now=now)
 
 
+def test_shifted_run_gets_new_event_ids():
+    sc = parse_scenario(small_scenario())
+    a = [e.event_id for e in Simulation(sc)]
+    b = [e.event_id for e in Simulation(sc.shifted(datetime(2025, 1, 20, tzinfo=timezone.utc)))]
+    assert a == [e.event_id for e in Simulation(sc)]  # same period: same ids
+    assert not set(a) & set(b)
+
+
 def test_shifted_scenario_is_still_exact_and_consistent():
     sc = parse_scenario(small_scenario()).shifted(datetime(2025, 1, 20, 14, 37, tzinfo=timezone.utc))
     tally = check_stream(sc, Simulation(sc))  # receipts on working days of 2025, in office hours

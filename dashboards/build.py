@@ -109,11 +109,33 @@ def _by_name(name: str, *props: tuple[str, object]) -> db.DashboardFieldConfigSo
 
 
 def _organize(order: list[str], rename: dict[str, str], exclude: tuple[str, ...] = ()) -> dm.DataTransformerConfig:
+    """Column order and headers. ``_finish`` moves the headers into displayName overrides: renaming in the
+    transformation would change the names that the other overrides match on."""
     return dm.DataTransformerConfig(id_val="organize", options={
         "indexByName": {name: i for i, name in enumerate(order)},
         "renameByName": rename,
         "excludeByName": {name: True for name in ("result", "table", *exclude)},
     })
+
+
+def _headers_as_overrides(p: dm.Panel) -> None:
+    for t in p.transformations or []:
+        if t.id_val != "organize" or not t.options.get("renameByName"):
+            continue
+        renames = t.options["renameByName"]
+        t.options = {**t.options, "renameByName": {}}
+        if p.field_config is None:
+            p.field_config = dm.FieldConfigSource()
+        overrides = p.field_config.overrides or []
+        for name, label in renames.items():
+            prop = dm.DynamicConfigValue(id_val="displayName", value=label)
+            same = [o for o in overrides if o.matcher.id_val == "byName" and o.matcher.options == name]
+            if same:
+                same[0].properties.insert(0, prop)
+            else:
+                overrides.append(dm.DashboardFieldConfigSourceOverrides(
+                    matcher=dm.MatcherConfig(id_val="byName", options=name), properties=[prop]))
+        p.field_config.overrides = overrides
 
 
 YES_NO = [dm.ValueMap(options={
@@ -469,13 +491,14 @@ def late_dossiers() -> db.Dashboard:
     return d
 
 
-def _health_ts(pid: int, title: str, description: str, query: str, field: str, unit: str,
+def _health_ts(pid: int, title: str, description: str, query: str, unit: str,
                bars: bool = False) -> timeseries.Panel:
     p = (timeseries.Panel().id(pid).title(title).description(description)
          .with_target(FluxTarget(query)).unit(unit).min(0).span(12).height(8).line_width(1).fill_opacity(15)
          .legend(cb.VizLegendOptions().display_mode(cm.LegendDisplayMode.LIST)
                  .placement(cm.LegendPlacement.BOTTOM).show_legend(True).calcs([]))
-         .override_by_name(field, [dm.DynamicConfigValue(id_val="displayName", value="${__field.labels.topic}")]))
+         # one value column per (app_id, topic) frame, labelled by the group key: name the series by topic
+         .display_name("${__field.labels.topic}"))
     if bars:
         p = p.draw_style(cm.GraphDrawStyle.BARS)
     return p
@@ -515,17 +538,17 @@ def pipeline_health() -> db.Dashboard:
         .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
         .thresholds(_count_thresholds()).no_value("0"))
     d = d.with_panel(_health_ts(ids(), "Sự kiện/giây theo topic", "events_per_second per topic (mean per interval).",
-                                Q.health_gauge("events_per_second", "mean"), "events_per_second", "ops"))
+                                Q.health_gauge("events_per_second", "mean"), "ops"))
     d = d.with_panel(_health_ts(ids(), "Độ trễ consumer (consumer lag)",
                                 "Consumer lag per topic, messages behind the log end (max per interval).",
-                                Q.health_gauge("consumer_lag", "max"), "consumer_lag", "short"))
+                                Q.health_gauge("consumer_lag", "max"), "short"))
     d = d.with_panel(_health_ts(ids(), "Thư chết theo topic", "Dead letters added per interval, per topic.",
-                                Q.health_counter_increase("dead_letters"), "dead_letters", "short", bars=True))
+                                Q.health_counter_increase("dead_letters"), "short", bars=True))
     d = d.with_panel(_health_ts(ids(), "Sự kiện đến muộn theo topic", "Late events added per interval, per topic.",
-                                Q.health_counter_increase("late_events"), "late_events", "short", bars=True))
+                                Q.health_counter_increase("late_events"), "short", bars=True))
     d = d.with_panel(_health_ts(ids(), "Sự kiện trùng lặp theo topic",
                                 "Duplicate events (same event_id) dropped per interval, per topic.",
-                                Q.health_counter_increase("duplicates"), "duplicates", "short", bars=True))
+                                Q.health_counter_increase("duplicates"), "short", bars=True))
     d = d.with_panel(
         table.Panel().id(ids()).title("Hoạt động nguồn theo đơn vị")
         .description("Each unit and source system of the province: its last event and how long ago that was "
@@ -568,6 +591,8 @@ def _finish(d: dm.Dashboard) -> dm.Dashboard:
     for p in d.panels or []:
         if isinstance(p, dm.Panel) and p.targets:
             p.datasource = datasource_ref()
+        if isinstance(p, dm.Panel):
+            _headers_as_overrides(p)
     return d
 
 

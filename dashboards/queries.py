@@ -14,12 +14,14 @@ Roll-ups follow the contract: a rate over several units is
 ``sum(numerator counts) / sum(denominator counts)`` of the same snapshot, never an average
 of rates (``RATE_DEFINITIONS``).
 
-A *snapshot* is the ``unit_rates`` point set with the latest ``_time`` at or before the end
-of the time range, for the chosen window: for calendar windows (month, year, report_year)
-that is the current period (point time = period start, so the query looks back one period
-length before the range start); for rolling windows the latest "as of" step.  The worker
-writes a point for every unit whose window is non-empty at every step (plus one zero point
-when a window empties), so all units of a snapshot share that ``_time``.
+A *snapshot* is the ``unit_rates`` point set with the latest ``_time`` for the chosen window
+as of the end of the time range: for calendar windows (month, year, report_year) the period
+that contains it (point time = period start, so the query looks back one period length);
+for rolling windows the step that contains it (point time = the step's end, so the query
+looks one step ahead: a live dashboard shows the step in progress).  The worker writes a
+point for every unit whose window is non-empty at every step (plus one zero point when a
+window empties), so all units of a snapshot share that ``_time``.  Rolling-window points
+carry the denominators always and other counts only when non-zero: absent counts are 0.
 """
 
 from __future__ import annotations
@@ -100,9 +102,11 @@ UNIT_OR_ALL = Scope("unit_or_all", 'r.province_code == "${province}" and r.unit_
 
 _LOOKBACK = (
     'w = "${window}"\n'
-    "// one period length, so the snapshot current at the end of the range is found\n"
+    "// one period length back, so the snapshot current at the end of the range is found; for rolling\n"
+    "// windows one step ahead, so the step in progress (its as-of point is its end) is included\n"
     'lookback = if w == "24h" then 1d else if w == "7d" then 7d else if w == "30d" then 30d '
     'else if w == "month" then 1mo else 1y\n'
+    'ahead = if w == "24h" then 1h else if w == "7d" or w == "30d" then 1d else 0s\n'
 )
 
 
@@ -112,7 +116,7 @@ def _snapshot(scope: Scope, fields) -> str:
         'import "date"\n\n'
         + _LOOKBACK
         + "rows = from(bucket: v.defaultBucket)\n"
-        "  |> range(start: date.sub(d: lookback, from: v.timeRangeStart), stop: v.timeRangeStop)\n"
+        "  |> range(start: date.sub(d: lookback, from: v.timeRangeStart), stop: date.add(d: ahead, to: v.timeRangeStop))\n"
         f'  |> filter(fn: (r) => r._measurement == "{M.UNIT_RATES}" and r.window == w)\n'
         f"  |> filter(fn: (r) => {scope.predicate})\n"
         f"  |> filter(fn: (r) => {_any_field(fields)})\n"
@@ -165,22 +169,25 @@ def rate_latest(rate: str, scope: Scope = PROVINCE) -> str:
 
 def rate_over_time(rate: str, scope: Scope = PROVINCE) -> str:
     """The rate over time for the scope: per display interval, each unit's last snapshot,
-    summed over units, then numerator / denominator.  Columns: ``_time``, counts, rate."""
+    summed over units, then numerator / denominator.  Columns: ``_time``, counts, rate.
+    Each unit's points are pivoted first, so a count absent from a point is 0 there."""
     nums, den = M.RATE_DEFINITIONS[rate]
     fields = (*nums, den)
+    acc = ", ".join(f"{f}: accumulator.{f} + r.{f}" for f in fields)
+    ident = ", ".join(f"{f}: 0" for f in fields)
     return (
         "from(bucket: v.defaultBucket)\n"
         "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
         f'  |> filter(fn: (r) => r._measurement == "{M.UNIT_RATES}" and r.window == "${{window}}")\n'
         f"  |> filter(fn: (r) => {scope.predicate})\n"
         f"  |> filter(fn: (r) => {_any_field(fields)})\n"
-        "  |> aggregateWindow(every: v.windowPeriod, fn: last, createEmpty: false)\n"
-        '  |> group(columns: ["_time", "_field"])\n'
-        "  |> sum()\n"
-        "  |> group()\n"
         '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
         + _fill(fields)
-        + f"  |> filter(fn: (r) => r.{den} > 0)\n"
+        + f'  |> aggregateWindow(every: v.windowPeriod, fn: last, column: "{den}", createEmpty: false)\n'
+        '  |> group(columns: ["_time"])\n'
+        f"  |> reduce(identity: {{{ident}}}, fn: (r, accumulator) => ({{{acc}}}))\n"
+        "  |> group()\n"
+        f"  |> filter(fn: (r) => r.{den} > 0)\n"
         f"  |> map(fn: (r) => ({{r with {rate}: {_rate_expr(rate)}}}))\n"
         '  |> sort(columns: ["_time"])\n'
     )
@@ -208,10 +215,12 @@ def unit_ranking() -> str:
         "      on_time: r.resolved_early + r.resolved_on_time, late: r.resolved_late,\n"
         '      on_time_rate: if r.resolved > 0 then float(v: r.resolved_early + r.resolved_on_time) / float(v: r.resolved)\n'
         '                    else debug.null(type: "float"),\n'
-        "      as_of: asOf, rank: 1,\n"
+        "      as_of: asOf, rank: 1, rated: if r.resolved > 0 then 1 else 0,\n"
         "  }))\n"
-        '  |> sort(columns: ["on_time_rate", "resolved"], desc: true)\n'
+        "  // units without a rate last (a descending sort puts nulls first)\n"
+        '  |> sort(columns: ["rated", "on_time_rate", "resolved"], desc: true)\n'
         '  |> cumulativeSum(columns: ["rank"])\n'
+        '  |> drop(columns: ["rated"])\n'
     )
 
 
@@ -538,21 +547,25 @@ MIN_RESOLVED_FOR_ON_TIME_ALERT = 5
 def alert_on_time_7d() -> str:
     """Per unit: the on-time rate of its latest 7-day snapshot, for units that resolved at
     least MIN_RESOLVED_FOR_ON_TIME_ALERT dossiers in those 7 days (fewer is noise).
-    One table per unit (labels province_code, unit_code, unit_name), ``_value`` = rate."""
+    One table per unit (labels province_code, unit_code, unit_name), ``_value`` = rate.
+    The pivot comes before ``last``: a count absent from the latest point is 0, not the value
+    of an older point."""
     return (
         "from(bucket: v.defaultBucket)\n"
         "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
         f'  |> filter(fn: (r) => r._measurement == "{M.UNIT_RATES}" and r.window == "7d")\n'
         '  |> filter(fn: (r) => r._field == "resolved" or r._field == "resolved_early" or r._field == "resolved_on_time")\n'
-        "  |> last()\n"
-        '  |> group(columns: ["province_code", "unit_code", "unit_name", "_field"])\n'
-        "  |> sum()\n"
-        '  |> group(columns: ["province_code", "unit_code", "unit_name"])\n'
-        '  |> pivot(rowKey: ["unit_code"], columnKey: ["_field"], valueColumn: "_value")\n'
+        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
         + _fill(("resolved", "resolved_early", "resolved_on_time"))
-        + f"  |> filter(fn: (r) => r.resolved >= {MIN_RESOLVED_FOR_ON_TIME_ALERT})\n"
+        + '  |> sort(columns: ["_time"])\n'
+        '  |> last(column: "_time")\n'
+        '  |> group(columns: ["province_code", "unit_code", "unit_name"])\n'
+        "  |> reduce(identity: {resolved: 0, on_time: 0},\n"
+        "       fn: (r, accumulator) => ({resolved: accumulator.resolved + r.resolved,\n"
+        "                                 on_time: accumulator.on_time + r.resolved_early + r.resolved_on_time}))\n"
+        f"  |> filter(fn: (r) => r.resolved >= {MIN_RESOLVED_FOR_ON_TIME_ALERT})\n"
         "  |> map(fn: (r) => ({province_code: r.province_code, unit_code: r.unit_code, unit_name: r.unit_name,\n"
-        "      _time: v.timeRangeStop, _value: float(v: r.resolved_early + r.resolved_on_time) / float(v: r.resolved)}))\n"
+        "      _time: v.timeRangeStop, _value: float(v: r.on_time) / float(v: r.resolved)}))\n"
     )
 
 

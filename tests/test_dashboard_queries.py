@@ -113,18 +113,22 @@ class Influx:
                 for t in self.client.query_api().query(flux)]
 
     def grafana(self, query: str, *, start: datetime = START, stop: datetime | None = None,
-                **variables: str) -> list[dict]:
+                window_period: timedelta = WINDOW_PERIOD, **variables: str) -> list[dict]:
         """Run a query as Grafana would send it for this time range and these variable values."""
-        text = interpolate(query, start=start, stop=stop or _now(), window_period=WINDOW_PERIOD,
+        text = interpolate(query, start=start, stop=stop or _now(), window_period=window_period,
                            bucket=self.bucket, organization=self.settings.influx_org, variables=VARS | variables)
         return self.raw(text)
 
-    def snapshot_counts(self, window: str, stop: datetime, unit: str | None = None) -> tuple[datetime, dict]:
-        """Independently of the dashboard queries: the latest unit_rates points of a window before ``stop``,
-        counts summed over the province (or one unit)."""
+    def snapshot_counts(self, window: str, stop: datetime, unit: str | None = None,
+                        step_ahead: bool = True, since: datetime = START - timedelta(days=400)) -> tuple[datetime, dict]:
+        """Independently of the dashboard queries: the latest unit_rates points of a window as of ``stop``
+        (for rolling windows the step containing it: its point is at the step's end), counts summed over
+        the province (or one unit)."""
         unit_pred = f' and r.unit_code == "{unit}"' if unit else ""
+        ahead = {"24h": timedelta(hours=1), "7d": timedelta(days=1), "30d": timedelta(days=1)}.get(window)
+        until = stop + ahead if (ahead and step_ahead) else stop
         rows = self.raw(f'''from(bucket: "{self.bucket}")
-            |> range(start: {_ts(START - timedelta(days=400))}, stop: {_ts(stop)})
+            |> range(start: {_ts(since)}, stop: {_ts(until)})
             |> filter(fn: (r) => r._measurement == "{M.UNIT_RATES}" and r.window == "{window}"
                                  and r.province_code == "{PROVINCE}"{unit_pred})''')
         rows = [r for r in rows if r["_field"] in M.COUNT_FIELDS]
@@ -268,6 +272,21 @@ def test_rates_over_time_cover_the_period(influx):
     assert resolved == CITY_RESOLVED, "the months of the reporting period add up to the year"
 
 
+def test_rolling_rates_over_time_match_the_snapshots(influx):
+    """7-day window, one point per day: each point is the province sum of the as-of snapshot in that
+    interval (counts absent from a unit's point are 0 there, not an older value)."""
+    start = PERIOD_END - timedelta(days=20)
+    rows = influx.grafana(Q.rate_over_time("on_time_rate", Q.PROVINCE), start=start, stop=PERIOD_END,
+                          window_period=timedelta(days=1), window="7d")
+    assert len(rows) >= 19
+    for r in rows:
+        # aggregateWindow stamps the interval's end (UTC midnight); the as-of inside it is local midnight
+        t, counts = influx.snapshot_counts("7d", r["_time"], step_ahead=False, since=r["_time"] - timedelta(days=2))
+        assert r["_time"] - t < timedelta(days=1)
+        assert (r["resolved"], r["resolved_early"], r["resolved_on_time"]) == (
+            counts["resolved"], counts["resolved_early"], counts["resolved_on_time"])
+
+
 def test_open_and_late_dossiers_agree(influx):
     (overdue,) = influx.grafana(Q.open_dossiers_latest("overdue", Q.PROVINCE))
     per_unit = influx.raw(f'''from(bucket: "{influx.bucket}") |> range(start: {_ts(START)}, stop: {_ts(_now())})
@@ -350,7 +369,7 @@ def test_alert_on_time_rate_per_unit(influx):
     for labels, (value, _firing) in result.items():
         lab = dict(labels)
         assert set(lab) == {"province_code", "unit_code", "unit_name"}
-        t, counts = influx.snapshot_counts("7d", stop, unit=lab["unit_code"])
+        t, counts = influx.snapshot_counts("7d", stop, unit=lab["unit_code"], step_ahead=False)
         assert counts["resolved"] >= Q.MIN_RESOLVED_FOR_ON_TIME_ALERT
         assert value == pytest.approx((counts["resolved_early"] + counts["resolved_on_time"]) / counts["resolved"])
 

@@ -385,9 +385,12 @@ def test_alert_overdue_open(influx):
 
 
 def test_alert_unit_silent(influx):
-    result = _evaluate(influx, _rule("govpulse-unit-silent"), _now())
-    activity = influx.grafana(Q.unit_activity_table(), start=_now() - timedelta(hours=1))
-    assert {(dict(k)["unit_code"], dict(k)["source_system"]) for k in result} == \
+    rule = _rule("govpulse-unit-silent")
+    # unit_activity is stamped with the worker's wall clock: cover the whole run, not just the last hour
+    rule["data"][0]["relativeTimeRange"]["from"] = int((_now() - START).total_seconds())
+    result = _evaluate(influx, rule, _now())
+    activity = influx.grafana(Q.unit_activity_table())
+    assert result and {(dict(k)["unit_code"], dict(k)["source_system"]) for k in result} == \
         {(r["unit_code"], r["source_system"]) for r in activity}
     for k, (value, firing) in result.items():
         assert value >= 0 and firing == (value > float(alerts.THRESHOLDS["silent"].default))

@@ -55,8 +55,12 @@ def parse_event(raw: bytes | str | dict) -> Event:
     et = data.get("event_type")
     if et not in EVENT_TYPES:
         raise InvalidEvent([("event_type", f"unknown event type {et!r}; expected one of {sorted(EVENT_TYPES)}")])
+    if not isinstance(raw, (bytes, bytearray, memoryview, str)):
+        raw = orjson.dumps(data)
     try:
-        return EVENT_TYPES[et].model_validate(data)
+        # Strict JSON validation: exactly what the exported JSON Schema accepts ("yes" is not a
+        # boolean, 1 is not a string), so producers validating against it and the worker agree.
+        return EVENT_TYPES[et].model_validate_json(raw, strict=True)
     except ValidationError as e:
         raise InvalidEvent(_explain(e)) from None
 

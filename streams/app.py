@@ -183,6 +183,11 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
                     log.info("caught up and idle for %.0fs: stopping (--until-idle)", idle_for)
                     os.kill(os.getpid(), signal.SIGTERM)
 
+    @app.page("/live")
+    async def live(web, request):  # noqa: ANN001
+        """Liveness: the process and its event loop answer (recovery can take long; not a reason to kill)."""
+        return web.json({"alive": True, "app_id": app_id})
+
     @app.page("/health")
     async def health(web, request):  # noqa: ANN001
         c = core()

@@ -22,6 +22,10 @@ Measurements
            every hour for 24h, every day for 7d/30d) for rolling windows.
   A later snapshot of the same window overwrites the earlier one (same series, same time).
   fields: COUNT_FIELDS (int) and RATE_FIELDS (float, only when defined).
+  Calendar windows carry every count. Rolling windows carry the rate denominators always and
+  other counts only when non-zero (a missing count is 0: queries should fill it); a point over a
+  bucket that lost a contribution is rewritten with every count. The rolling step in progress
+  (end of the current hour/day) is written too and overwritten as the clock moves.
 
 ``open_dossiers`` (hồ sơ đang giải quyết) — tags UNIT_TAGS; time = the hour (watermark/now)
   fields: open, overdue, due_soon, overdue_without_apology (int)

@@ -135,12 +135,16 @@ def pipeline_influx(services) -> Pipeline:
 
 def wait_for(predicate, timeout: float = 60, interval: float = 0.5, what: str = "condition"):
     deadline = time.monotonic() + timeout
+    last_error = None
     while time.monotonic() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except Exception as e:  # noqa: BLE001 - e.g. the bucket does not exist yet
+            value, last_error = None, e
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error!r})")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -621,28 +621,10 @@ def parse_scenario(data: Any, source: Path | None = None) -> Scenario:
 
 
 def _check_codes(u: UnitIn, ward_code: str | None, key: str, source) -> None:
-    if unit_registry.province_name(u.province_code) is None:
-        raise ScenarioError(f"{key}.province_code", f"{u.province_code!r} is not a province code in vietnam-provinces",
-                            source)
-    if ward_code is not None:
-        w = unit_registry.ward(ward_code)
-        wkey = f"{key}.wards.{ward_code}" if u.wards else f"{key}.ward_code"
-        if w is None:
-            raise ScenarioError(wkey, f"{ward_code!r} is not an official ward code (vietnam-provinces)", source)
-        if w.province_code != u.province_code:
-            raise ScenarioError(wkey, f"{ward_code} ({w.name}) belongs to province {w.province_code}, "
-                                      f"not province_code {u.province_code}", source)
-    for f in ("district_code", "unit_code"):
-        code = getattr(u, f)
-        if code is None:
-            continue
-        x = unit_registry.extra_unit(code)
-        if x is None:
-            raise ScenarioError(f"{key}.{f}", f"{code!r} is not a registered unit: list it in an extra_units file",
-                                source)
-        if x.province_code != u.province_code:
-            raise ScenarioError(f"{key}.{f}", f"{code} is registered in province {x.province_code}, "
-                                              f"not {u.province_code}", source)
+    for field, reason in unit_registry.check_codes(u.province_code, ward_code, u.district_code, u.unit_code):
+        if field == "ward_code" and u.wards:
+            field = f"wards.{ward_code}"
+        raise ScenarioError(f"{key}.{field}", reason, source)
 
 
 def _label(u: UnitIn, ward_code: str | None) -> str:

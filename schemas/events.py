@@ -65,26 +65,9 @@ class Envelope(BaseModel):
 
     @model_validator(mode="after")
     def _check_unit_and_clock(self):
-        if units.province_name(self.province_code) is None:
-            raise ValueError(f"province_code: {self.province_code!r} is not a province code in vietnam-provinces")
-        if self.ward_code is not None:
-            w = units.ward(self.ward_code)
-            if w is None:
-                raise ValueError(f"ward_code: {self.ward_code!r} is not an official ward code (vietnam-provinces)")
-            if w.province_code != self.province_code:
-                raise ValueError(
-                    f"ward_code: {self.ward_code} ({w.name}) belongs to province {w.province_code}, "
-                    f"not province_code {self.province_code}"
-                )
-        for field in ("district_code", "unit_code"):
-            code = getattr(self, field)
-            if code is None:
-                continue
-            u = units.extra_unit(code)
-            if u is None:
-                raise ValueError(f"{field}: {code!r} is not a registered unit (see GOVPULSE_EXTRA_UNITS_FILE)")
-            if u.province_code != self.province_code:
-                raise ValueError(f"{field}: {code} belongs to province {u.province_code}, not {self.province_code}")
+        problems = units.check_codes(self.province_code, self.ward_code, self.district_code, self.unit_code)
+        if problems:
+            raise ValueError(f"{problems[0][0]}: {problems[0][1]}")
         if self.unit_key is None:
             raise ValueError("ward_code: one of ward_code, district_code or unit_code is required")
         limit = _utcnow() + MAX_CLOCK_SKEW

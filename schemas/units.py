@@ -65,6 +65,30 @@ def lookup(code: str) -> Unit | None:
     return ward(code) or extra_unit(code)
 
 
+def check_codes(province_code: str, ward_code: str | None = None, district_code: str | None = None,
+                unit_code: str | None = None) -> list[tuple[str, str]]:
+    """The unit rules shared by event envelopes and scenario files: (field, reason) for each problem."""
+    problems: list[tuple[str, str]] = []
+    if province_name(province_code) is None:
+        problems.append(("province_code", f"{province_code!r} is not a province code in vietnam-provinces"))
+    if ward_code is not None:
+        w = ward(ward_code)
+        if w is None:
+            problems.append(("ward_code", f"{ward_code!r} is not an official ward code (vietnam-provinces)"))
+        elif w.province_code != province_code:
+            problems.append(("ward_code", f"{ward_code} ({w.name}) belongs to province {w.province_code}, "
+                                          f"not province_code {province_code}"))
+    for field, code in (("district_code", district_code), ("unit_code", unit_code)):
+        if code is None:
+            continue
+        u = extra_unit(code)
+        if u is None:
+            problems.append((field, f"{code!r} is not a registered unit (see GOVPULSE_EXTRA_UNITS_FILE / extra_units)"))
+        elif u.province_code != province_code:
+            problems.append((field, f"{code} is registered in province {u.province_code}, not {province_code}"))
+    return problems
+
+
 def register(unit: Unit) -> None:
     if unit.province_code not in _provinces():
         raise ValueError(f"extra unit {unit.code!r}: unknown province_code {unit.province_code!r}")

@@ -1,7 +1,7 @@
 """Benchmarks: figures and ratios against a baseline, printed side by side (never asserted in tests).
 
 1. Throughput: N events (default 1,000,000 dossier receptions that stay open, spread over 3,000
-   wards) produced into fresh topics; a baseline aiokafka consumer reads and decodes them (JSON,
+   wards and about a week, as national traffic would be) produced into fresh topics; a baseline aiokafka consumer reads and decodes them (JSON,
    and JSON + schema validation), then the real worker processes them end to end into InfluxDB.
    Reports events/s for each, the worker/baseline ratio, and the worker's peak RSS, which is
    also the memory figure with N open dossiers.
@@ -146,8 +146,9 @@ def throughput(result: Result, events: int, wards: int, console=None) -> None:  
     due_span = timedelta(days=3650 // 10)  # due far ahead: all stay open and none alerts during the run
 
     def records():
+        # ~national scale: 3,000 wards x ~50 dossiers a day -> 1M receptions in about a week
         for i in range(events):
-            at = start + timedelta(seconds=i * 20)
+            at = start + timedelta(milliseconds=600 * i)
             yield _received(i, ward_list[i % len(ward_list)], at, at + due_span)
 
     say = console.print if console else print

@@ -67,7 +67,6 @@ class Settings(BaseSettings):
     app_id: str = "govpulse-worker"
     timezone: str = "Asia/Ho_Chi_Minh"
     allowed_lateness: timedelta = Field(timedelta(days=400), description="event-time lateness still applied to windows")
-    dedup_horizon: timedelta = Field(timedelta(days=400), description="how long event_ids are remembered")
     due_soon_lead_working_days: int = Field(1, ge=0)
     apology_grace: timedelta = Field(timedelta(days=1), description="delay after a dossier goes late before apology_missing")
     emit_interval_seconds: float = Field(2.0, gt=0)

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     due_soon_lead_working_days: int = Field(1, ge=0)
     apology_grace: timedelta = Field(timedelta(days=1), description="delay after a dossier goes late before apology_missing")
     emit_interval_seconds: float = Field(2.0, gt=0)
+    web_bind: str = Field("127.0.0.1", description="address of the worker's /health and /live server")
     table_store: str = Field("memory://", description="faust table store: memory:// or rocksdb://")
     report_year_start: str = Field("12-15", description="MM-DD start of the annual reporting period (Decree 09/2019)")
     rolling_windows: str = Field(

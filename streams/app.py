@@ -54,7 +54,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         table_standby_replicas=0,
         web_port=web_port or 6066,
         web_enabled=web_port != 0,  # 0: no /health server (demo, benchmarks, several workers on one host)
-        web_bind="127.0.0.1" if os.environ.get("GOVPULSE_WEB_BIND") is None else os.environ["GOVPULSE_WEB_BIND"],
+        web_bind=settings.web_bind,
         web_in_thread=False,
         broker_commit_every=batch_size,
         stream_buffer_maxsize=max(4096, batch_size * 2),

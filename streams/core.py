@@ -47,7 +47,14 @@ class RecordStore:
 
     def put(self, partition: int, key: str, rec: Record) -> None:
         k, v = key.encode(), orjson.dumps(rec)
-        self.data[k] = v
+        db_for_partition = getattr(self.data, "_db_for_partition", None)
+        if db_for_partition is not None:
+            # Faust's RocksDB store picks the partition database from the *current event*, which
+            # does not exist when a timer persists alert flags; we always know the partition.
+            db_for_partition(partition).put(k, v)
+            self.data._key_index[k] = partition
+        else:
+            self.data[k] = v
         if self.send is not None:
             self._unsent[k] = (partition, v)
 

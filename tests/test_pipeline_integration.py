@@ -326,3 +326,65 @@ def test_worker_killed_mid_stream_ends_with_the_same_figures(pipeline_influx, re
     run_worker(s, bucket=bucket, app_id=app_id)
     assert_same(reference[0], figures(s, bucket), "crash and restart")
     assert alerts_in(s, bucket) == reference[1]
+
+
+def test_worker_rides_out_an_influxdb_outage(pipeline_influx, reference, tmp_path_factory):
+    """InfluxDB stops mid-stream: the worker keeps consuming (points stay pending), does not die,
+    and once InfluxDB is back it writes everything: the same figures as an uninterrupted run."""
+    from govpulse.services import InfluxService
+    from govpulse.settings import Settings
+    from tests.conftest import _free_port
+
+    real = Settings()
+    home = tmp_path_factory.mktemp("influx-outage")
+    (home / "influxdb").mkdir()
+    os.symlink(real.home / "influxdb" / real.influx_version, home / "influxdb" / real.influx_version)
+    iso = Settings(home=home, influx_url=f"http://127.0.0.1:{_free_port()}")
+    influx = InfluxService(iso)
+    influx.start(timeout=120)
+    try:
+        s = pipeline_influx.settings
+        bucket, app_id = f"outage-{uuid.uuid4().hex[:8]}", f"{s.app_id}-outage"
+        env = settings_env(s)
+        env.update(GOVPULSE_INFLUX_URL=iso.influx_url, GOVPULSE_INFLUX_TOKEN=iso.resolve_influx_token(),
+                   GOVPULSE_INFLUX_BUCKET=bucket, GOVPULSE_APP_ID=app_id)
+        w = subprocess.Popen(GOVPULSE + ["worker", "--until-idle", "8", "--web-port", "0"], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for(lambda: flux(iso, '''from(bucket: "BUCKET") |> range(start: 0)
+                |> filter(fn: (r) => r._measurement == "pipeline_health" and r._field == "events_total")
+                |> filter(fn: (r) => r._value > 10000)''', bucket), timeout=300, interval=1, what="progress")
+            influx.stop()
+            time.sleep(15)
+            assert w.poll() is None, "the worker must not die while InfluxDB is down"
+            influx.start(timeout=120)
+            out = w.communicate(timeout=900)[0]
+        finally:
+            if w.poll() is None:
+                w.kill()
+        assert w.returncode == 0, out[-3000:]
+        assert "InfluxDB write failed" in out or "keeping" in out, "the outage should have been noticed"
+        assert_same(reference[0], figures(iso, bucket), "InfluxDB outage")
+        assert alerts_in(iso, bucket) == reference[1]
+    finally:
+        influx.stop()
+
+
+def test_alerts_tail_shows_the_alerts(pipeline_influx):
+    s = pipeline_influx.settings
+    out = run_govpulse(["alerts", "tail", "--from-beginning", "--limit", "5", "--timeout", "15"], s,
+                       extra_env={"COLUMNS": "300"}).stdout
+    lines = [line for line in out.splitlines() if "hồ sơ" in line]
+    assert len(lines) == 5, out
+    assert all(any(k in line for k in ("dossier_overdue", "dossier_due_soon", "apology_missing")) for line in lines)
+
+
+def test_rocksdb_table_store_gives_the_same_figures(pipeline_influx, reference):
+    """GOVPULSE_TABLE_STORE=rocksdb:// (state on disk, for large deployments) writes the same figures."""
+    s = pipeline_influx.settings
+    bucket, app_id = f"rocks-{uuid.uuid4().hex[:8]}", f"{s.app_id}-rocks"
+    run_govpulse(["worker", "--until-idle", "4", "--web-port", "0", "--bucket", bucket, "--app-id", app_id], s,
+                 extra_env={"GOVPULSE_TABLE_STORE": "rocksdb://"})
+    assert (s.home / "worker" / app_id).exists()
+    assert_same(reference[0], figures(s, bucket), "rocksdb store")
+    assert alerts_in(s, bucket) == reference[1]

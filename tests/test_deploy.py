@@ -284,8 +284,13 @@ def test_k8s_workers_share_one_consumer_group_within_partition_count():
     token = next(e for e in c["env"] if e["name"] == "GOVPULSE_INFLUX_TOKEN")
     assert token["valueFrom"]["secretKeyRef"] == {"name": "govpulse-influxdb", "key": "token"}
     assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": 6066}
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert c[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
+    # readiness/startup wait for recovered tables (/health: 503 until then); liveness only asks
+    # whether the process answers (/live), so a long recovery does not get the pod killed
+    expected = {"startupProbe": "/health", "readinessProbe": "/health", "livenessProbe": "/live"}
+    app_source = (DEPLOY.parent / "streams" / "app.py").read_text()
+    for probe, path in expected.items():
+        assert c[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+        assert f'@app.page("{path}")' in app_source, f"the worker serves no {path}"
     assert c["resources"]["requests"]["cpu"] and c["resources"]["limits"]["memory"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     docker_user = re.findall(r"^USER\s+(\d+)", (DEPLOY / "Dockerfile").read_text(), re.M)[-1]

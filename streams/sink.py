@@ -76,7 +76,12 @@ def ensure_bucket(settings: Settings, bucket: str) -> None:
         api = c.buckets_api()
         if api.find_bucket_by_name(bucket) is None:
             org = c.organizations_api().find_organizations(org=settings.influx_org)[0]
-            api.create_bucket(bucket_name=bucket, org_id=org.id)
+            try:
+                api.create_bucket(bucket_name=bucket, org_id=org.id)
+            except ApiException as e:
+                # several workers starting together race to create it: someone else won
+                if e.status != 422 or api.find_bucket_by_name(bucket) is None:
+                    raise
 
 
 class InfluxSink:

@@ -192,3 +192,25 @@ def test_up_with_external_servers_starts_nothing(tmp_path):
     assert out.exit_code == 0, out.output
     assert out.output.count("external server configured, starting nothing") == 2
     assert not (tmp_path / "run").exists() and not (tmp_path / "kafka").exists()
+
+
+def test_workers_starting_together_can_all_ensure_the_bucket(services):
+    """Two workers in one group start at once and both create the bucket: neither may fail."""
+    import threading
+
+    from streams.sink import ensure_bucket
+
+    s, bucket, errors = Settings(), f"race-{uuid.uuid4().hex[:8]}", []
+
+    def create():
+        try:
+            ensure_bucket(s, bucket)
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

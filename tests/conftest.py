@@ -168,3 +168,53 @@ def scenario_units_loaded():
 
     for name in ("mytho_units.yaml", "vinhlong_units.yaml", "vinhyen_units.yaml"):
         units.load_extra_units(REPO / "producers" / "scenarios" / name)
+
+
+# ---------------------------------------------------------------------------------------------
+# cleanup: a test session deletes the buckets and topics it created, so repeated runs on one
+# machine (CI keeps the local servers' data between runs) do not pile up data
+# ---------------------------------------------------------------------------------------------
+def _buckets(settings) -> set[str]:
+    from influxdb_client import InfluxDBClient
+
+    with InfluxDBClient(url=settings.influx_url, token=settings.resolve_influx_token(), org=settings.influx_org) as c:
+        return {b.name for b in c.buckets_api().find_buckets_iter()}
+
+
+def _topics(settings) -> set[str]:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=5000)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _delete_what_the_session_created():
+    from govpulse.settings import Settings
+
+    s = Settings()
+    try:
+        before_buckets, before_topics = _buckets(s), _topics(s)
+    except Exception:  # noqa: BLE001 - servers not running (unit tests only): nothing to clean
+        yield
+        return
+    yield
+    from influxdb_client import InfluxDBClient
+    from kafka import KafkaAdminClient
+
+    with InfluxDBClient(url=s.influx_url, token=s.resolve_influx_token(), org=s.influx_org) as c:
+        api = c.buckets_api()
+        for b in api.find_buckets_iter():
+            if b.name not in before_buckets and not b.name.startswith("_") and b.name != s.influx_bucket:
+                api.delete_bucket(b)
+    new_topics = [t for t in _topics(s) - before_topics if not t.startswith("__")]
+    if new_topics:
+        admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers, request_timeout_ms=30000)
+        try:
+            for i in range(0, len(new_topics), 50):
+                admin.delete_topics(new_topics[i:i + 50])
+        finally:
+            admin.close()

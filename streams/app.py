@@ -106,15 +106,6 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
                 await flush_once()
                 await asyncio.sleep(1.0)
 
-    @app.on_partitions_revoked.connect
-    async def _revoked(app_, revoked, **kwargs) -> None:  # noqa: ANN001
-        # Not ready from the start of a rebalance until the tables are recovered and the
-        # aggregates rebuilt: /health says 503 and --until-idle never stops a recovering worker.
-        state["ready"] = False
-
-    def ready() -> bool:
-        return state["ready"] and not app.rebalancing
-
     @facts.on_recover
     async def _rebuild() -> None:
         actives = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in names}
@@ -127,7 +118,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
 
     @app.timer(interval=1.0)
     async def _alert_tick() -> None:
-        if ready():
+        if state["ready"]:
             await send_alerts(core().advance())
             core().store.flush_changelog()
 
@@ -155,7 +146,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
 
     @app.timer(interval=settings.emit_interval_seconds)
     async def _flush_tick() -> None:
-        if ready():
+        if state["ready"]:
             await flush_once()
 
     async def lags() -> dict[str, int | None]:
@@ -179,14 +170,14 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
 
     @app.timer(interval=2.0 if until_idle else 10.0)
     async def _health_tick() -> None:
-        if not ready():
+        if not state["ready"]:
             return
         lag = await lags()
         sink.add(core().health_rows(lag))
         if until_idle is not None and not state["stopping"]:
             idle_for = time.time() - max(core().last_any_event_wall, state["rebuilt_at"])
             caught_up = lag and all(v == 0 for v in lag.values())
-            if caught_up and idle_for >= until_idle and ready():
+            if caught_up and idle_for >= until_idle:
                 if await flush_once() and sink.pending == 0:
                     state["stopping"] = True
                     log.info("caught up and idle for %.0fs: stopping (--until-idle)", idle_for)
@@ -201,10 +192,10 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
     async def health(web, request):  # noqa: ANN001
         c = core()
         body = {
-            "ready": ready(), "app_id": app_id, "bucket": bucket,
+            "ready": state["ready"], "app_id": app_id, "bucket": bucket,
             "pending_points": sink.pending, "influx_last_error": sink.last_error,
             "events": {t: s.events_total for t, s in c.stats.items()},
         }
-        return web.json(body, status=200 if ready() else 503)
+        return web.json(body, status=200 if state["ready"] else 503)
 
     return app

@@ -20,6 +20,7 @@ import faust
 import orjson
 
 from govpulse.settings import Settings
+from streams.changelog import CHANGELOG_BATCH_BYTES, ChangelogWriter
 from streams.core import RecordStore, WorkerCore
 from streams.sink import InfluxSink, ensure_bucket
 
@@ -57,6 +58,8 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         web_bind=settings.web_bind,
         web_in_thread=False,
         broker_commit_every=batch_size,
+        # changelog records go out in Kafka record batches of this size (streams.changelog)
+        producer_max_batch_size=CHANGELOG_BATCH_BYTES,
         stream_buffer_maxsize=max(4096, batch_size * 2),
         topic_allow_declare=True,
         # records are compact JSON bytes encoded by us (orjson); Faust moves them untouched
@@ -71,12 +74,13 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
 
     core_holder: dict[str, object] = {}
     sink = InfluxSink(settings, bucket)
-    state = {"ready": False, "flushing": False, "stopping": False, "rebuilt_at": 0.0}
+    state = {"ready": False, "stopping": False, "rebuilt_at": 0.0}
+    flush_lock = asyncio.Lock()
 
     def core() -> WorkerCore:
         c = core_holder.get("core")
         if c is None:
-            store = RecordStore(facts.data, lambda p, k, v: facts.send_changelog(p, k, v))
+            store = RecordStore(facts.data)
             c = core_holder["core"] = WorkerCore(settings, store, replay=replay, app_id=app_id)
         return c  # type: ignore[return-value]
 
@@ -89,6 +93,12 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         for a in alerts:
             await alerts_topic.send(key=a["unit_code"].encode(), value=orjson.dumps(a))
 
+    changelog = ChangelogWriter(app, facts)
+
+    async def persist_changelog(c: WorkerCore) -> None:
+        """Send changed fact records to the table's changelog and wait for the broker's acks."""
+        await changelog.write(c.store.take_unsent())
+
     @app.agent(sources)
     async def process(stream):
         async for events in stream.take_events(batch_size, within=0.2):
@@ -100,11 +110,33 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
                 if dl is not None:
                     await dead_letters.send(key=msg.key, value=orjson.dumps(dl))
             await send_alerts(c.advance())
-            c.store.flush_changelog()
+            # the batch is acknowledged when this body returns: its state must be in Kafka by then
+            await persist_changelog(c)
             while sink.backpressure:  # InfluxDB down and the buffer full: pause here, lose nothing
                 log.warning("InfluxDB buffer full (%d points), waiting for writes to succeed", sink.pending)
                 await flush_once()
                 await asyncio.sleep(1.0)
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(app_, revoked, **kwargs) -> None:  # noqa: ANN001
+        # From the start of a rebalance until the tables are recovered and the aggregates rebuilt,
+        # the aggregates describe partitions this worker may no longer own. Timers must not act
+        # on them: an alert fired now would put a stale copy of a record that another worker owns
+        # into the changelog (where, being newer, it would win at the next recovery), and a flush
+        # could overwrite that worker's newer points. /health says 503 meanwhile, and
+        # --until-idle never stops a recovering worker.
+        state["ready"] = False
+        # A flush in progress was snapshotted before the rebalance: let it finish before this
+        # worker rejoins the group, so it cannot land over the next owner's newer points. What is
+        # still pending is dropped: the rebuild after recovery rewrites every point of the
+        # partitions kept, and the next owner rewrites the others.
+        async with flush_lock:
+            dropped = sink.discard_pending()
+        if dropped:
+            log.info("rebalance: dropped %d unwritten points (rewritten after the rebuild)", dropped)
+
+    def ready() -> bool:
+        return state["ready"] and not app.rebalancing
 
     @facts.on_recover
     async def _rebuild() -> None:
@@ -118,21 +150,22 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
 
     @app.timer(interval=1.0)
     async def _alert_tick() -> None:
-        if state["ready"]:
+        if ready():
             await send_alerts(core().advance())
-            core().store.flush_changelog()
+            await persist_changelog(core())
 
     latency_log = os.environ.get("GOVPULSE_LATENCY_LOG")
 
     async def flush_once() -> bool:
-        if state["flushing"]:
-            return False
-        state["flushing"] = True
-        try:
+        async with flush_lock:
             c = core()
             stamps, c.unflushed_timestamps = c.unflushed_timestamps, []
             sink.add(c.snapshot())
+            t0, n = time.monotonic(), sink.pending
             ok = await asyncio.to_thread(sink.flush)
+            took = time.monotonic() - t0
+            if took > 5:
+                log.info("wrote %d points to InfluxDB in %.1fs", n, took)
             if ok and latency_log and stamps:
                 # benchmark instrumentation: event's Kafka timestamp -> its snapshot is in InfluxDB
                 done = int(time.time() * 1000)
@@ -141,12 +174,10 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
             elif not ok:
                 c.unflushed_timestamps = stamps + c.unflushed_timestamps
             return ok
-        finally:
-            state["flushing"] = False
 
     @app.timer(interval=settings.emit_interval_seconds)
     async def _flush_tick() -> None:
-        if state["ready"]:
+        if ready():
             await flush_once()
 
     async def lags() -> dict[str, int | None]:
@@ -170,17 +201,18 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
 
     @app.timer(interval=2.0 if until_idle else 10.0)
     async def _health_tick() -> None:
-        if not state["ready"]:
+        if not ready():
             return
         lag = await lags()
         sink.add(core().health_rows(lag))
         if until_idle is not None and not state["stopping"]:
             idle_for = time.time() - max(core().last_any_event_wall, state["rebuilt_at"])
             caught_up = lag and all(v == 0 for v in lag.values())
-            if caught_up and idle_for >= until_idle:
+            if caught_up and idle_for >= until_idle and ready():
                 if await flush_once() and sink.pending == 0:
                     state["stopping"] = True
-                    log.info("caught up and idle for %.0fs: stopping (--until-idle)", idle_for)
+                    log.info("caught up and idle for %.0fs: stopping (--until-idle) after %d events", idle_for,
+                             sum(st.events_total for st in core().stats.values()))
                     os.kill(os.getpid(), signal.SIGTERM)
 
     @app.page("/live")
@@ -192,10 +224,10 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
     async def health(web, request):  # noqa: ANN001
         c = core()
         body = {
-            "ready": state["ready"], "app_id": app_id, "bucket": bucket,
+            "ready": ready(), "app_id": app_id, "bucket": bucket,
             "pending_points": sink.pending, "influx_last_error": sink.last_error,
             "events": {t: s.events_total for t, s in c.stats.items()},
         }
-        return web.json(body, status=200 if state["ready"] else 503)
+        return web.json(body, status=200 if ready() else 503)
 
     return app

@@ -11,7 +11,7 @@ import base64
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, MutableMapping
+from typing import Iterable, MutableMapping
 
 import orjson
 
@@ -31,14 +31,16 @@ LIVE_HORIZON_MS = 3_600_000
 
 
 class RecordStore:
-    """Fact records as compact JSON in a key-value store (a Faust table's store), changelogged."""
+    """Fact records as compact JSON in a key-value store (a Faust table's store).
 
-    def __init__(self, data: MutableMapping, send: Callable[[int, bytes, bytes], None] | None = None):
+    Changed records are collected for the changelog: a record touched several times in one batch
+    is sent once. The worker sends them (streams.changelog) and waits for the broker's
+    acknowledgements before the batch is acknowledged, so offsets are never committed ahead of
+    the state they produced.
+    """
+
+    def __init__(self, data: MutableMapping):
         self.data = data
-        self.send = send
-        # changed records not yet sent to the changelog: a record touched several times in one
-        # batch is sent once; flush_changelog() runs before the batch is acknowledged, and Faust
-        # flushes the producer before committing offsets, so a crash replays, never loses
         self._unsent: dict[bytes, tuple[int, bytes]] = {}
 
     def get(self, key: str) -> Record | None:
@@ -55,15 +57,12 @@ class RecordStore:
             self.data._key_index[k] = partition
         else:
             self.data[k] = v
-        if self.send is not None:
-            self._unsent[k] = (partition, v)
+        self._unsent[k] = (partition, v)
 
-    def flush_changelog(self) -> int:
+    def take_unsent(self) -> dict[bytes, tuple[int, bytes]]:
+        """Changed records since the last call: {key: (partition, value)}."""
         unsent, self._unsent = self._unsent, {}
-        if self.send is not None:
-            for k, (p, v) in unsent.items():
-                self.send(p, k, v)
-        return len(unsent)
+        return unsent
 
     def items(self, partitions: set[int] | None = None) -> Iterable[tuple[str, Record]]:
         for k, v in list(self.data.items()):

@@ -9,6 +9,7 @@ buffer is bounded by the number of distinct points) and are retried at the next 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Iterable
@@ -100,6 +101,9 @@ class InfluxSink:
         self.write_failures = 0
         self.last_error: str | None = None
         self.rejected_points = 0
+        # diagnostics: GOVPULSE_SINK_TRACE=FILE appends every line written, with the wall time
+        trace = os.environ.get("GOVPULSE_SINK_TRACE")
+        self._trace = open(trace, "a") if trace else None  # noqa: SIM115 - lives as long as the sink
 
     def add(self, rows: Iterable[Row]) -> None:
         with self._lock:
@@ -125,6 +129,9 @@ class InfluxSink:
             chunk = rows[start:start + self.batch_size]
             body = "\n".join(line(r) for _, r in chunk)
             ok = self._write(body, attempts)
+            if self._trace is not None:
+                self._trace.write("".join(f"{os.getpid()} {time.time():.3f} {ok} {ln}\n" for ln in body.split("\n")))
+                self._trace.flush()
             if ok is None:  # rejected as invalid: retrying cannot help; counted and logged
                 self.rejected_points += len(chunk)
                 continue
@@ -166,6 +173,13 @@ class InfluxSink:
                 delay = min(delay * 2, 5.0)
         log.warning("InfluxDB write failed, keeping %d points pending: %s", self.pending, self.last_error)
         return False
+
+    def discard_pending(self) -> int:
+        """Drop every unwritten point (after a rebalance the rebuilt aggregates rewrite them all)."""
+        with self._lock:
+            n = len(self._pending)
+            self._pending.clear()
+        return n
 
     def close(self) -> None:
         self.client.close()

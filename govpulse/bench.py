@@ -135,6 +135,32 @@ def run_worker(s: Settings, extra_env: dict | None = None, until_idle: float = 3
     return elapsed, peak, str(log)
 
 
+def cleanup(s: Settings) -> None:
+    """Delete what a run created (its bucket, its topics and the worker's internal topics, its
+    local worker state): a benchmark leaves millions of events behind otherwise, and the local
+    servers keep their data between runs."""
+    import shutil
+
+    from influxdb_client import InfluxDBClient
+    from kafka import KafkaAdminClient
+
+    try:
+        with InfluxDBClient(url=s.influx_url, token=s.resolve_influx_token(), org=s.influx_org) as c:
+            b = c.buckets_api().find_bucket_by_name(s.influx_bucket)
+            if b is not None:
+                c.buckets_api().delete_bucket(b)
+        admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers, request_timeout_ms=10000)
+        try:
+            mine = [t for t in admin.list_topics() if t.startswith((s.topic_prefix + ".", s.app_id + "-"))]
+            if mine:
+                admin.delete_topics(mine)
+        finally:
+            admin.close()
+        shutil.rmtree(s.home / "worker" / s.app_id, ignore_errors=True)
+    except Exception as e:  # noqa: BLE001 - a failed cleanup must not hide the figures
+        print(f"cleanup of {s.topic_prefix} / {s.influx_bucket} failed: {e}")
+
+
 def throughput(result: Result, events: int, wards: int, console=None) -> None:  # noqa: ANN001
     from producers.topics import ensure_topics
 
@@ -160,7 +186,10 @@ def throughput(result: Result, events: int, wards: int, console=None) -> None:  
     base_schema = asyncio.run(_baseline(s, events, validate=True))
     result.add("baseline: aiokafka read + JSON + schema validation", f"{events / base_schema:,.0f} events/s")
     say("worker processing (end to end into InfluxDB) …")
-    dt_w, peak, log = run_worker(s)
+    try:
+        dt_w, peak, log = run_worker(s)
+    finally:
+        cleanup(s)
     w_rate = events / dt_w
     result.add("worker end to end (Kafka → Faust → InfluxDB)", f"{w_rate:,.0f} events/s", "≥ 50,000 events/s")
     result.add("ratio worker / baseline (JSON decode)", f"{w_rate / (events / base_json):.3f}", "≥ 0.5")
@@ -170,8 +199,6 @@ def throughput(result: Result, events: int, wards: int, console=None) -> None:  
 
 
 def live(result: Result, rate: int, seconds: int, due_in: float = 3.0, console=None) -> None:  # noqa: ANN001
-    from kafka import KafkaConsumer, KafkaProducer
-
     from producers.topics import ensure_topics
 
     s = Settings(topic_prefix=f"benchlive-{uuid.uuid4().hex[:6]}", influx_bucket=f"benchlive-{uuid.uuid4().hex[:6]}",
@@ -183,6 +210,18 @@ def live(result: Result, rate: int, seconds: int, due_in: float = 3.0, console=N
     log = Path(tempfile.mkstemp(prefix="bench-live-worker-", suffix=".log")[1])
     worker = subprocess.Popen([sys.executable, "-m", "govpulse.cli", "worker", "--web-port", "0"], cwd=REPO, env=env,
                               stdout=log.open("w"), stderr=subprocess.STDOUT)
+    try:
+        _live_run(s, result, worker, log, lat_file, rate, seconds, due_in, console)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        cleanup(s)
+
+
+def _live_run(s: Settings, result: Result, worker, log: Path, lat_file: Path, rate: int, seconds: int,  # noqa: ANN001
+              due_in: float, console) -> None:  # noqa: ANN001
+    from kafka import KafkaConsumer, KafkaProducer
+
     time.sleep(12)  # join the group and recover before the clock starts
     wards = _wards()[:300]
     p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all", linger_ms=5)

@@ -261,3 +261,17 @@ def test_live_clock_follows_the_wall_only_when_idle_and_caught_up(tmp_path):
     r = WorkerCore(Settings(home=tmp_path), RecordStore({}), replay=True)
     r.handle(TOPIC, 0, 0, e.unit_key.encode(), dump_event(e), None)
     assert r.clock(0, wall=idle_wall) == t
+
+
+def test_changed_records_are_handed_to_the_changelog_once_per_batch_with_their_last_value(core):
+    """What the worker sends to the changelog (and waits for) after a batch: each changed record
+    once, with its final value and its partition; nothing twice."""
+    handle(core, received(eid(1), "D1", RCV, DUE), partition=4)
+    handle(core, resolved(eid(2), "D1", RCV, DUE, RCV + 2 * HOUR), partition=4)
+    unsent = core.store.take_unsent()
+    assert len(unsent) == 1
+    (key, (partition, value)), = unsent.items()
+    assert partition == 4 and key.decode().endswith("|d|D1")
+    assert orjson.loads(value) == core.store.get(key.decode())
+    assert "res" in orjson.loads(value) and "rcv" in orjson.loads(value)
+    assert core.store.take_unsent() == {}

@@ -266,6 +266,28 @@ def test_every_written_point_equals_brute_force(scn):
         assert needed <= written, sorted(needed - written)[:5]
 
 
+@settings(max_examples=60, deadline=None)
+@given(scenarios(corrections=True), st.randoms(use_true_random=False), st.data())
+def test_running_open_dossier_gauges_equal_a_recount_at_every_step(scn, rnd, data):
+    """The open / overdue / due-soon / without-apology gauges are kept as running counts; after
+    any event or clock advance, in any order, they equal a count from scratch."""
+    specs, others, clock = scn
+    events = scenario_events(specs, others)
+    rnd.shuffle(events)
+    h = harness()
+    for e in events:
+        h.feed(e)
+        if rnd.random() < 0.3:
+            h.advance(data.draw(st.integers(S_LO - DAY, clock)), rnd.choice((0, 1)))
+        for u in h.agg.units.values():
+            assert u.gauges() == u.gauges_recounted()
+    for p in (0, 1):
+        h.advance(clock, p)
+    assert h.agg.units
+    for u in h.agg.units.values():
+        assert u.gauges() == u.gauges_recounted()
+
+
 @settings(max_examples=50, deadline=None)
 @given(scenarios(corrections=False), st.randoms(use_true_random=False))
 def test_points_written_are_exactly_the_touched_ones(scn, rnd):
@@ -721,7 +743,9 @@ def test_rebuild_before_grace_still_checks_a_late_resolved_dossier():
 # gauges
 # ================================================================================================
 def gauges(h: Harness, unit=WARD) -> dict:
-    return h.agg.units[unit].gauges()
+    u = h.agg.units[unit]
+    assert u.gauges() == u.gauges_recounted(), "running gauge counts drifted from a recount"
+    return u.gauges()
 
 
 def test_gauges_through_a_dossiers_life():

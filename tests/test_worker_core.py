@@ -182,6 +182,22 @@ def test_events_become_rows_with_counts(core):
     assert datetime.fromisoformat(activity[0][2]["last_event_at"]) == datetime.fromisoformat(iso(RCV + 3 * HOUR))
 
 
+def test_unit_activity_is_written_on_news_and_otherwise_once_a_minute(core):
+    from streams.domain.aggregator import ACTIVITY_REFRESH_MS
+
+    wall = 1_800_000_000.0
+    handle(core, received(eid(1), "HS-1", RCV, DUE))
+    assert len(_rows(core.snapshot(wall=wall), m.UNIT_ACTIVITY)) == 1
+    assert _rows(core.snapshot(wall=wall + 5), m.UNIT_ACTIVITY) == []  # nothing new, too soon
+    handle(core, received(eid(2), "HS-2", RCV + HOUR, DUE), offset=1)
+    (news,) = _rows(core.snapshot(wall=wall + 6), m.UNIT_ACTIVITY)  # news: at once
+    assert datetime.fromisoformat(news[2]["last_event_at"]) == datetime.fromisoformat(iso(RCV + HOUR))
+    assert _rows(core.snapshot(wall=wall + 7), m.UNIT_ACTIVITY) == []
+    later = wall + 6 + ACTIVITY_REFRESH_MS / 1000
+    (refresh,) = _rows(core.snapshot(wall=later), m.UNIT_ACTIVITY)  # silent: refreshed once a minute
+    assert refresh[3] == int(later * 1000) and refresh[2]["last_event_at"] == news[2]["last_event_at"]
+
+
 def test_health_rows_report_the_counters(core):
     e = received(eid(1), "HS-1", RCV, DUE)
     handle(core, e)

@@ -73,17 +73,28 @@ def ratio(numerator: int, denominator: int) -> float | None:
     return None if denominator == 0 else numerator / denominator
 
 
+# RATE_DEFINITIONS by field index, for the per-row hot path
+_RATES_BY_INDEX = tuple((rate, tuple(FIELD_INDEX[n] for n in nums), FIELD_INDEX[den])
+                        for rate, (nums, den) in RATE_DEFINITIONS.items())
+
+
 def rates(counts: Mapping[int, int] | Mapping[str, int]) -> dict[str, float]:
     """Every rate of RATE_DEFINITIONS that is defined for these counts (denominator > 0)."""
-    if counts and isinstance(next(iter(counts)), str):
-        get = lambda name: counts.get(name, 0)  # noqa: E731
-    else:
-        get = lambda name: counts.get(FIELD_INDEX[name], 0)  # noqa: E731
     out: dict[str, float] = {}
-    for rate, (nums, den) in RATE_DEFINITIONS.items():
-        r = ratio(sum(get(n) for n in nums), get(den))
-        if r is not None:
-            out[rate] = r
+    if counts and isinstance(next(iter(counts)), str):
+        for rate, (nums, den) in RATE_DEFINITIONS.items():
+            r = ratio(sum(counts.get(n, 0) for n in nums), counts.get(den, 0))
+            if r is not None:
+                out[rate] = r
+        return out
+    get = counts.get
+    for rate, nums, den in _RATES_BY_INDEX:
+        d = get(den, 0)
+        if d:
+            n = 0
+            for i in nums:
+                n += get(i, 0)
+            out[rate] = ratio(n, d)
     return out
 
 

@@ -48,7 +48,9 @@ class RecordStore:
         return orjson.loads(raw) if raw is not None else None
 
     def put(self, partition: int, key: str, rec: Record) -> None:
-        k, v = key.encode(), orjson.dumps(rec)
+        # orjson returns its 4 KiB write buffer as the bytes object; a stored record would keep all
+        # of it (4 GiB for a million open dossiers), so keep an exact-size copy instead
+        k, v = key.encode(), bytes(memoryview(orjson.dumps(rec)))
         db_for_partition = getattr(self.data, "_db_for_partition", None)
         if db_for_partition is not None:
             # Faust's RocksDB store picks the partition database from the *current event*, which

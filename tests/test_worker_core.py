@@ -291,3 +291,23 @@ def test_changed_records_are_handed_to_the_changelog_once_per_batch_with_their_l
     assert orjson.loads(value) == core.store.get(key.decode())
     assert "res" in orjson.loads(value) and "rcv" in orjson.loads(value)
     assert core.store.take_unsent() == {}
+
+
+def test_a_stored_record_takes_about_its_own_size_in_memory():
+    """orjson hands back its whole 4 KiB write buffer as the bytes object; a stored record must
+    not keep it (that alone was 4 GiB with a million open dossiers)."""
+    import tracemalloc
+
+    store = RecordStore({})
+    rec = {"k": "d", "p": 0, "u": WARD, "eids": [eid(1)], "rcv": {"eid": eid(1), "at": 1, "due": 2, "fld": "Hộ tịch"}}
+    size = len(orjson.dumps(rec))
+    tracemalloc.start()
+    try:
+        for i in range(2000):
+            store.put(0, f"{WARD}|d|HS-{i}", rec)
+        per_record, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    per_record /= 2000
+    assert size < 400
+    assert per_record < size + 600, f"{per_record:.0f} bytes held per {size}-byte record"

@@ -285,10 +285,11 @@ class Aggregator:
                 u.open_put(key, [due, 0, apo])
                 p = rec["p"]
                 soon = self.policy.due_soon_at(due)
+                # one trigger at a time per dossier: advance() pushes the next kind when one is due
                 if soon is not None and soon > rec["rcv"]["at"]:
                     self._push(p, soon, key, DUE_SOON, due)
-                self._push(p, due, key, OVERDUE, due)
-                self._push(p, due + self.policy.apology_grace_ms, key, APOLOGY_MISSING, due)
+                else:
+                    self._push(p, due, key, OVERDUE, due)
                 u.gauges_dirty = True
             elif entry[2] != apo:
                 u.open_update(key, apology=apo)
@@ -319,6 +320,12 @@ class Aggregator:
             rec = flagged.get(key) or self.get_record(key)
             if rec is None or effective_due(rec) != due:
                 continue
+            # the dossier's next trigger (due soon -> overdue -> apology missing), whether or not
+            # this one fires: the same alerts as pushing all three up front, with a third of the heap
+            if kind == DUE_SOON:
+                self._push(partition, due, key, OVERDUE, due)
+            elif kind == OVERDUE:
+                self._push(partition, due + self.policy.apology_grace_ms, key, APOLOGY_MISSING, due)
             u = self.units.get(rec["u"])
             if u is None:
                 continue

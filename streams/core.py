@@ -8,6 +8,7 @@ for rows and alerts. Faust (streams.app) only moves bytes in and out of it.
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from streams.domain.windows import LocalCalendar, to_ms
 
 # In live mode a partition with no event for this long follows the wall clock, so a dossier
 # goes overdue on a quiet night too; while a backlog is processed, event time rules.
+log = logging.getLogger("govpulse.worker")
+
 IDLE_FOLLOWS_WALL_SECONDS = 2.0
 # ...but only when the stream is live (its watermark within this of the wall clock);
 # a finished replay of 2022 must not see every 2022 dossier as overdue in 2026.
@@ -79,6 +82,7 @@ class TopicStats:
     dead_letters: int = 0
     late_events: int = 0
     duplicates: int = 0
+    offset_gaps: int = 0
     last_total: int = 0
     last_time: float = field(default_factory=time.monotonic)
 
@@ -116,6 +120,13 @@ class WorkerCore:
         st.events_total += 1
         if self.record_latency and timestamp_ms and len(self.unflushed_timestamps) < 1_000_000:
             self.unflushed_timestamps.append(timestamp_ms)
+        prev = self.last_offset.get((topic, partition))
+        if prev is not None and offset > prev + 1:
+            # source topics are neither compacted nor transactional, and the baseline is reset at
+            # every rebuild: a jump within one assignment means offsets were skipped (events lost)
+            st.offset_gaps += 1
+            log.warning("offset gap on %s[%d]: %d follows %d (%d offsets skipped)", topic, partition, offset, prev,
+                        offset - prev - 1)
         self.last_offset[(topic, partition)] = offset
         now = time.time()
         self.last_event_wall[partition] = now
@@ -228,6 +239,7 @@ class WorkerCore:
         self.agg = Aggregator(self.cal, self.agg.policy, self.store.get, self.agg.allowed_lateness_ms, self.rolling)
         self.dossier_wm.clear()
         self.topic_wm.clear()
+        self.last_offset.clear()  # the next event of each partition is the new baseline
         records = list(self.store.items(partitions))
         for _, rec in records:
             if rec["k"] in ("d", "r"):
@@ -245,7 +257,8 @@ class WorkerCore:
             eps = (st.events_total - st.last_total) / dt
             st.last_total, st.last_time = st.events_total, mono
             fields = {"events_total": st.events_total, "events_per_second": float(eps),
-                      "dead_letters": st.dead_letters, "late_events": st.late_events, "duplicates": st.duplicates}
+                      "dead_letters": st.dead_letters, "late_events": st.late_events, "duplicates": st.duplicates,
+                      "offset_gaps": st.offset_gaps}
             lag = lags.get(topic)
             if lag is not None:
                 fields["consumer_lag"] = lag

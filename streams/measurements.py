@@ -105,4 +105,5 @@ RATE_DEFINITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 RATE_FIELDS = tuple(RATE_DEFINITIONS)
 
 OPEN_FIELDS = ("open", "overdue", "due_soon", "overdue_without_apology")
-HEALTH_FIELDS = ("events_total", "events_per_second", "consumer_lag", "dead_letters", "late_events", "duplicates")
+HEALTH_FIELDS = ("events_total", "events_per_second", "consumer_lag", "dead_letters", "late_events", "duplicates",
+                 "offset_gaps")

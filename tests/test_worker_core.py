@@ -311,3 +311,16 @@ def test_a_stored_record_takes_about_its_own_size_in_memory():
     per_record /= 2000
     assert size < 400
     assert per_record < size + 600, f"{per_record:.0f} bytes held per {size}-byte record"
+
+
+def test_a_jump_in_offsets_within_an_assignment_is_counted_as_a_gap(core):
+    handle(core, received(eid(1), "HS-1", RCV, DUE), offset=10)
+    handle(core, received(eid(2), "HS-2", RCV, DUE), offset=11)
+    handle(core, received(eid(3), "HS-3", RCV, DUE), offset=15)  # 12-14 never came
+    assert core.stats[TOPIC].offset_gaps == 1
+    core.rebuild({0})  # a new assignment: the next offset is a new baseline, wherever it is
+    handle(core, received(eid(4), "HS-4", RCV, DUE), offset=40)
+    handle(core, received(eid(5), "HS-5", RCV, DUE), offset=41)
+    assert core.stats[TOPIC].offset_gaps == 1
+    (row,) = core.health_rows({}, wall=1_700_000_000.0)
+    assert row[2]["offset_gaps"] == 1

@@ -74,7 +74,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
 
     core_holder: dict[str, object] = {}
     sink = InfluxSink(settings, bucket)
-    state = {"ready": False, "stopping": False, "rebuilt_at": 0.0}
+    state = {"ready": False, "stopping": False, "rebuilt_at": 0.0, "actives": set()}
     flush_lock = asyncio.Lock()
 
     def core() -> WorkerCore:
@@ -141,8 +141,14 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
     @facts.on_recover
     async def _rebuild() -> None:
         actives = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in names}
+        # partitions kept through the rebalance resume at our own last commit: checked on the
+        # first event (see WorkerCore.rebuild)
+        kept = actives & state["actives"]
+        expected = {(tp.topic, tp.partition): app.consumer._committed_offset.get(tp)
+                    for tp in app.assignor.assigned_actives() if tp.topic in names and tp.partition in kept}
         t0 = time.monotonic()
-        n = core().rebuild(actives)
+        n = core().rebuild(actives, {k: v for k, v in expected.items() if v})
+        state["actives"] = actives
         state["ready"] = True
         state["rebuilt_at"] = time.time()
         log.info("rebuilt aggregates from %d records for partitions %s in %.1fs", n, sorted(actives),

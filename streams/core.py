@@ -232,14 +232,21 @@ class WorkerCore:
             clocks[p] = max(c, clocks.get(p, c))
         return self.agg.snapshot(clocks, int(wall * 1000))
 
-    def rebuild(self, partitions: set[int]) -> int:
-        """Recompute aggregates from the recovered table, for the partitions now owned."""
+    def rebuild(self, partitions: set[int], expected_offsets: dict[tuple[str, int], int] | None = None) -> int:
+        """Recompute aggregates from the recovered table, for the partitions now owned.
+
+        ``expected_offsets`` ({(topic, partition): committed offset}) are where the stream resumes
+        for partitions this worker kept through the rebalance; an event past that is a gap (Faust
+        can deliver a record prefetched before the rebalance and then drop the ones before it,
+        faust-streaming#221), which is counted and logged instead of passing unnoticed."""
         from streams.domain.records import latest_time
 
         self.agg = Aggregator(self.cal, self.agg.policy, self.store.get, self.agg.allowed_lateness_ms, self.rolling)
         self.dossier_wm.clear()
         self.topic_wm.clear()
-        self.last_offset.clear()  # the next event of each partition is the new baseline
+        self.last_offset.clear()  # the next event of each partition is the new baseline...
+        for key, committed in (expected_offsets or {}).items():
+            self.last_offset[key] = committed - 1  # ...unless we know where it must resume
         records = list(self.store.items(partitions))
         for _, rec in records:
             if rec["k"] in ("d", "r"):

@@ -324,3 +324,14 @@ def test_a_jump_in_offsets_within_an_assignment_is_counted_as_a_gap(core):
     assert core.stats[TOPIC].offset_gaps == 1
     (row,) = core.health_rows({}, wall=1_700_000_000.0)
     assert row[2]["offset_gaps"] == 1
+
+
+def test_an_event_past_the_committed_offset_after_a_rebalance_is_counted_as_a_gap(core):
+    """Faust can hand over a record prefetched before a rebalance and then drop the ones before
+    it (faust-streaming#221): the first event after a rebuild is checked against the commit."""
+    core.rebuild({0}, {(TOPIC, 0): 100})
+    handle(core, received(eid(1), "HS-1", RCV, DUE), offset=100)  # where it must resume: fine
+    assert core.stats[TOPIC].offset_gaps == 0
+    core.rebuild({0}, {(TOPIC, 0): 200})
+    handle(core, received(eid(2), "HS-2", RCV, DUE), offset=250)  # 200-249 skipped
+    assert core.stats[TOPIC].offset_gaps == 1

@@ -304,7 +304,7 @@ def _tail(log: Path, n: int = 6000) -> str:
 
 
 @pytest.mark.xfail(strict=False, reason=(
-    "known bug, not fixed: intermittently (1 of 4 runs on 2026-11-23) a contiguous block of one "
+    "known bug, not fixed: intermittently (1 of 6 runs on 2026-11-23) a contiguous block of one "
     "partition's events (331 documents of unit 815, 7-20 Sep 2022) is missing after the group "
     "rebalanced twice; the root cause is not established (suspect: Faust delivering events past a gap "
     "after a rebalance, faust-streaming#216/#221). Workers now log and count offset gaps "

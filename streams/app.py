@@ -140,14 +140,14 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
 
     @facts.on_recover
     async def _rebuild() -> None:
-        actives = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in names}
+        tps = [tp for tp in app.assignor.assigned_actives() if tp.topic in names]
+        actives = {tp.partition for tp in tps}
         # partitions kept through the rebalance resume at our own last commit: checked on the
         # first event (see WorkerCore.rebuild)
-        kept = actives & state["actives"]
-        expected = {(tp.topic, tp.partition): app.consumer._committed_offset.get(tp)
-                    for tp in app.assignor.assigned_actives() if tp.topic in names and tp.partition in kept}
+        committed = {(tp.topic, tp.partition): app.consumer._committed_offset.get(tp)
+                     for tp in tps if tp.partition in state["actives"]}
         t0 = time.monotonic()
-        n = core().rebuild(actives, {k: v for k, v in expected.items() if v})
+        n = core().rebuild(actives, {k: v for k, v in committed.items() if v})
         state["actives"] = actives
         state["ready"] = True
         state["rebuilt_at"] = time.time()

@@ -290,7 +290,6 @@ class Aggregator:
                     self._push(p, soon, key, DUE_SOON, due)
                 else:
                     self._push(p, due, key, OVERDUE, due)
-                u.gauges_dirty = True
             elif entry[2] != apo:
                 u.open_update(key, apology=apo)
         elif entry is not None:

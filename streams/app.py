@@ -21,6 +21,7 @@ import orjson
 
 from govpulse.settings import Settings
 from streams.changelog import CHANGELOG_BATCH_BYTES, ChangelogWriter
+from streams import fence
 from streams.core import RecordStore, WorkerCore
 from streams.sink import InfluxSink, ensure_bucket
 
@@ -66,6 +67,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         key_serializer="raw",
         value_serializer="raw",
     )
+    fence.install(app)  # source records in offset order, none skipped (see streams.fence)
     names = [settings.topic(t) for t in SOURCE_TOPICS]
     sources = app.topic(*names, key_serializer="raw", value_serializer="raw")
     alerts_topic = app.topic(settings.topic("alerts"), key_serializer="raw", value_serializer="raw")
@@ -217,8 +219,9 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
             if caught_up and idle_for >= until_idle and ready():
                 if await flush_once() and sink.pending == 0:
                     state["stopping"] = True
-                    log.info("caught up and idle for %.0fs: stopping (--until-idle) after %d events", idle_for,
-                             sum(st.events_total for st in core().stats.values()))
+                    log.info("caught up and idle for %.0fs: stopping (--until-idle) after %d events; offset fence: %s",
+                             idle_for, sum(st.events_total for st in core().stats.values()),
+                             getattr(app.consumer, "fence", None) and app.consumer.fence.stats)
                     os.kill(os.getpid(), signal.SIGTERM)
 
     @app.page("/live")

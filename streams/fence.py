@@ -1,0 +1,173 @@
+"""The offset fence: a source partition's records reach the worker in order, none skipped.
+
+Why this exists. Faust's fetch loop (``faust.transport.consumer.Consumer._drain_messages``) keeps
+a read offset per partition and silently drops any record below it ("DROPPED MESSAGE ROFF", at
+dev log level). After a rebalance it seeks a kept partition back to the committed offset C. A
+record fetched *before* that seek but handed over after it (offset S > C) moves the read offset
+to S and registers C+1..S-1 as a "gap" the next commit may pass over; the fresh records C..S-1
+that follow are then dropped as already read (faust-streaming#221). The worker lost exactly such
+blocks in the three-worker test (133 dossier and 1,932 document offsets in one run).
+
+The fence sits between Faust's fetch (``getmany``) and that loop. After every seek to the
+committed offsets it knows the next offset each partition must deliver; a record ahead of it is
+held back (dropped before Faust sees it) and the partition is sought back, so the missing
+records are fetched again. A real hole in the log (records deleted by retention, transaction
+markers) shows the same first offset again after the seek back; after ``confirmations`` such
+fetches it is accepted. Records behind the fence were delivered already and are dropped.
+
+``OffsetFence`` is pure bookkeeping (tested exhaustively in tests/test_fence.py);
+``FencedConsumer`` is the thin Faust shell around it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Hashable, Iterable, Mapping
+
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+
+log = logging.getLogger("govpulse.worker")
+
+
+class Verdict(enum.Enum):
+    DELIVER = "deliver"  # the next record: hand it over
+    BEHIND = "behind"  # delivered already (or before the committed offset): drop
+    RESEEK = "reseek"  # ahead of the fence: drop and seek the partition back to the fence
+    AHEAD = "ahead"  # ahead, and a seek back is already under way for this fetch: drop
+    GAP = "gap"  # ahead, but confirmed by fetches after seeking back: a real hole, deliver
+
+
+@dataclass
+class _Partition:
+    next: int | None  # next offset to deliver; None: unknown, the first record sets it
+    gap_first: int | None = None  # first offset seen ahead of the fence after seeking back
+    confirmed: int = 0  # fetches that began at gap_first
+    sought_in_fetch: bool = False
+
+
+@dataclass
+class FenceStats:
+    held_back: int = 0  # records dropped because they were ahead of the fence
+    behind: int = 0  # records dropped because they were delivered already
+    reseeks: int = 0
+    gaps_accepted: int = 0
+
+
+class OffsetFence:
+    """Per partition, the next offset the worker must be given. No I/O."""
+
+    def __init__(self, confirmations: int = 2):
+        if confirmations < 1:
+            raise ValueError("confirmations must be at least 1")
+        self.confirmations = confirmations
+        self.parts: dict[Hashable, _Partition] = {}
+        self.stats = FenceStats()
+
+    def reset(self, positions: Mapping[Hashable, int | None]) -> None:
+        """The consumer was sought to these offsets (the next to read; None: not known)."""
+        for tp, offset in positions.items():
+            self.parts[tp] = _Partition(offset if offset is not None and offset >= 0 else None)
+
+    def forget(self, tps: Iterable[Hashable]) -> None:
+        for tp in tps:
+            self.parts.pop(tp, None)
+
+    def expected(self, tp: Hashable) -> int | None:
+        p = self.parts.get(tp)
+        return p.next if p else None
+
+    def begin_fetch(self) -> None:
+        """A new fetch result is about to be checked (one seek back per partition and fetch)."""
+        for p in self.parts.values():
+            p.sought_in_fetch = False
+
+    def check(self, tp: Hashable, offset: int) -> Verdict:
+        p = self.parts.get(tp)
+        if p is None:
+            p = self.parts[tp] = _Partition(None)
+        if p.next is None or offset == p.next:
+            return self._deliver(p, offset)
+        if offset < p.next:
+            self.stats.behind += 1
+            return Verdict.BEHIND
+        self.stats.held_back += 1
+        if p.sought_in_fetch:
+            return Verdict.AHEAD
+        p.sought_in_fetch = True
+        if p.gap_first == offset:
+            p.confirmed += 1
+        else:
+            p.gap_first, p.confirmed = offset, 1
+        if p.confirmed > self.confirmations:
+            self.stats.held_back -= 1
+            self.stats.gaps_accepted += 1
+            self._deliver(p, offset)
+            p.sought_in_fetch = False  # no seek was issued for this record: the next hole needs its own
+            return Verdict.GAP
+        self.stats.reseeks += 1
+        return Verdict.RESEEK
+
+    @staticmethod
+    def _deliver(p: _Partition, offset: int) -> Verdict:
+        p.next = offset + 1
+        p.gap_first, p.confirmed = None, 0
+        return Verdict.DELIVER
+
+
+class FencedConsumer(AIOKafkaConsumer):
+    """Faust's aiokafka consumer with the offset fence on source topics.
+
+    Changelog topics are compacted, so holes are normal there; Faust's table recovery reads them
+    with its own seeks and stays unfenced.
+    """
+
+    def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.fence = OffsetFence()
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        # perform_seek leaves the committed offsets as read offsets; with no commit yet the
+        # consumer starts at the beginning of the log (auto_offset_reset=earliest)
+        positions = {tp: self._read_offset.get(tp) for tp in self.assignment() if not self._is_changelog_tp(tp)}
+        unknown = [tp for tp, off in positions.items() if off is None]
+        if unknown:
+            try:
+                positions.update(await self.earliest_offsets(*unknown))
+            except Exception as exc:  # the first record then sets the fence
+                log.warning("offset fence: could not read the earliest offsets: %r", exc)
+        self.fence.reset(positions)
+
+    async def on_partitions_revoked(self, revoked) -> None:  # noqa: ANN001
+        self.fence.forget(revoked)
+        await super().on_partitions_revoked(revoked)
+
+    async def getmany(self, timeout: float):  # noqa: ANN201 - async iterator of (TP, Message)
+        fence = self.fence
+        fence.begin_fetch()
+        async for tp, message in super().getmany(timeout):
+            if self._is_changelog_tp(tp):
+                yield tp, message
+                continue
+            verdict = fence.check(tp, message.offset)
+            if verdict is Verdict.DELIVER:
+                yield tp, message
+            elif verdict is Verdict.RESEEK:
+                expected = fence.expected(tp)
+                log.info("offset fence: %s[%d] handed over offset %d, expected %d (fetched before a seek?): "
+                         "seeking back", tp.topic, tp.partition, message.offset, expected)
+                await self.seek_wait({tp: expected})
+            elif verdict is Verdict.GAP:
+                log.warning("offset fence: %s[%d] has no records before offset %d after %d fetches: "
+                            "accepting the hole", tp.topic, tp.partition, message.offset, fence.confirmations + 1)
+                yield tp, message
+
+
+def install(app) -> None:  # noqa: ANN001 - faust.App
+    """Make ``app`` create a fenced consumer (call before the app starts)."""
+    transport = app.transport
+    if type(transport).Consumer is not AIOKafkaConsumer:
+        raise RuntimeError(f"the offset fence supports Faust's aiokafka transport, not {type(transport).__name__}")
+    transport.Consumer = FencedConsumer

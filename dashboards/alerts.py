@@ -55,6 +55,8 @@ THRESHOLDS = {
                          "a unit's 7-day on-time rate below this fraction fires"),
     "silent": Threshold("GOVPULSE_ALERT_SILENT_SECONDS", "172800",
                         "a unit with no event for longer than this many seconds (against the watermark) fires"),
+    "offset_gaps": Threshold("GOVPULSE_ALERT_OFFSET_GAPS", "0",
+                             "more skipped offsets than this on one topic within 15 minutes fires"),
     "dead_letters": Threshold("GOVPULSE_ALERT_DEAD_LETTERS", "10",
                               "more dead letters than this on one topic within 15 minutes fires"),
 }
@@ -113,6 +115,14 @@ ALERTS: tuple[AlertSpec, ...] = (
                     f"(default {THRESHOLDS['dead_letters'].default}) went to the dead-letter topic within 15 "
                     "minutes: a producer is sending invalid events.",
         labels={"severity": "critical"}),
+    AlertSpec(
+        uid="govpulse-offset-gaps", title="Worker bỏ qua offset",
+        query=Q.alert_offset_gaps, range_seconds=900, op=">", threshold="offset_gaps", pending="0s",
+        summary="{{ $labels.topic }}: worker bỏ qua offset {{ $values.B.Value }} lần trong 15 phút",
+        description="A worker found offsets skipped in a source partition (pipeline_health.offset_gaps): "
+                    "events may be missing from the figures. The worker's offset fence should prevent this; "
+                    "check the worker log for 'offset gap' and replay the affected period into a new bucket.",
+        labels={"severity": "critical"}),
 )
 
 _ENV_MARK = "\x00ENV:{}\x00"
@@ -126,7 +136,8 @@ def _rule_builder(spec: AlertSpec, threshold_text: str) -> ab.Rule:
         .labels({"team": "govpulse", **spec.labels})
         .annotations({"summary": spec.summary, "description": spec.description,
                       "runbook_url": "/d/govpulse-late" if "overdue" in spec.uid else
-                      ("/d/govpulse-pipeline" if spec.uid in ("govpulse-unit-silent", "govpulse-dead-letters")
+                      ("/d/govpulse-pipeline" if spec.uid in ("govpulse-unit-silent", "govpulse-dead-letters",
+                                                               "govpulse-offset-gaps")
                        else "/d/govpulse-unit")})
         .with_query(ab.Query("A").datasource_uid(DATASOURCE_UID).query_type("")
                     .relative_time_range(am.RelativeTimeRange(from_val=spec.range_seconds, to=0)).model(flux))

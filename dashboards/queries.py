@@ -416,8 +416,19 @@ def unit_alerts(scope: Scope = UNIT) -> str:
 # ---------------------------------------------------------------------------------------
 # pipeline_health, unit_activity
 # ---------------------------------------------------------------------------------------
+# Each worker of a consumer group reports the partitions it owns (tag ``worker``): a topic's figure
+# is the sum over the workers, per display interval.
+_SUM_OVER_WORKERS = (
+    '  |> group(columns: ["app_id", "topic", "_time"])\n'
+    "  |> sum()\n"
+    '  |> group(columns: ["app_id", "topic"])\n'
+    '  |> sort(columns: ["_time"])\n'
+)
+
+
 def health_gauge(field: str, fn: str) -> str:
-    """A pipeline_health gauge per (app_id, topic), aggregated per display interval."""
+    """A pipeline_health gauge per (app_id, topic): aggregated per display interval for each
+    worker, then summed over the workers."""
     assert field in M.HEALTH_FIELDS
     return (
         "from(bucket: v.defaultBucket)\n"
@@ -425,13 +436,16 @@ def health_gauge(field: str, fn: str) -> str:
         f'  |> filter(fn: (r) => r._measurement == "{M.PIPELINE_HEALTH}" and r._field == "{field}")\n'
         "  |> toFloat()\n"
         f"  |> aggregateWindow(every: v.windowPeriod, fn: {fn}, createEmpty: false)\n"
+        + _SUM_OVER_WORKERS +
         f'  |> map(fn: (r) => ({{_time: r._time, app_id: r.app_id, topic: r.topic, {field}: r._value}}))\n'
     )
 
 
 def health_counter_increase(field: str) -> str:
     """How much a pipeline_health counter (dead_letters, late_events, duplicates) grew per display
-    interval, per (app_id, topic).  Counter resets (a worker restart) count from zero."""
+    interval, per (app_id, topic), summed over the workers.  Counter resets (a worker restart)
+    count from zero.  The growth since the range started, at each interval's end, minus that of
+    the interval before (the first interval keeps its own growth, not zero)."""
     assert field in M.HEALTH_FIELDS
     return (
         "from(bucket: v.defaultBucket)\n"
@@ -440,8 +454,10 @@ def health_counter_increase(field: str) -> str:
         "  |> toFloat()\n"
         "  |> increase()\n"
         "  |> aggregateWindow(every: v.windowPeriod, fn: max, createEmpty: false)\n"
+        "  |> map(fn: (r) => ({r with grown: r._value}))\n"
         "  |> difference(nonNegative: true, keepFirst: true)\n"
-        "  |> fill(value: 0.0)\n"
+        "  |> map(fn: (r) => ({r with _value: if exists r._value then r._value else r.grown}))\n"
+        + _SUM_OVER_WORKERS +
         f'  |> map(fn: (r) => ({{_time: r._time, app_id: r.app_id, topic: r.topic, {field}: r._value}}))\n'
     )
 
@@ -597,15 +613,28 @@ def alert_unit_silent() -> str:
     )
 
 
-def alert_dead_letters() -> str:
-    """Per (app_id, topic): dead letters added during the rule's time range."""
+def alert_health_increase(field: str) -> str:
+    """Per (app_id, topic): how much a pipeline_health counter grew during the rule's time range,
+    summed over the workers."""
+    assert field in M.HEALTH_FIELDS
     return (
         "from(bucket: v.defaultBucket)\n"
         "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
-        f'  |> filter(fn: (r) => r._measurement == "{M.PIPELINE_HEALTH}" and r._field == "dead_letters")\n'
+        f'  |> filter(fn: (r) => r._measurement == "{M.PIPELINE_HEALTH}" and r._field == "{field}")\n'
         "  |> toFloat()\n"
         "  |> increase()\n"
         "  |> last()\n"
         '  |> group(columns: ["app_id", "topic"])\n'
+        "  |> sum()\n"
         "  |> map(fn: (r) => ({app_id: r.app_id, topic: r.topic, _time: v.timeRangeStop, _value: float(v: r._value)}))\n"
     )
+
+
+def alert_dead_letters() -> str:
+    """Per (app_id, topic): dead letters added during the rule's time range."""
+    return alert_health_increase("dead_letters")
+
+
+def alert_offset_gaps() -> str:
+    """Per (app_id, topic): offsets a worker found skipped during the rule's time range."""
+    return alert_health_increase("offset_gaps")

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
 
     # --- worker -----------------------------------------------------------------
     app_id: str = "govpulse-worker"
+    worker_name: str | None = Field(
+        None, description="this worker's name in pipeline_health (tag worker); default host:web port "
+                          "(host:pid without a web server). Keep it stable across restarts.")
     timezone: str = "Asia/Ho_Chi_Minh"
     allowed_lateness: timedelta = Field(timedelta(days=400), description="event-time lateness still applied to windows")
     due_soon_lead_working_days: int = Field(1, ge=0)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import time
 
 import faust
@@ -74,6 +75,8 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
     dead_letters = app.topic(settings.topic("dead-letter"), key_serializer="raw", value_serializer="raw")
     facts = app.Table("facts", key_type=bytes, value_type=bytes, partitions=settings.topic_partitions)
 
+    # stable across restarts (a new name per restart would be a new series each time)
+    worker = settings.worker_name or f"{socket.gethostname()}:{web_port if web_port != 0 else os.getpid()}"
     core_holder: dict[str, object] = {}
     sink = InfluxSink(settings, bucket)
     state = {"ready": False, "stopping": False, "rebuilt_at": 0.0, "actives": set()}
@@ -83,7 +86,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         c = core_holder.get("core")
         if c is None:
             store = RecordStore(facts.data)
-            c = core_holder["core"] = WorkerCore(settings, store, replay=replay, app_id=app_id)
+            c = core_holder["core"] = WorkerCore(settings, store, replay=replay, app_id=app_id, worker=worker)
         return c  # type: ignore[return-value]
 
     app.govpulse_core = core  # for tests and the health page

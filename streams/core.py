@@ -88,8 +88,10 @@ class TopicStats:
 
 
 class WorkerCore:
-    def __init__(self, settings: Settings, store: RecordStore, *, replay: bool = False, app_id: str = "govpulse"):
+    def __init__(self, settings: Settings, store: RecordStore, *, replay: bool = False, app_id: str = "govpulse",
+                 worker: str = "worker"):
         self.settings = settings
+        self.worker = worker  # pipeline_health tag: workers sharing an app id each report their partitions
         self.store = store
         self.replay = replay
         self.app_id = app_id
@@ -269,5 +271,5 @@ class WorkerCore:
             lag = lags.get(topic)
             if lag is not None:
                 fields["consumer_lag"] = lag
-            rows.append((m.PIPELINE_HEALTH, {"app_id": self.app_id, "topic": topic}, fields, int(wall * 1000)))
+            rows.append((m.PIPELINE_HEALTH, {"app_id": self.app_id, "worker": self.worker, "topic": topic}, fields, int(wall * 1000)))
         return rows

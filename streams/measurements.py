@@ -38,8 +38,9 @@ Measurements
           field (lĩnh vực, string), apology_sent (bool), resolved (bool), resolved_at (string, optional)
   Updated in place (same series and time) when the dossier is later resolved or apologised for.
 
-``pipeline_health`` (sức khoẻ pipeline) — tags ``app_id``, ``topic``; time = wall clock (every 10 s)
-  fields: events_total, events_per_second, consumer_lag, dead_letters, late_events, duplicates (numbers)
+``pipeline_health`` (sức khoẻ pipeline) — tags ``app_id``, ``worker``, ``topic``; time = wall clock (every 10 s)
+  fields: events_total, events_per_second, consumer_lag, dead_letters, late_events, duplicates,
+          offset_gaps (numbers). Each worker of a group reports its own partitions: sum over ``worker``.
 
 ``unit_activity`` (hoạt động nguồn) — tags UNIT_TAGS + ``source_system``; time = wall clock
   fields: last_event_at (RFC 3339 string), last_event_age_seconds (float, against the watermark)

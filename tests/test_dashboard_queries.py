@@ -405,3 +405,52 @@ def test_alert_dead_letters(influx):
         Q.health_gauge("dead_letters", "max"))}
     for _, (value, _firing) in result.items():
         assert value >= 0
+
+
+# ---------------------------------------------------------------------------------------
+# several workers in one group: pipeline_health is summed over the ``worker`` tag
+# ---------------------------------------------------------------------------------------
+def test_health_queries_sum_the_workers_of_a_group(influx):
+    """Two workers' real health rows (WorkerCore.health_rows) written to a fresh bucket: every
+    health query reports per (app_id, topic) the sum over both workers, never one of them."""
+    import uuid
+
+    from govpulse.settings import Settings
+    from streams.core import RecordStore, WorkerCore
+    from streams.sink import InfluxSink, ensure_bucket
+
+    s = influx.settings
+    bucket = f"health-{uuid.uuid4().hex[:8]}"
+    ensure_bucket(s, bucket)
+    topic = "govpulse.dossier-events"
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+    cores = [WorkerCore(Settings(home=s.home), RecordStore({}), app_id="grp", worker=w) for w in ("host:1", "host:2")]
+    sink = InfluxSink(s, bucket)
+    # worker 1: 3 dead letters and 5 lagging; worker 2: 4 dead letters (2 of them later) and 7 lagging
+    for step, (dl1, dl2) in enumerate([(1, 2), (3, 2), (3, 4)]):
+        for c, dl, lag in ((cores[0], dl1, 5), (cores[1], dl2, 7)):
+            c.stats[topic].dead_letters = dl
+            sink.add(c.health_rows({topic: lag}, wall=(t0 + timedelta(seconds=10 * step)).timestamp()))
+    assert sink.flush()
+    db = Influx(s)
+    db.bucket = bucket
+    try:
+        span = {"start": t0 - timedelta(minutes=1), "stop": t0 + timedelta(minutes=1),
+                "window_period": timedelta(minutes=5)}
+        (lag,) = db.grafana(Q.health_gauge("consumer_lag", "max"), **span)
+        assert (lag["app_id"], lag["topic"], lag["consumer_lag"]) == ("grp", topic, 12.0)
+        inc = db.grafana(Q.health_counter_increase("dead_letters"), **span)
+        assert {(r["app_id"], r["topic"]) for r in inc} == {("grp", topic)}
+        assert sum(r["dead_letters"] for r in inc) == (3 - 1) + (4 - 2)
+        (total,) = db.grafana(Q.health_counter_total("dead_letters"), **span)
+        assert total["dead_letters"] == 4.0
+        text = interpolate(Q.alert_dead_letters(), start=span["start"], stop=span["stop"],
+                           window_period=timedelta(seconds=1), bucket=bucket, organization=s.influx_org)
+        (table,) = db.tables(text)
+        assert [(r["app_id"], r["topic"], r["_value"]) for r in table] == [("grp", topic, 4.0)]
+    finally:
+        from influxdb_client import InfluxDBClient
+
+        with InfluxDBClient(url=s.influx_url, token=s.resolve_influx_token(), org=s.influx_org) as c:
+            c.buckets_api().delete_bucket(c.buckets_api().find_bucket_by_name(bucket))
+        db.client.close()

@@ -154,7 +154,7 @@ def test_provisioning_files_hold_no_secret_and_escape_dollars():
         rest = re.sub(r"\$__env\{GOVPULSE_[A-Z_]+\}", "", s).replace("$$", "")
         assert "$" not in rest, s
     uids = [r["uid"] for g in rules["groups"] for r in g["rules"]]
-    assert len(uids) == len(set(uids)) == 4
+    assert len(uids) == len(set(uids)) == len(alerts.ALERTS)
     for g in rules["groups"]:
         for r in g["rules"]:
             refs = {q["refId"] for q in r["data"]}
@@ -163,10 +163,11 @@ def test_provisioning_files_hold_no_secret_and_escape_dollars():
 
 def test_alert_thresholds_come_from_the_environment():
     env = {"GOVPULSE_ALERT_ON_TIME_THRESHOLD": "0.9", "GOVPULSE_ALERT_SILENT_SECONDS": "3600",
-           "GOVPULSE_ALERT_DEAD_LETTERS": "3"}
+           "GOVPULSE_ALERT_DEAD_LETTERS": "3", "GOVPULSE_ALERT_OFFSET_GAPS": "2"}
     exprs = {r["uid"]: r["data"][2]["model"]["expression"] for r in alerts.api_rules(env)}
     assert exprs == {"govpulse-on-time-7d": "$B < 0.9", "govpulse-overdue-open": "$B > 0",
-                     "govpulse-unit-silent": "$B > 3600", "govpulse-dead-letters": "$B > 3"}
+                     "govpulse-unit-silent": "$B > 3600", "govpulse-dead-letters": "$B > 3",
+                     "govpulse-offset-gaps": "$B > 2"}
     with pytest.raises(ValueError):
         alerts.api_rules({"GOVPULSE_ALERT_ON_TIME_THRESHOLD": "ninety"})
 

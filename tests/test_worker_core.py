@@ -204,7 +204,7 @@ def test_health_rows_report_the_counters(core):
     handle(core, e, offset=1)
     core.handle(TOPIC, 0, 2, None, b"nope", None)
     (row,) = core.health_rows({TOPIC: 17}, wall=1_700_000_000.0)
-    assert row[0] == m.PIPELINE_HEALTH and row[1] == {"app_id": "test-core", "topic": TOPIC}
+    assert row[0] == m.PIPELINE_HEALTH and row[1] == {"app_id": "test-core", "worker": "worker", "topic": TOPIC}
     assert {k: row[2][k] for k in ("events_total", "duplicates", "dead_letters", "late_events", "consumer_lag")} == {
         "events_total": 3, "duplicates": 1, "dead_letters": 1, "late_events": 0, "consumer_lag": 17}
     assert row[3] == 1_700_000_000_000

@@ -56,8 +56,11 @@ def ward(code: str) -> Unit | None:
 
 
 def extra_unit(code: str) -> Unit | None:
-    _load_env_units()
-    return _extra.get(code)
+    unit = _extra.get(code)
+    if unit is None:  # read GOVPULSE_EXTRA_UNITS_FILE only on a miss: this runs for every event
+        _load_env_units()
+        unit = _extra.get(code)
+    return unit
 
 
 def lookup(code: str) -> Unit | None:

@@ -79,7 +79,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
     worker = settings.worker_name or f"{socket.gethostname()}:{web_port if web_port != 0 else os.getpid()}"
     core_holder: dict[str, object] = {}
     sink = InfluxSink(settings, bucket)
-    state = {"ready": False, "stopping": False, "rebuilt_at": 0.0, "actives": set()}
+    state = {"ready": False, "stopping": False, "rebuilt_at": 0.0, "sought_back": {}}
     flush_lock = asyncio.Lock()
 
     def core() -> WorkerCore:
@@ -104,12 +104,47 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         """Send changed fact records to the table's changelog and wait for the broker's acks."""
         await changelog.write(c.store.take_unsent())
 
+    trace_path = os.environ.get("GOVPULSE_OFFSET_TRACE")  # diagnostics: which offsets the agent handled, when
+    trace = open(trace_path, "a", buffering=1) if trace_path else None
+
+    def trace_batch(events) -> None:  # noqa: ANN001
+        runs: dict = {}
+        for e in events:
+            m = e.message
+            r = runs.get((m.topic, m.partition))
+            if r and r[-1][1] == m.offset - 1:
+                r[-1][1] = m.offset
+            else:
+                runs.setdefault((m.topic, m.partition), []).append([m.offset, m.offset])
+        trace.write("".join(f"{time.time():.3f} batch {t} {p} {a}-{b}\n" for (t, p), rs in runs.items() for a, b in rs))
+
+    async def admitted(c: WorkerCore, msg) -> bool:  # noqa: ANN001 - faust Message
+        verdict = c.admit(msg.topic, msg.partition, msg.offset)
+        if verdict == "process":
+            return True
+        if verdict == "missing":
+            consumer, tp = app.consumer, msg.tp
+            expected = c.next_offset[(msg.topic, msg.partition)]
+            if consumer.fence.is_hole(tp, expected, msg.offset):
+                c.accept_hole(msg.topic, msg.partition, msg.offset)
+                return c.admit(msg.topic, msg.partition, msg.offset) == "process"
+            last = state["sought_back"].get(tp)
+            if last is None or last[0] != expected or time.time() - last[1] > 10:
+                # once per gap (again after 10 s without it); the records queued behind it are skipped
+                state["sought_back"][tp] = (expected, time.time())
+                await consumer.seek_back(tp, expected)
+        return False
+
     @app.agent(sources)
     async def process(stream):
         async for events in stream.take_events(batch_size, within=0.2):
             c = core()
+            if trace:
+                trace_batch(events)
             for event in events:
                 msg = event.message
+                if not await admitted(c, msg):
+                    continue
                 dl = c.handle(msg.topic, msg.partition, msg.offset, msg.key, msg.value, msg.timestamp and
                               int(msg.timestamp * 1000))
                 if dl is not None:
@@ -117,6 +152,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
             await send_alerts(c.advance())
             # the batch is acknowledged when this body returns: its state must be in Kafka by then
             await persist_changelog(c)
+            c.mark_durable()  # ...and only now may its offsets be committed
             while sink.backpressure:  # InfluxDB down and the buffer full: pause here, lose nothing
                 log.warning("InfluxDB buffer full (%d points), waiting for writes to succeed", sink.pending)
                 await flush_once()
@@ -131,6 +167,8 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         # could overwrite that worker's newer points. /health says 503 meanwhile, and
         # --until-idle never stops a recovering worker.
         state["ready"] = False
+        if trace:
+            trace.write(f"{time.time():.3f} revoked {sorted((tp.topic, tp.partition) for tp in revoked)}\n")
         # A flush in progress was snapshotted before the rebalance: let it finish before this
         # worker rejoins the group, so it cannot land over the next owner's newer points. What is
         # still pending is dropped: the rebuild after recovery rewrites every point of the
@@ -145,15 +183,18 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
 
     @facts.on_recover
     async def _rebuild() -> None:
-        tps = [tp for tp in app.assignor.assigned_actives() if tp.topic in names]
-        actives = {tp.partition for tp in tps}
-        # partitions kept through the rebalance resume at our own last commit: checked on the
-        # first event (see WorkerCore.rebuild)
-        committed = {(tp.topic, tp.partition): app.consumer._committed_offset.get(tp)
-                     for tp in tps if tp.partition in state["actives"]}
+        actives = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in names}
+        c = core()
+        # The consumer tells the core where each partition resumes (the committed offsets, right
+        # after this), and asks it how far each may be committed (see WorkerCore.admit).
+        app.consumer.on_positions = lambda positions: c.set_positions(
+            {(tp.topic, tp.partition): off for tp, off in positions.items()})
+        app.consumer.commit_limit = lambda tp: c.durable_next.get((tp.topic, tp.partition))
+        state["sought_back"].clear()
         t0 = time.monotonic()
-        n = core().rebuild(actives, {k: v for k, v in committed.items() if v})
-        state["actives"] = actives
+        n = c.rebuild(actives)
+        if trace:
+            trace.write(f"{time.time():.3f} rebuild {sorted(actives)}\n")
         state["ready"] = True
         state["rebuilt_at"] = time.time()
         log.info("rebuilt aggregates from %d records for partitions %s in %.1fs", n, sorted(actives),
@@ -201,8 +242,9 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
             if hw is None or hw < 0:
                 out[tp.topic] = None if tp.topic not in out else out[tp.topic]
                 continue
-            done = c.last_offset.get((tp.topic, tp.partition))
-            pos = done + 1 if done is not None else await app.consumer.position(tp)
+            pos = c.next_offset.get((tp.topic, tp.partition))
+            if pos is None:
+                pos = await app.consumer.position(tp)
             if pos is None:
                 out[tp.topic] = None
                 continue
@@ -222,9 +264,10 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
             if caught_up and idle_for >= until_idle and ready():
                 if await flush_once() and sink.pending == 0:
                     state["stopping"] = True
-                    log.info("caught up and idle for %.0fs: stopping (--until-idle) after %d events; offset fence: %s",
-                             idle_for, sum(st.events_total for st in core().stats.values()),
-                             getattr(app.consumer, "fence", None) and app.consumer.fence.stats)
+                    log.info("caught up and idle for %.0fs: stopping (--until-idle) after %d events; offset fence: "
+                             "%s, stale after a seek: %d", idle_for,
+                             sum(st.events_total for st in core().stats.values()), app.consumer.fence.stats,
+                             app.consumer.epochs.dropped)
                     os.kill(os.getpid(), signal.SIGTERM)
 
     @app.page("/live")

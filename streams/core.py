@@ -102,6 +102,12 @@ class WorkerCore:
                               self.rolling)
         self.stats: dict[str, TopicStats] = defaultdict(TopicStats)
         self.last_offset: dict[tuple[str, int], int] = {}
+        # Per source partition: the next offset to process (None: the first one that comes; no key:
+        # position not known yet), and the next offset whose predecessors' state is in the changelog
+        # (the most that may be committed). See admit().
+        self.next_offset: dict[tuple[str, int], int | None] = {}
+        self.durable_next: dict[tuple[str, int], int] = {}
+        self.missing: dict[tuple[str, int], tuple[int, float]] = {}  # (expected offset, since) per partition
         self.last_event_wall: dict[int, float] = {}
         self.last_any_event_wall = 0.0
         # Event-time watermarks per (topic, partition). Alerts are about dossiers, so their clock is
@@ -122,13 +128,6 @@ class WorkerCore:
         st.events_total += 1
         if self.record_latency and timestamp_ms and len(self.unflushed_timestamps) < 1_000_000:
             self.unflushed_timestamps.append(timestamp_ms)
-        prev = self.last_offset.get((topic, partition))
-        if prev is not None and offset > prev + 1:
-            # source topics are neither compacted nor transactional, and the baseline is reset at
-            # every rebuild: a jump within one assignment means offsets were skipped (events lost)
-            st.offset_gaps += 1
-            log.warning("offset gap on %s[%d]: %d follows %d (%d offsets skipped)", topic, partition, offset, prev,
-                        offset - prev - 1)
         self.last_offset[(topic, partition)] = offset
         now = time.time()
         self.last_event_wall[partition] = now
@@ -174,6 +173,61 @@ class WorkerCore:
         if occ > u.last_event.get(event.source_system, 0):
             u.last_event[event.source_system] = occ
         return None
+
+    # -- offsets: every record of a source partition processed once, in order ------------------
+    def set_positions(self, positions: dict[tuple[str, int], int | None]) -> None:
+        """The consumer was sought to these offsets (after a rebalance: the committed ones)."""
+        for key, offset in positions.items():
+            self.next_offset[key] = offset
+            self.missing.pop(key, None)
+            if offset is not None:
+                self.durable_next[key] = offset
+            else:
+                self.durable_next.pop(key, None)
+
+    def forget_positions(self, keys: Iterable[tuple[str, int]]) -> None:
+        for key in keys:
+            self.next_offset.pop(key, None)
+            self.durable_next.pop(key, None)
+            self.missing.pop(key, None)
+
+    def admit(self, topic: str, partition: int, offset: int, wall: float | None = None) -> str:
+        """Whether to process this record: ``process``; ``duplicate`` (processed already);
+        ``missing`` (records before it have not come: do not process it, read again from
+        ``next_offset``); ``unpositioned`` (the partition's position is not known yet, as between a
+        rebalance and the seek to the committed offsets: it will be read again).
+
+        Faust can lose a record between its fetch and the agent around a rebalance, and commit
+        past it (see streams.fence); checking every record against the next expected offset here,
+        after all of Faust's queues, is what guarantees that none is skipped."""
+        key = (topic, partition)
+        if key not in self.next_offset:
+            return "unpositioned"
+        expected = self.next_offset[key]
+        if expected is None or offset == expected:
+            self.next_offset[key] = offset + 1
+            self.missing.pop(key, None)
+            return "process"
+        if offset < expected:
+            return "duplicate"
+        if self.missing.get(key, (None,))[0] != expected:
+            wall = time.time() if wall is None else wall
+            self.missing[key] = (expected, wall)
+            self.stats[topic].offset_gaps += 1
+            log.warning("offsets %d-%d of %s[%d] did not reach the worker (%d came next): reading them again",
+                        expected, offset - 1, topic, partition, offset)
+        return "missing"
+
+    def accept_hole(self, topic: str, partition: int, offset: int) -> None:
+        """The log has no records before ``offset`` (retention, transaction markers): go on from it."""
+        self.next_offset[(topic, partition)] = offset
+        self.missing.pop((topic, partition), None)
+
+    def mark_durable(self) -> None:
+        """Everything processed so far is in the changelog: it may be committed."""
+        for key, offset in self.next_offset.items():
+            if offset is not None:
+                self.durable_next[key] = offset
 
     def _dead_letter(self, kind, reason, errors, topic, partition, offset, key, value, ts) -> dict:
         raw = value or b""
@@ -234,21 +288,15 @@ class WorkerCore:
             clocks[p] = max(c, clocks.get(p, c))
         return self.agg.snapshot(clocks, int(wall * 1000))
 
-    def rebuild(self, partitions: set[int], expected_offsets: dict[tuple[str, int], int] | None = None) -> int:
-        """Recompute aggregates from the recovered table, for the partitions now owned.
-
-        ``expected_offsets`` ({(topic, partition): committed offset}) are where the stream resumes
-        for partitions this worker kept through the rebalance; an event past that is a gap (Faust
-        can deliver a record prefetched before the rebalance and then drop the ones before it,
-        faust-streaming#221), which is counted and logged instead of passing unnoticed."""
+    def rebuild(self, partitions: set[int]) -> int:
+        """Recompute aggregates from the recovered table, for the partitions now owned."""
         from streams.domain.records import latest_time
 
         self.agg = Aggregator(self.cal, self.agg.policy, self.store.get, self.agg.allowed_lateness_ms, self.rolling)
         self.dossier_wm.clear()
         self.topic_wm.clear()
-        self.last_offset.clear()  # the next event of each partition is the new baseline...
-        for key, committed in (expected_offsets or {}).items():
-            self.last_offset[key] = committed - 1  # ...unless we know where it must resume
+        self.last_offset.clear()
+        self.forget_positions([k for k in list(self.next_offset) if k[1] not in partitions])
         records = list(self.store.items(partitions))
         for _, rec in records:
             if rec["k"] in ("d", "r"):

@@ -15,16 +15,23 @@ records are fetched again. A real hole in the log (records deleted by retention,
 markers) shows the same first offset again after the seek back; after ``confirmations`` such
 fetches it is accepted. Records behind the fence were delivered already and are dropped.
 
-``OffsetFence`` is pure bookkeeping (tested exhaustively in tests/test_fence.py);
-``FencedConsumer`` is the thin Faust shell around it.
+Table recovery has the same exposure on the (compacted, so not contiguous) changelog topics:
+it seeks each changelog partition and reads to the high-water mark, through the same fetch loop.
+``SeekEpochs`` drops any record, of any topic, whose fetch started before a seek of its partition
+had finished; the fetch after the seek reads the new position.
+
+``OffsetFence`` and ``SeekEpochs`` are pure bookkeeping (tested exhaustively in
+tests/test_fence.py); ``FencedConsumer`` is the thin Faust shell around them.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import os
+import time
 from dataclasses import dataclass
-from typing import Hashable, Iterable, Mapping
+from typing import Callable, Hashable, Iterable, Mapping
 
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
@@ -63,6 +70,7 @@ class OffsetFence:
             raise ValueError("confirmations must be at least 1")
         self.confirmations = confirmations
         self.parts: dict[Hashable, _Partition] = {}
+        self.holes: dict[Hashable, tuple[int, int]] = {}  # the last hole accepted per partition: [start, end)
         self.stats = FenceStats()
 
     def reset(self, positions: Mapping[Hashable, int | None]) -> None:
@@ -73,6 +81,12 @@ class OffsetFence:
     def forget(self, tps: Iterable[Hashable]) -> None:
         for tp in tps:
             self.parts.pop(tp, None)
+            self.holes.pop(tp, None)
+
+    def is_hole(self, tp: Hashable, start: int, end: int) -> bool:
+        """Whether [start, end) lies in a hole of the log accepted by the fence."""
+        hole = self.holes.get(tp)
+        return hole is not None and hole[0] <= start and end == hole[1]
 
     def expected(self, tp: Hashable) -> int | None:
         p = self.parts.get(tp)
@@ -103,6 +117,7 @@ class OffsetFence:
         if p.confirmed > self.confirmations:
             self.stats.held_back -= 1
             self.stats.gaps_accepted += 1
+            self.holes[tp] = (p.next, offset)
             self._deliver(p, offset)
             p.sought_in_fetch = False  # no seek was issued for this record: the next hole needs its own
             return Verdict.GAP
@@ -116,6 +131,38 @@ class OffsetFence:
         return Verdict.DELIVER
 
 
+class SeekEpochs:
+    """Which fetched records predate a seek of their partition. No I/O.
+
+    Faust fetches in a background thread and hands records over later; a seek (table recovery
+    moving a changelog partition, the fence seeking back) can land in between. A record from a
+    fetch that started before a seek of its partition finished is from the old position: it must
+    be dropped (the fetch after the seek reads the new position), or Faust's read-offset guard
+    may skip what the new position holds. Each partition's epoch is odd while a seek is under way.
+    """
+
+    def __init__(self) -> None:
+        self.epoch: dict[Hashable, int] = {}
+        self.dropped = 0
+
+    def seek_started(self, tps: Iterable[Hashable]) -> None:
+        for tp in tps:
+            self.epoch[tp] = self.epoch.get(tp, 0) + 1
+
+    def seek_finished(self, tps: Iterable[Hashable]) -> None:
+        self.seek_started(tps)  # back to even
+
+    def snapshot(self) -> dict[Hashable, int]:
+        """Taken when a fetch starts."""
+        return dict(self.epoch)
+
+    def is_stale(self, tp: Hashable, at_fetch: Mapping[Hashable, int]) -> bool:
+        e = at_fetch.get(tp, 0)
+        stale = e % 2 == 1 or self.epoch.get(tp, 0) != e
+        self.dropped += stale
+        return stale
+
+
 class FencedConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer with the offset fence on source topics.
 
@@ -126,6 +173,48 @@ class FencedConsumer(AIOKafkaConsumer):
     def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
         self.fence = OffsetFence()
+        self.epochs = SeekEpochs()
+        self._fetch_epochs: dict = {}
+        path = os.environ.get("GOVPULSE_OFFSET_TRACE")  # diagnostics, see streams.app
+        self._trace = open(path, "a", buffering=1) if path else None
+        # Set by the worker (streams.app): told the positions after every seek to the committed
+        # offsets, and asked how far each source partition may be committed.
+        self.on_positions: Callable[[dict], None] | None = None
+        self.commit_limit: Callable[[Hashable], int | None] | None = None
+
+    def _new_offset(self, tp):  # noqa: ANN001, ANN202
+        """The offset to commit for ``tp``. For source partitions it is the worker's own figure,
+        never Faust's: Faust counts a record as done when a stream skips it around a rebalance
+        (acked unprocessed), and its head-gap check is off by one, so a commit could pass a record
+        that was never processed (seen in the three-worker test)."""
+        if self._is_changelog_tp(tp):
+            return super()._new_offset(tp)
+        limit = self.commit_limit(tp) if self.commit_limit else None
+        acked = self._acked[tp]
+        if acked and limit is not None:  # Faust's bookkeeping is unused here: keep it from growing
+            acked[:] = [o for o in acked if o >= limit]
+            self._acked_index[tp].intersection_update(acked)
+        return limit
+
+    async def seek_back(self, tp, offset: int) -> None:  # noqa: ANN001
+        """Read ``tp`` again from ``offset`` (records before the next one did not reach the worker)."""
+        self.fence.reset({tp: offset})
+        await self.seek_wait({tp: offset})
+
+    async def seek_wait(self, partitions) -> None:  # noqa: ANN001 - {TP: offset}
+        # table recovery seeks changelog partitions this way, and so does the fence
+        tps = list(partitions)
+        self.epochs.seek_started(tps)
+        try:
+            await super().seek_wait(partitions)
+        finally:
+            self.epochs.seek_finished(tps)
+
+    async def _getmany(self, active_partitions, timeout: float):  # noqa: ANN001, ANN202
+        at_fetch = self.epochs.snapshot()
+        records = await super()._getmany(active_partitions, timeout)
+        self._fetch_epochs = at_fetch
+        return records
 
     async def perform_seek(self) -> None:
         await super().perform_seek()
@@ -139,20 +228,28 @@ class FencedConsumer(AIOKafkaConsumer):
             except Exception as exc:  # the first record then sets the fence
                 log.warning("offset fence: could not read the earliest offsets: %r", exc)
         self.fence.reset(positions)
+        if self.on_positions:
+            self.on_positions(positions)
 
     async def on_partitions_revoked(self, revoked) -> None:  # noqa: ANN001
         self.fence.forget(revoked)
         await super().on_partitions_revoked(revoked)
 
     async def getmany(self, timeout: float):  # noqa: ANN201 - async iterator of (TP, Message)
-        fence = self.fence
+        fence, epochs = self.fence, self.epochs
         fence.begin_fetch()
         async for tp, message in super().getmany(timeout):
+            if epochs.is_stale(tp, self._fetch_epochs):
+                if self._trace:
+                    self._trace.write(f"{time.time():.3f} stale {tp.topic} {tp.partition} {message.offset}\n")
+                continue  # fetched before a seek of its partition: the next fetch reads the new position
             if self._is_changelog_tp(tp):
                 yield tp, message
                 continue
             verdict = fence.check(tp, message.offset)
             if verdict is Verdict.DELIVER:
+                if self._trace:
+                    self._trace.write(f"{time.time():.3f} fetch {tp.topic} {tp.partition} {message.offset}\n")
                 yield tp, message
             elif verdict is Verdict.RESEEK:
                 expected = fence.expected(tp)

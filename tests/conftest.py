@@ -191,6 +191,14 @@ def _topics(settings) -> set[str]:
         admin.close()
 
 
+_RAN_INTEGRATION = {"yes": False}
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("integration"):
+        _RAN_INTEGRATION["yes"] = True
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _delete_what_the_session_created():
     from govpulse.settings import Settings
@@ -202,6 +210,10 @@ def _delete_what_the_session_created():
         yield
         return
     yield
+    if not _RAN_INTEGRATION["yes"]:
+        # a unit-test session created nothing; deleting "everything new" would hit another session's
+        # topics and buckets on the same servers
+        return
     from influxdb_client import InfluxDBClient
     from kafka import KafkaAdminClient
 

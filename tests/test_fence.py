@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.fence import OffsetFence, Verdict
+from streams.fence import OffsetFence, SeekEpochs, Verdict
 
 TP = ("dossier-events", 1)
 
@@ -173,3 +173,55 @@ def test_the_rebalance_race_from_the_three_worker_run():
     handed over first: the fence holds them back and everything from 5 is read again."""
     segments = _simulate(list(range(100)), 0, [(10, 5, 30)], fetch_size=10)
     assert segments == [(0, list(range(10))), (5, list(range(5, 100)))]
+
+
+# -- seek epochs ------------------------------------------------------------------------------
+def test_records_of_a_fetch_that_started_before_a_seek_are_stale():
+    e = SeekEpochs()
+    before = e.snapshot()
+    e.seek_started([TP])
+    assert e.is_stale(TP, before)  # checked while the seek runs
+    e.seek_finished([TP])
+    assert e.is_stale(TP, before)  # ...and after it
+    after = e.snapshot()
+    assert not e.is_stale(TP, after)
+    assert e.dropped == 2
+
+
+def test_a_fetch_that_started_during_a_seek_is_stale():
+    e = SeekEpochs()
+    e.seek_started([TP])
+    during = e.snapshot()
+    e.seek_finished([TP])
+    assert e.is_stale(TP, during)
+
+
+def test_seeks_of_other_partitions_do_not_matter():
+    e = SeekEpochs()
+    other = ("facts-changelog", 3)
+    at = e.snapshot()
+    e.seek_started([other])
+    e.seek_finished([other])
+    assert not e.is_stale(TP, at) and e.is_stale(other, at)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["fetch", "seek_start", "seek_end", "check"]), max_size=40))
+def test_epochs_flag_exactly_the_fetches_that_overlap_a_seek(ops):
+    """Model: a fetch is stale iff a seek was running when it started, or one started after it."""
+    e = SeekEpochs()
+    seeking = False
+    fetch = None  # (snapshot, overlapped)
+    for op in ops:
+        if op == "seek_start" and not seeking:
+            e.seek_started([TP])
+            seeking = True
+            if fetch:
+                fetch = (fetch[0], True)
+        elif op == "seek_end" and seeking:
+            e.seek_finished([TP])
+            seeking = False
+        elif op == "fetch":
+            fetch = (e.snapshot(), seeking)
+        elif op == "check" and fetch:
+            assert e.is_stale(TP, fetch[0]) == fetch[1]

@@ -313,25 +313,49 @@ def test_a_stored_record_takes_about_its_own_size_in_memory():
     assert per_record < size + 600, f"{per_record:.0f} bytes held per {size}-byte record"
 
 
-def test_a_jump_in_offsets_within_an_assignment_is_counted_as_a_gap(core):
-    handle(core, received(eid(1), "HS-1", RCV, DUE), offset=10)
-    handle(core, received(eid(2), "HS-2", RCV, DUE), offset=11)
-    handle(core, received(eid(3), "HS-3", RCV, DUE), offset=15)  # 12-14 never came
-    assert core.stats[TOPIC].offset_gaps == 1
-    core.rebuild({0})  # a new assignment: the next offset is a new baseline, wherever it is
-    handle(core, received(eid(4), "HS-4", RCV, DUE), offset=40)
-    handle(core, received(eid(5), "HS-5", RCV, DUE), offset=41)
-    assert core.stats[TOPIC].offset_gaps == 1
+def test_records_are_admitted_in_offset_order_from_the_sought_position(core):
+    key = (TOPIC, 0)
+    assert core.admit(TOPIC, 0, 5) == "unpositioned"  # between a rebalance and the seek: read again later
+    core.set_positions({key: 10})
+    assert [core.admit(TOPIC, 0, o) for o in (10, 11)] == ["process", "process"]
+    assert core.admit(TOPIC, 0, 11) == "duplicate" and core.admit(TOPIC, 0, 3) == "duplicate"
+    assert core.admit(TOPIC, 0, 15) == "missing"  # 12-14 never came: not processed, read again
+    assert core.admit(TOPIC, 0, 16) == "missing"
+    assert core.stats[TOPIC].offset_gaps == 1  # one gap, however many records queue behind it
+    assert core.next_offset[key] == 12
+    assert [core.admit(TOPIC, 0, o) for o in (12, 13, 14, 15)] == ["process"] * 4
     (row,) = core.health_rows({}, wall=1_700_000_000.0)
     assert row[2]["offset_gaps"] == 1
 
 
-def test_an_event_past_the_committed_offset_after_a_rebalance_is_counted_as_a_gap(core):
-    """Faust can hand over a record prefetched before a rebalance and then drop the ones before
-    it (faust-streaming#221): the first event after a rebuild is checked against the commit."""
-    core.rebuild({0}, {(TOPIC, 0): 100})
-    handle(core, received(eid(1), "HS-1", RCV, DUE), offset=100)  # where it must resume: fine
-    assert core.stats[TOPIC].offset_gaps == 0
-    core.rebuild({0}, {(TOPIC, 0): 200})
-    handle(core, received(eid(2), "HS-2", RCV, DUE), offset=250)  # 200-249 skipped
-    assert core.stats[TOPIC].offset_gaps == 1
+def test_commit_limit_moves_only_when_the_state_is_durable(core):
+    key = (TOPIC, 2)
+    core.set_positions({key: 100})
+    assert core.durable_next[key] == 100  # the committed offset itself
+    core.admit(TOPIC, 2, 100)
+    core.admit(TOPIC, 2, 101)
+    assert core.durable_next[key] == 100  # processed, but its changelog is not acknowledged yet
+    core.mark_durable()
+    assert core.durable_next[key] == 102
+    core.set_positions({key: 90})  # sought back to an older commit (rebalance): re-read from there
+    assert core.durable_next[key] == 90 and core.admit(TOPIC, 2, 90) == "process"
+
+
+def test_unknown_position_takes_the_first_record_and_holes_can_be_accepted(core):
+    core.set_positions({(TOPIC, 1): None})
+    assert core.durable_next.get((TOPIC, 1)) is None  # nothing committed until something is processed
+    assert core.admit(TOPIC, 1, 7) == "process"
+    assert core.admit(TOPIC, 1, 20) == "missing"
+    core.accept_hole(TOPIC, 1, 20)  # the log has nothing in 8-19
+    assert core.admit(TOPIC, 1, 20) == "process"
+    core.mark_durable()
+    assert core.durable_next[(TOPIC, 1)] == 21
+
+
+def test_a_rebuild_forgets_the_positions_of_partitions_no_longer_owned(core):
+    core.set_positions({(TOPIC, 0): 5, (TOPIC, 1): 6})
+    core.rebuild({1})
+    assert core.admit(TOPIC, 0, 5) == "unpositioned" and core.admit(TOPIC, 1, 6) == "process"
+    assert (TOPIC, 0) not in core.durable_next
+
+

@@ -549,10 +549,10 @@ def pipeline_health() -> db.Dashboard:
     d = d.with_panel(_health_ts(ids(), "Sự kiện trùng lặp theo topic",
                                 "Duplicate events (same event_id) dropped per interval, per topic.",
                                 Q.health_counter_increase("duplicates"), "short", bars=True))
-    d = d.with_panel(_health_ts(ids(), "Offset bị bỏ qua theo topic",
-                                "Offsets a worker found skipped in a source partition, per interval and topic "
-                                "(offset_gaps). Should stay at zero: anything else means events may be "
-                                "missing from the figures; see the worker log and replay the period.",
+    d = d.with_panel(_health_ts(ids(), "Đọc lại do thiếu offset theo topic",
+                                "Records that reached a worker out of order and were read again, per interval "
+                                "and topic (offset_gaps). They happen around rebalances and cost only time; "
+                                "many mean workers keep joining and leaving the group.",
                                 Q.health_counter_increase("offset_gaps"), "short", bars=True))
     d = d.with_panel(
         table.Panel().id(ids()).title("Hoạt động nguồn theo đơn vị")

@@ -40,7 +40,7 @@ Measurements
 
 ``pipeline_health`` (sức khoẻ pipeline) — tags ``app_id``, ``worker``, ``topic``; time = wall clock (every 10 s)
   fields: events_total, events_per_second, consumer_lag, dead_letters, late_events, duplicates,
-          offset_gaps (numbers). Each worker of a group reports its own partitions: sum over ``worker``.
+          offset_gaps (numbers; offset_gaps = records that reached the worker out of order and were read again). Each worker of a group reports its own partitions: sum over ``worker``.
 
 ``unit_activity`` (hoạt động nguồn) — tags UNIT_TAGS + ``source_system``; time = wall clock
   fields: last_event_at (RFC 3339 string), last_event_age_seconds (float, against the watermark)

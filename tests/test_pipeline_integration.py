@@ -303,12 +303,6 @@ def _tail(log: Path, n: int = 6000) -> str:
     return f"--- {log.name} ---\n" + log.read_text(errors="replace")[-n:]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, not fixed: intermittently (1 of 6 runs on 2026-11-23) a contiguous block of one "
-    "partition's events (331 documents of unit 815, 7-20 Sep 2022) is missing after the group "
-    "rebalanced twice; the root cause is not established (suspect: Faust delivering events past a gap "
-    "after a rebalance, faust-streaming#216/#221). Workers now log and count offset gaps "
-    "(pipeline_health.offset_gaps) to find out"))
 def test_three_workers_write_the_same_figures_as_one(pipeline_influx, reference, tmp_path):
     """Workers in one group split the partitions. Three, not two: Mỹ Tho's busy units sit in
     partitions 1 and 3, and Faust gives two workers the even and the odd partitions, so one of
@@ -331,12 +325,38 @@ def test_three_workers_write_the_same_figures_as_one(pipeline_influx, reference,
     assert alerts_in(s, bucket) == reference[1]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, not fixed: after the changelog fix this passed 7 of 8 runs; the 8th (final CI rehearsal, "
-    "2026-11-23) restarted with state missing for April-May 2022 (5,725 points missing). The same session "
-    "proved, with the worker's offset-gap check, that Faust skips offsets after a rebalance in the "
-    "three-worker test; whether the restart loses records the same way (in stream or changelog recovery) "
-    "is not established"))
+def test_workers_joining_and_leaving_mid_stream_write_the_same_figures(pipeline_influx, reference, tmp_path):
+    """One worker processes the stream while a second one joins and leaves the group again and
+    again: every rebalance hands partitions back and forth, and the partitions the first worker
+    keeps are sought back to their committed offsets. Around exactly these seeks Faust used to lose
+    records (a stale prefetched record moving its read offset; the first record after a resume
+    never reaching the agent, then a commit past it): this run lost events before the offset
+    fence and the worker's own ordering and commit limit (streams/fence.py, WorkerCore.admit)."""
+    s = pipeline_influx.settings
+    bucket, app_id = f"churn-{uuid.uuid4().hex[:8]}", f"{s.app_id}-churn"
+    logs = [tmp_path / "steady.log"]
+    steady = _spawn_worker(s, bucket, app_id, until_idle=10, log=logs[0])
+    try:
+        time.sleep(6)
+        for i in range(5):
+            logs.append(tmp_path / f"visitor-{i}.log")
+            visitor = _spawn_worker(s, bucket, app_id, until_idle=None, log=logs[-1])
+            time.sleep(9)
+            visitor.send_signal(signal.SIGTERM)  # leaves the group: another rebalance
+            assert visitor.wait(timeout=120) == 0, _tail(logs[-1])
+            time.sleep(3)
+            if steady.poll() is not None:
+                break
+        assert steady.wait(timeout=900) == 0, _tail(logs[0])
+    finally:
+        if steady.poll() is None:
+            steady.kill()
+    rebalances = logs[0].read_text(errors="replace").count("rebuilt aggregates")
+    assert rebalances >= 3, f"the steady worker should have gone through several rebalances, saw {rebalances}"
+    assert_same(reference[0], figures(s, bucket), "workers joining and leaving", logs)
+    assert alerts_in(s, bucket) == reference[1]
+
+
 def test_worker_killed_mid_stream_ends_with_the_same_figures(pipeline_influx, reference, tmp_path):
     s = pipeline_influx.settings
     bucket, app_id = f"crash-{uuid.uuid4().hex[:8]}", f"{s.app_id}-crash"

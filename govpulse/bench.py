@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -118,6 +119,11 @@ def run_worker(s: Settings, extra_env: dict | None = None, until_idle: float = 3
     env = env_for(s, **(extra_env or {}))
     cmd = [sys.executable, "-m", "govpulse.cli", "worker", "--until-idle", str(until_idle), "--web-port", "0",
            "--batch-size", "5000", "--loglevel", "info"]
+    profile = os.environ.get("GOVPULSE_BENCH_PROFILE")  # diagnostics: FILE for py-spy's collapsed stacks
+    if profile:
+        # where the worker's time goes (py-spy is not a dependency: pip install py-spy)
+        cmd = [shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
+               "--rate", "47", "--output", profile, "--"] + cmd
     peak = 0
     with log.open("w") as fh:
         t0 = time.monotonic()

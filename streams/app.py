@@ -132,7 +132,11 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
             if last is None or last[0] != expected or time.time() - last[1] > 10:
                 # once per gap (again after 10 s without it); the records queued behind it are skipped
                 state["sought_back"][tp] = (expected, time.time())
-                await consumer.seek_back(tp, expected)
+                try:
+                    await consumer.seek_back(tp, expected)
+                except Exception as exc:  # e.g. revoked meanwhile: nothing is committed past it anyway
+                    log.warning("could not seek %s[%d] back to %d: %r (retried in 10 s or after the next "
+                                "rebalance)", tp.topic, tp.partition, expected, exc)
         return False
 
     @app.agent(sources)

@@ -21,8 +21,8 @@ import faust
 import orjson
 
 from govpulse.settings import Settings
-from streams.changelog import CHANGELOG_BATCH_BYTES, ChangelogWriter
 from streams import fence
+from streams.changelog import CHANGELOG_BATCH_BYTES, ChangelogWriter
 from streams.core import RecordStore, WorkerCore
 from streams.sink import InfluxSink, ensure_bucket
 

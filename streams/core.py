@@ -101,13 +101,12 @@ class WorkerCore:
         self.agg = Aggregator(self.cal, policy, store.get, int(settings.allowed_lateness.total_seconds() * 1000),
                               self.rolling)
         self.stats: dict[str, TopicStats] = defaultdict(TopicStats)
-        self.last_offset: dict[tuple[str, int], int] = {}
         # Per source partition: the next offset to process (None: the first one that comes; no key:
         # position not known yet), and the next offset whose predecessors' state is in the changelog
         # (the most that may be committed). See admit().
         self.next_offset: dict[tuple[str, int], int | None] = {}
         self.durable_next: dict[tuple[str, int], int] = {}
-        self.missing: dict[tuple[str, int], tuple[int, float]] = {}  # (expected offset, since) per partition
+        self.missing: dict[tuple[str, int], int] = {}  # per partition: the expected offset of the gap counted
         self.last_event_wall: dict[int, float] = {}
         self.last_any_event_wall = 0.0
         # Event-time watermarks per (topic, partition). Alerts are about dossiers, so their clock is
@@ -128,7 +127,6 @@ class WorkerCore:
         st.events_total += 1
         if self.record_latency and timestamp_ms and len(self.unflushed_timestamps) < 1_000_000:
             self.unflushed_timestamps.append(timestamp_ms)
-        self.last_offset[(topic, partition)] = offset
         now = time.time()
         self.last_event_wall[partition] = now
         self.last_any_event_wall = now
@@ -191,7 +189,7 @@ class WorkerCore:
             self.durable_next.pop(key, None)
             self.missing.pop(key, None)
 
-    def admit(self, topic: str, partition: int, offset: int, wall: float | None = None) -> str:
+    def admit(self, topic: str, partition: int, offset: int) -> str:
         """Whether to process this record: ``process``; ``duplicate`` (processed already);
         ``missing`` (records before it have not come: do not process it, read again from
         ``next_offset``); ``unpositioned`` (the partition's position is not known yet, as between a
@@ -210,9 +208,8 @@ class WorkerCore:
             return "process"
         if offset < expected:
             return "duplicate"
-        if self.missing.get(key, (None,))[0] != expected:
-            wall = time.time() if wall is None else wall
-            self.missing[key] = (expected, wall)
+        if self.missing.get(key) != expected:  # count and log each gap once, not each record queued behind it
+            self.missing[key] = expected
             self.stats[topic].offset_gaps += 1
             log.warning("offsets %d-%d of %s[%d] did not reach the worker (%d came next): reading them again",
                         expected, offset - 1, topic, partition, offset)
@@ -295,7 +292,6 @@ class WorkerCore:
         self.agg = Aggregator(self.cal, self.agg.policy, self.store.get, self.agg.allowed_lateness_ms, self.rolling)
         self.dossier_wm.clear()
         self.topic_wm.clear()
-        self.last_offset.clear()
         self.forget_positions([k for k in list(self.next_offset) if k[1] not in partitions])
         records = list(self.store.items(partitions))
         for _, rec in records:

@@ -78,6 +78,16 @@ class Settings(BaseSettings):
     report_year_start: str = Field("12-15", description="MM-DD start of the annual reporting period (Decree 09/2019)")
     rolling_windows: str = Field(
         "24h,7d,30d", description="rolling windows to emit (24h is hourly: one point per unit-hour of history)")
+    dead_letter_max_raw_bytes: int = Field(
+        64 * 1024, ge=256, le=512 * 1024,
+        description="raw payload kept in a dead letter; a larger one is cut to its first bytes, with its size and "
+                    "SHA-256, so a dead letter always fits in one Kafka request")
+    # A worker killed without leaving its group holds its partitions until its session expires;
+    # Faust's default (60 s) stalled a restarted worker that long. The consumer heartbeats from its
+    # own thread, so a busy event loop cannot make it miss this deadline.
+    kafka_session_timeout: float = Field(10.0, ge=6.0, description="consumer group session timeout, seconds "
+                                         "(the broker's group.min.session.timeout.ms is 6 s by default)")
+    kafka_heartbeat_interval: float = Field(1.0, gt=0, description="consumer heartbeat interval, seconds")
 
     @field_validator("topic_prefix")
     @classmethod

@@ -23,12 +23,40 @@ import orjson
 from govpulse.settings import Settings
 from streams import fence
 from streams.changelog import CHANGELOG_BATCH_BYTES, ChangelogWriter
-from streams.core import RecordStore, WorkerCore
+from streams.core import Forward, RecordStore, WorkerCore
 from streams.sink import InfluxSink, ensure_bucket
 
 log = logging.getLogger("govpulse.worker")
 
 SOURCE_TOPICS = ("dossier-events", "document-events", "meeting-events")
+FAILED_LIVE_SECONDS = 3.0
+
+
+def ensure_repartition_topic(settings: Settings, name: str, sources: list[str]) -> dict[str, int]:
+    """Create the worker's repartition topic if missing, with the source topics' partition count
+    (co-partitioned), and return the partition count of every source topic and of it."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_kwargs())
+    try:
+        counts = {t["name"]: len(t.get("partitions") or []) for t in admin.describe_topics(sources)
+                  if t.get("error_code", 0) == 0 and t.get("partitions")}
+        partitions = max(counts.values(), default=settings.topic_partitions)
+        if len(set(counts.values())) > 1:
+            log.warning("source topics are not co-partitioned (%s): a unit's events must share one partition "
+                        "number in every topic", counts)
+        try:
+            admin.create_topics([NewTopic(name, partitions, settings.topic_replication,
+                                          topic_configs={"retention.ms": "-1"})])
+        except TopicAlreadyExistsError:
+            pass
+        for t in admin.describe_topics([name]):
+            counts[name] = len(t.get("partitions") or [])
+        return counts
+    finally:
+        admin.close()
 
 
 def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | None = None, replay: bool = False,
@@ -64,22 +92,30 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         producer_max_batch_size=CHANGELOG_BATCH_BYTES,
         stream_buffer_maxsize=max(4096, batch_size * 2),
         topic_allow_declare=True,
+        broker_session_timeout=settings.kafka_session_timeout,
+        broker_heartbeat_interval=settings.kafka_heartbeat_interval,
         # records are compact JSON bytes encoded by us (orjson); Faust moves them untouched
         key_serializer="raw",
         value_serializer="raw",
     )
     fence.install(app)  # source records in offset order, none skipped (see streams.fence)
-    names = [settings.topic(t) for t in SOURCE_TOPICS]
+    # Records a foreign partitioner put outside their unit's partition are forwarded here, into the
+    # unit's partition, and processed from here (per app id, as Faust's own repartition topics, so a
+    # replay's group never feeds the live one).
+    repartition = f"{app_id}-repartition"
+    names = [settings.topic(t) for t in SOURCE_TOPICS] + [repartition]
+    partition_counts = ensure_repartition_topic(settings, repartition, names[:-1])
     sources = app.topic(*names, key_serializer="raw", value_serializer="raw")
     alerts_topic = app.topic(settings.topic("alerts"), key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(settings.topic("dead-letter"), key_serializer="raw", value_serializer="raw")
+    forward_to = app.topic(repartition, key_serializer="raw", value_serializer="raw")
     facts = app.Table("facts", key_type=bytes, value_type=bytes, partitions=settings.topic_partitions)
 
     # stable across restarts (a new name per restart would be a new series each time)
     worker = settings.worker_name or f"{socket.gethostname()}:{web_port if web_port != 0 else os.getpid()}"
     core_holder: dict[str, object] = {}
     sink = InfluxSink(settings, bucket)
-    state = {"ready": False, "stopping": False, "rebuilt_at": 0.0, "sought_back": {}}
+    state = {"ready": False, "stopping": False, "rebuilt_at": 0.0, "sought_back": {}, "failed": None}
     flush_lock = asyncio.Lock()
 
     def core() -> WorkerCore:
@@ -87,6 +123,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         if c is None:
             store = RecordStore(facts.data)
             c = core_holder["core"] = WorkerCore(settings, store, replay=replay, app_id=app_id, worker=worker)
+            c.partition_counts = dict(partition_counts)
         return c  # type: ignore[return-value]
 
     app.govpulse_core = core  # for tests and the health page
@@ -139,28 +176,64 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
                                 "rebalance)", tp.topic, tp.partition, expected, exc)
         return False
 
+    def fail(exc: BaseException) -> None:
+        """An error the worker cannot go on from: /live fails (so an orchestrator restarts it) and the
+        process ends with a non-zero code (``govpulse worker`` reads ``app.govpulse_failure``).
+        Nothing of the failed batch was committed, so the restarted worker reads it again."""
+        if state["failed"] is None:
+            state["failed"] = f"{type(exc).__name__}: {exc}"
+            state["ready"] = False
+            log.critical("the worker cannot go on and stops: %s", state["failed"], exc_info=exc)
+            # a few seconds of failing /live first, so that a probe sees why before the process ends
+            asyncio.get_running_loop().call_later(FAILED_LIVE_SECONDS, os.kill, os.getpid(), signal.SIGTERM)
+
+    app.govpulse_failure = lambda: state["failed"]
+
+    def handle(c: WorkerCore, msg) -> dict | Forward | None:  # noqa: ANN001 - faust Message
+        ts = msg.timestamp and int(msg.timestamp * 1000)
+        try:
+            return c.handle(msg.topic, msg.partition, msg.offset, msg.key, msg.value, ts)
+        except Exception as exc:  # noqa: BLE001 - one record must not stop its partition (dead letter)
+            log.exception("processing %s[%d]@%d failed: dead-lettered", msg.topic, msg.partition, msg.offset)
+            return c.processing_error(exc, msg.topic, msg.partition, msg.offset, msg.key, msg.value, ts)
+
     @app.agent(sources)
     async def process(stream):
-        async for events in stream.take_events(batch_size, within=0.2):
-            c = core()
-            if trace:
-                trace_batch(events)
-            for event in events:
-                msg = event.message
-                if not await admitted(c, msg):
-                    continue
-                dl = c.handle(msg.topic, msg.partition, msg.offset, msg.key, msg.value, msg.timestamp and
-                              int(msg.timestamp * 1000))
-                if dl is not None:
-                    await dead_letters.send(key=msg.key, value=orjson.dumps(dl))
-            await send_alerts(c.advance())
-            # the batch is acknowledged when this body returns: its state must be in Kafka by then
-            await persist_changelog(c)
-            c.mark_durable()  # ...and only now may its offsets be committed
-            while sink.backpressure:  # InfluxDB down and the buffer full: pause here, lose nothing
-                log.warning("InfluxDB buffer full (%d points), waiting for writes to succeed", sink.pending)
-                await flush_once()
-                await asyncio.sleep(1.0)
+        try:
+            async for events in stream.take_events(batch_size, within=0.2):
+                await process_batch(events)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - anything else: stop loudly, never hang half-alive
+            fail(exc)
+            raise
+
+    async def process_batch(events) -> None:  # noqa: ANN001 - faust events
+        c = core()
+        if trace:
+            trace_batch(events)
+        deliveries = []
+        for event in events:
+            msg = event.message
+            if not await admitted(c, msg):
+                continue
+            out = handle(c, msg)
+            if isinstance(out, Forward):
+                deliveries.append(await forward_to.send(key=out.key, value=out.value, partition=out.partition,
+                                                        timestamp=msg.timestamp))
+            elif out is not None:
+                deliveries.append(await dead_letters.send(key=c.dead_letter_key(msg.key), value=orjson.dumps(out)))
+        await send_alerts(c.advance())
+        # the batch is acknowledged when this body returns: its state must be in Kafka by then, and
+        # so must the records it sent on (dead letters, forwarded records)
+        await persist_changelog(c)
+        if deliveries:
+            await asyncio.gather(*deliveries)
+        c.mark_durable()  # ...and only now may its offsets be committed
+        while sink.backpressure:  # InfluxDB down and the buffer full: pause here, lose nothing
+            log.warning("InfluxDB buffer full (%d points), waiting for writes to succeed", sink.pending)
+            await flush_once()
+            await asyncio.sleep(1.0)
 
     @app.on_partitions_revoked.connect
     async def _revoked(app_, revoked, **kwargs) -> None:  # noqa: ANN001
@@ -261,7 +334,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         if not ready():
             return
         lag = await lags()
-        sink.add(core().health_rows(lag))
+        sink.add(core().health_rows(lag, points_rejected=sink.rejected_points))
         if until_idle is not None and not state["stopping"]:
             idle_for = time.time() - max(core().last_any_event_wall, state["rebuilt_at"])
             caught_up = lag and all(v == 0 for v in lag.values())
@@ -276,14 +349,17 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
 
     @app.page("/live")
     async def live(web, request):  # noqa: ANN001
-        """Liveness: the process and its event loop answer (recovery can take long; not a reason to kill)."""
+        """Liveness: the process and its event loop answer and no fatal error happened (recovery can
+        take long; not a reason to kill)."""
+        if state["failed"]:
+            return web.json({"alive": False, "app_id": app_id, "error": state["failed"]}, status=500)
         return web.json({"alive": True, "app_id": app_id})
 
     @app.page("/health")
     async def health(web, request):  # noqa: ANN001
         c = core()
         body = {
-            "ready": ready(), "app_id": app_id, "bucket": bucket,
+            "ready": ready(), "app_id": app_id, "bucket": bucket, "error": state["failed"],
             "pending_points": sink.pending, "influx_last_error": sink.last_error,
             "events": {t: s.events_total for t, s in c.stats.items()},
         }

@@ -8,19 +8,23 @@ for rows and alerts. Faust (streams.app) only moves bytes in and out of it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import time
+import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, MutableMapping
 
 import orjson
+from kafka.partitioner import murmur2
 
 from govpulse.settings import Settings
 from schemas import InvalidEvent, parse_event
 from streams import measurements as m
 from streams.domain.aggregator import Aggregator, AlertPolicy, Row
-from streams.domain.records import Record, apply_event, new_record, record_key
+from streams.domain.records import (Record, apply_event, event_id_key, fingerprint, fingerprints, new_record,
+                                    record_key)
 from streams.domain.windows import LocalCalendar, to_ms
 
 # In live mode a partition with no event for this long follows the wall clock, so a dossier
@@ -31,6 +35,39 @@ IDLE_FOLLOWS_WALL_SECONDS = 2.0
 # ...but only when the stream is live (its watermark within this of the wall clock);
 # a finished replay of 2022 must not see every 2022 dossier as overdue in 2026.
 LIVE_HORIZON_MS = 3_600_000
+
+# Bounds of a dead letter's other parts (the raw payload's bound is a setting): together they keep
+# a dead letter far below a Kafka request's 1 MB, whatever the record held.
+DEAD_LETTER_KEY_BYTES = 256
+DEAD_LETTER_REASON_CHARS = 2000
+DEAD_LETTER_ERRORS = 20
+
+
+def kafka_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (Java's, kafka-python's, aiokafka's: murmur2 of the
+    key) gives ``key``. govpulse keeps each unit's state in this partition."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def _cut_utf8(raw: bytes, limit: int) -> str | None:
+    """``raw`` cut to at most ``limit`` bytes as text, or None if it is not UTF-8."""
+    head = raw[:limit]
+    for drop in range(4):  # a cut may split a multi-byte character: drop its first bytes
+        try:
+            return head[:len(head) - drop].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A record read from a partition other than its unit's (a producer with another partitioner):
+    it goes on, unchanged and keyed by its unit, to ``partition`` of the worker's repartition topic,
+    and is processed from there, next to the unit's state."""
+    key: bytes
+    value: bytes
+    partition: int
 
 
 class RecordStore:
@@ -83,6 +120,10 @@ class TopicStats:
     late_events: int = 0
     duplicates: int = 0
     offset_gaps: int = 0
+    conflicting_event_ids: int = 0
+    repartitioned: int = 0
+    unkeyed: int = 0
+    processing_errors: int = 0
     last_total: int = 0
     last_time: float = field(default_factory=time.monotonic)
 
@@ -115,14 +156,21 @@ class WorkerCore:
         self.topic_wm: dict[tuple[str, int], int] = {}
         self.dossier_wm: dict[int, int] = {}
         self.pending_alerts: list[dict] = []
+        # Per partition: event id -> fingerprint of every event merged there (None: merged by a
+        # version that kept none), to tell a redelivery from a reused id. Rebuilt from the records.
+        self.event_ids: dict[int, dict[int, int | None]] = defaultdict(dict)
+        # Partition count of each source topic (set by the worker); a record outside its unit's
+        # partition under it is forwarded (see Forward). A topic missing here is not checked.
+        self.partition_counts: dict[str, int] = {}
         # Kafka timestamps of events not yet flushed (benchmark latency only; bounded)
         self.record_latency = bool(__import__("os").environ.get("GOVPULSE_LATENCY_LOG"))
         self.unflushed_timestamps: list[int] = []
 
     # -- per event ---------------------------------------------------------------------
     def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-               timestamp_ms: int | None) -> dict | None:
-        """Process one Kafka record. Returns a dead-letter payload when it cannot be used."""
+               timestamp_ms: int | None) -> dict | Forward | None:
+        """Process one Kafka record. Returns a dead-letter payload when it cannot be used, a Forward
+        when it belongs to another partition, None when it was used (or was a redelivery)."""
         st = self.stats[topic]
         st.events_total += 1
         if self.record_latency and timestamp_ms and len(self.unflushed_timestamps) < 1_000_000:
@@ -142,6 +190,16 @@ class WorkerCore:
             reason = f"Kafka key {key!r} is not the event's unit {unit!r}; producers must key events by unit"
             return self._dead_letter("wrong_key", reason, [("key", reason)], topic, partition, offset, key, value,
                                      timestamp_ms)
+        if key is None:
+            # Policy: a record without a key is keyed by its unit (and forwarded if that is another
+            # partition), and counted, so that a producer that forgets keys is seen, not punished.
+            st.unkeyed += 1
+        n = self.partition_counts.get(topic)
+        if n:
+            home = kafka_partition(unit.encode(), n)
+            if home != partition:
+                st.repartitioned += 1
+                return Forward(unit.encode(), value or b"", home)
         t = to_ms(event.event_time())
         wm = self.topic_wm.get((topic, partition))
         if wm is not None and t < wm - self.agg.allowed_lateness_ms:
@@ -154,11 +212,29 @@ class WorkerCore:
             # Fire what fell due before this event, in partition order, before applying it: the
             # same alerts whatever the batch boundaries, so a replay regenerates them exactly.
             self._fire(partition, t)
+        ids = self.event_ids[partition]
+        eid, fp = event_id_key(str(event.event_id)), fingerprint(event)
+        if eid in ids:
+            first = ids[eid]
+            if first is None or first == fp:
+                st.duplicates += 1
+                return None
+            # the same id for other content (or another entity): a producer bug the IT centre must
+            # see; the first version, in partition order, stays
+            st.conflicting_event_ids += 1
+            st.dead_letters += 1
+            reason = (f"event_id {event.event_id} was already used for an event with other content "
+                      f"(fingerprint {first:016x}, this one {fp:016x}); a redelivery must repeat the "
+                      "event exactly, a new event needs a new id")
+            return self._dead_letter("conflicting_event_id", reason, [("event_id", reason)], topic, partition,
+                                     offset, key, value, timestamp_ms,
+                                     first_fingerprint=f"{first:016x}", fingerprint=f"{fp:016x}")
         old = self.store.get(rkey)
         new = orjson.loads(orjson.dumps(old)) if old is not None else new_record(event, kind, partition)
-        if not apply_event(new, event):
+        if not apply_event(new, event, fp):
             st.duplicates += 1
             return None
+        ids[eid] = fp
         self.store.put(partition, rkey, new)
         self.agg.observe(partition, t)
         if wm is None or t > wm:
@@ -226,19 +302,44 @@ class WorkerCore:
             if offset is not None:
                 self.durable_next[key] = offset
 
-    def _dead_letter(self, kind, reason, errors, topic, partition, offset, key, value, ts) -> dict:
+    def processing_error(self, exc: BaseException, topic: str, partition: int, offset: int, key: bytes | None,
+                         value: bytes | None, timestamp_ms: int | None) -> dict:
+        """A dead letter for a record whose processing raised: it must not block its partition."""
+        self.stats[topic].processing_errors += 1
+        self.stats[topic].dead_letters += 1
+        where = "".join(traceback.format_exception(exc, limit=-3)).strip()
+        reason = f"processing failed: {type(exc).__name__}: {exc}"
+        return self._dead_letter("processing_error", reason, [("", reason)], topic, partition, offset, key, value,
+                                 timestamp_ms, traceback=where[-DEAD_LETTER_REASON_CHARS:])
+
+    def _dead_letter(self, kind: str, reason: str, errors: list[tuple[str, str]], topic: str, partition: int,
+                     offset: int, key: bytes | None, value: bytes | None, ts: int | None, **extra: str) -> dict:
+        """The dead-letter payload: reason, source position and the raw record, bounded in size. A
+        raw payload over ``dead_letter_max_raw_bytes`` keeps its first bytes, its size and its
+        SHA-256 (``raw_truncated``); binary payloads are base64 within the same bound."""
         raw = value or b""
-        try:
-            text, encoding = raw.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            text, encoding = base64.b64encode(raw).decode(), "base64"
+        limit = self.settings.dead_letter_max_raw_bytes
+        text = _cut_utf8(raw, limit)
+        if text is not None:
+            encoding, kept = "utf-8", len(text.encode())
+        else:
+            kept = limit * 3 // 4  # base64 grows it by 4/3
+            text, encoding = base64.b64encode(raw[:kept]).decode(), "base64"
+            kept = min(kept, len(raw))
         return {
-            "reason_kind": kind, "reason": reason,
-            "errors": [{"field": f, "reason": r} for f, r in errors],
+            "reason_kind": kind, "reason": reason[:DEAD_LETTER_REASON_CHARS],
+            "errors": [{"field": f[:200], "reason": r[:500]} for f, r in errors[:DEAD_LETTER_ERRORS]],
+            "errors_total": len(errors),
             "source": {"topic": topic, "partition": partition, "offset": offset, "timestamp_ms": ts},
-            "key": key.decode(errors="replace") if key else None,
-            "raw": text, "raw_encoding": encoding, "app_id": self.app_id,
+            "key": key[:DEAD_LETTER_KEY_BYTES].decode(errors="replace") if key else None,
+            "raw": text, "raw_encoding": encoding, "raw_size": len(raw), "raw_truncated": kept < len(raw),
+            "raw_sha256": hashlib.sha256(raw).hexdigest(), "app_id": self.app_id, **extra,
         }
+
+    @staticmethod
+    def dead_letter_key(key: bytes | None) -> bytes | None:
+        """The Kafka key a dead letter is sent with: the source key, bounded like the payload."""
+        return key[:DEAD_LETTER_KEY_BYTES] if key else None
 
     # -- clocks, alerts, snapshots ----------------------------------------------------------
     def clock(self, partition: int, wall: float | None = None) -> int | None:
@@ -293,15 +394,20 @@ class WorkerCore:
         self.dossier_wm.clear()
         self.topic_wm.clear()
         self.forget_positions([k for k in list(self.next_offset) if k[1] not in partitions])
+        self.event_ids.clear()
         records = list(self.store.items(partitions))
         for _, rec in records:
+            ids = self.event_ids[rec["p"]]
+            for eid, fp in fingerprints(rec):
+                ids[event_id_key(eid)] = fp
             if rec["k"] in ("d", "r"):
                 t = latest_time(rec)
                 if t > self.dossier_wm.get(rec["p"], -(2**62)):
                     self.dossier_wm[rec["p"]] = t
         return self.agg.rebuild(records)
 
-    def health_rows(self, lags: dict[str, int | None], wall: float | None = None) -> list[Row]:
+    def health_rows(self, lags: dict[str, int | None], wall: float | None = None,
+                    points_rejected: int | None = None) -> list[Row]:
         wall = time.time() if wall is None else wall
         rows = []
         mono = time.monotonic()
@@ -311,9 +417,15 @@ class WorkerCore:
             st.last_total, st.last_time = st.events_total, mono
             fields = {"events_total": st.events_total, "events_per_second": float(eps),
                       "dead_letters": st.dead_letters, "late_events": st.late_events, "duplicates": st.duplicates,
-                      "offset_gaps": st.offset_gaps}
+                      "offset_gaps": st.offset_gaps, "conflicting_event_ids": st.conflicting_event_ids,
+                      "repartitioned": st.repartitioned, "unkeyed": st.unkeyed,
+                      "processing_errors": st.processing_errors}
             lag = lags.get(topic)
             if lag is not None:
                 fields["consumer_lag"] = lag
             rows.append((m.PIPELINE_HEALTH, {"app_id": self.app_id, "worker": self.worker, "topic": topic}, fields, int(wall * 1000)))
+        if points_rejected is not None:
+            # the sink's count is the worker's, not a topic's
+            rows.append((m.PIPELINE_HEALTH, {"app_id": self.app_id, "worker": self.worker, "topic": "influxdb"},
+                         {"points_rejected": points_rejected}, int(wall * 1000)))
         return rows

@@ -49,7 +49,13 @@ def worker(
     console.print(f"worker [bold]{app.conf.id}[/] → bucket [bold]{bucket or settings.influx_bucket}[/]"
                   f"{' (replay)' if replay else ''}; health on :{web_port}/health")
     sys.argv = [sys.argv[0]]  # faust.Worker parses argv; ours are consumed already
-    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    try:
+        faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    finally:
+        failure = app.govpulse_failure()
+        if failure:  # Faust's worker exits 0 whatever stopped it: say it failed
+            console.print(f"[red]worker failed: {failure}[/]")
+            raise SystemExit(1)
 
 
 @alerts_app.command("tail")

@@ -11,7 +11,8 @@ which time, and the aggregator applies ``contributions(new) - contributions(old)
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import Any, Iterator
 
 from schemas import events as ev
 from streams.domain.counts import FIELD_INDEX as F
@@ -91,13 +92,36 @@ def _wins(new: dict, old: dict | None) -> bool:
     return old is None or (new["occ"], new["eid"]) > (old["occ"], old["eid"])
 
 
-def apply_event(record: Record, event: ev.Envelope) -> bool:
-    """Merge ``event`` into ``record`` in place. Returns False if it changed nothing (a duplicate)."""
+def fingerprint(event: ev.Envelope) -> int:
+    """A 63-bit hash of everything an event says, to tell a redelivery (same ``event_id``, same
+    content) from a producer reusing an id for something else (same id, different content)."""
+    digest = hashlib.blake2b(event.model_dump_json().encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def event_id_key(eid: str) -> int:
+    """An event id (UUID text) as the integer the worker's id index is keyed by."""
+    return int(eid.replace("-", ""), 16)
+
+
+def fingerprints(record: Record) -> Iterator[tuple[str, int | None]]:
+    """(event id, fingerprint) of every event merged into the record; None for events merged by a
+    version that kept no fingerprints (their reuse cannot be told from a redelivery)."""
+    known = record.get("eh") or {}
+    for eid in record["eids"]:
+        yield eid, known.get(eid)
+
+
+def apply_event(record: Record, event: ev.Envelope, fingerprint: int | None = None) -> bool:
+    """Merge ``event`` into ``record`` in place. Returns False if it changed nothing (a duplicate).
+    ``fingerprint`` (see :func:`fingerprint`) is kept beside the event id when given."""
     eid = str(event.event_id)
     if eid in record["eids"]:
         return False
     slot, fact = _fact(event)
     record["eids"].append(eid)
+    if fingerprint is not None:
+        record.setdefault("eh", {})[eid] = fingerprint
     record["eids"].sort()  # canonical, so records compare equal whatever the arrival order
     # identity fields that events may disagree on: keep the smallest, whatever the arrival order
     if event.district_code and (not record.get("dc") or event.district_code < record["dc"]):

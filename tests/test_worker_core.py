@@ -359,3 +359,96 @@ def test_a_rebuild_forgets_the_positions_of_partitions_no_longer_owned(core):
     assert (TOPIC, 0) not in core.durable_next
 
 
+
+
+# -- issue 9: bounded dead letters, reused ids, partitions, processing errors ----------------------
+def test_a_dead_letter_keeps_at_most_the_bound_of_a_huge_record(core):
+    import hashlib
+
+    limit = core.settings.dead_letter_max_raw_bytes
+    for value, encoding in ((("é" * 600_000).encode(), "utf-8"), (bytes(range(256)) * 4000, "base64")):
+        dl = core.handle(TOPIC, 2, 9, b"k" * 5000, value, None)
+        assert dl["reason_kind"] == "invalid_event" and dl["raw_encoding"] == encoding
+        assert dl["raw_size"] == len(value) and dl["raw_truncated"] is True
+        assert dl["raw_sha256"] == hashlib.sha256(value).hexdigest()
+        kept = base64.b64decode(dl["raw"]) if encoding == "base64" else dl["raw"].encode()
+        assert value.startswith(kept) and limit - 4 <= len(dl["raw"].encode()) <= limit
+        assert len(dl["key"]) == 256 and len(orjson.dumps(dl)) < limit + 8192
+    assert core.dead_letter_key(b"k" * 5000) == b"k" * 256 and core.dead_letter_key(None) is None
+    small = core.handle(TOPIC, 2, 10, None, b"tiny", None)
+    assert small["raw"] == "tiny" and small["raw_truncated"] is False and small["raw_size"] == 4
+
+
+def test_a_dead_letter_bounds_reasons_built_from_the_input(core):
+    dl = core.handle(TOPIC, 0, 1, None, orjson.dumps({"event_type": "x" * 500_000}), None)
+    assert len(dl["reason"]) <= 2000 and all(len(e["reason"]) <= 500 for e in dl["errors"])
+
+
+def test_same_id_same_content_is_a_duplicate_other_content_a_conflict(core):
+    first = received(eid(1), "HS-1", RCV, DUE)
+    assert handle(core, first, 0) is None
+    assert handle(core, first, 1) is None  # a redelivery
+    other = received(eid(1), "HS-1", RCV, DUE, proc="2.000815")
+    dl = handle(core, other, 2)
+    assert dl["reason_kind"] == "conflicting_event_id" and dl["first_fingerprint"] != dl["fingerprint"]
+    assert dl["errors"][0]["field"] == "event_id"
+    elsewhere = received(eid(1), "HS-2", RCV, DUE)  # the same id on another dossier of the partition
+    assert handle(core, elsewhere, 3)["reason_kind"] == "conflicting_event_id"
+    st = core.stats[TOPIC]
+    assert (st.duplicates, st.conflicting_event_ids, st.dead_letters) == (1, 2, 2)
+    assert set(core.store.data) == {f"{WARD}|d|HS-1".encode()}
+    rec = core.store.get(f"{WARD}|d|HS-1")
+    assert rec["rcv"]["proc"] == first.procedure_code  # the first version stays
+
+
+def test_the_id_index_is_rebuilt_from_the_records(core):
+    first = received(eid(1), "HS-1", RCV, DUE)
+    handle(core, first, 0)
+    core.rebuild({0})
+    assert handle(core, first, 1) is None and core.stats[TOPIC].duplicates == 1
+    assert handle(core, received(eid(1), "HS-1", RCV, DUE, proc="2.000815"), 2)["reason_kind"] == \
+        "conflicting_event_id"
+    # a record merged by a version that kept no fingerprints: its ids count as redeliveries
+    rec = core.store.get(f"{WARD}|d|HS-1")
+    del rec["eh"]
+    core.store.put(0, f"{WARD}|d|HS-1", rec)
+    core.rebuild({0})
+    assert handle(core, received(eid(1), "HS-1", RCV, DUE, proc="2.000815"), 3) is None
+
+
+def test_kafka_partition_is_javas_murmur2():
+    from streams.core import kafka_partition
+
+    # org.apache.kafka.common.utils.Utils.murmur2 test vectors (toPositive(murmur2) as in the Java partitioner)
+    vectors = {b"21": -973932308, b"foobar": -790332482, b"a-little-bit-long-string": -985981536,
+               b"a-little-bit-longer-string": -1486304829, b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+               b"abc": 479470107}
+    for key, h in vectors.items():
+        assert kafka_partition(key, 2**31 - 1) == (h & 0x7FFFFFFF) % (2**31 - 1)
+
+
+def test_a_record_outside_its_units_partition_is_forwarded(core):
+    from streams.core import Forward, kafka_partition
+
+    core.partition_counts = {TOPIC: 6}
+    home = kafka_partition(WARD.encode(), 6)
+    e = received(eid(1), "HS-1", RCV, DUE)
+    out = handle(core, e, 0, partition=(home + 1) % 6)
+    assert out == Forward(WARD.encode(), dump_event(e), home)
+    assert core.store.data == {} and core.stats[TOPIC].repartitioned == 1
+    assert handle(core, e, 0, partition=home) is None and core.store.get(f"{WARD}|d|HS-1")
+
+
+def test_a_record_without_key_is_counted_and_used(core):
+    e = received(eid(1), "HS-1", RCV, DUE)
+    assert core.handle(TOPIC, 0, 0, None, dump_event(e), None) is None
+    assert core.stats[TOPIC].unkeyed == 1 and core.store.get(f"{WARD}|d|HS-1")
+
+
+def test_a_processing_error_is_a_dead_letter(core):
+    dl = core.processing_error(ZeroDivisionError("boom"), TOPIC, 1, 5, b"k", b"{}", None)
+    assert dl["reason_kind"] == "processing_error" and "ZeroDivisionError: boom" in dl["reason"]
+    assert "traceback" in dl and core.stats[TOPIC].processing_errors == 1 and core.stats[TOPIC].dead_letters == 1
+    rows = core.health_rows({}, points_rejected=3)
+    fields = {k for _, _, f, _ in rows for k in f}
+    assert {"conflicting_event_ids", "repartitioned", "unkeyed", "processing_errors", "points_rejected"} <= fields

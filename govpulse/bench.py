@@ -287,6 +287,67 @@ def _live_run(s: Settings, result: Result, worker, log: Path, lat_file: Path, ra
         result.add("overdue alert delay", f"no alerts seen (log: {log})", "≤ 5 s")
 
 
+def _first_batch(trace: Path, timeout: float) -> float | None:
+    """Wall time of the first agent batch in a GOVPULSE_OFFSET_TRACE file (None: none came)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if trace.exists():
+            for line in trace.read_text().splitlines():
+                if " batch " in line:
+                    return float(line.split()[0])
+        time.sleep(0.1)
+    return None
+
+
+def restart(result: Result, events: int = 200_000, console=None) -> None:  # noqa: ANN001
+    """Restart after kill -9: a worker is killed mid-stream and started again at once; the figure
+    is the time from the restart to its first processed batch, with the worker's session timeout
+    beside Faust's default (60 s) as the baseline."""
+    from producers.topics import ensure_topics
+
+    say = console.print if console else print
+    s = Settings(topic_prefix=f"benchrestart-{uuid.uuid4().hex[:6]}", influx_bucket=f"benchrestart-{uuid.uuid4().hex[:6]}",
+                 app_id=f"benchrestart-{uuid.uuid4().hex[:6]}")
+    ensure_topics(s)
+    start = datetime(2024, 1, 2, 8, 0, tzinfo=timezone(timedelta(hours=7)))
+    wards = _wards()[:3000]
+    produce(s, (_received(i, wards[i % len(wards)], start + timedelta(milliseconds=600 * i),
+                          start + timedelta(days=365)) for i in range(events)), events)
+    cmd = [sys.executable, "-m", "govpulse.cli", "worker", "--web-port", "0", "--batch-size", "2000"]
+    try:
+        for label, session in (("baseline: Faust's default session timeout (60 s)", "60"),
+                               (f"worker (GOVPULSE_KAFKA_SESSION_TIMEOUT={s.kafka_session_timeout:g} s)", None)):
+            app_id = f"{s.app_id}-{session or 'own'}"
+            extra = {"GOVPULSE_APP_ID": app_id, **({"GOVPULSE_KAFKA_SESSION_TIMEOUT": session} if session else {})}
+            say(f"restart after kill -9, {label} …")
+            traces = [Path(tempfile.mkstemp(prefix="bench-restart-")[1]) for _ in range(2)]
+            for t in traces:
+                t.unlink()
+            first = subprocess.Popen(cmd, cwd=REPO, env=env_for(s, GOVPULSE_OFFSET_TRACE=str(traces[0]), **extra),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if _first_batch(traces[0], 120) is None:
+                first.kill()
+                result.add(f"restart after kill -9, {label}", "the first worker processed nothing in 120 s")
+                continue
+            time.sleep(3)
+            first.kill()  # SIGKILL: no LeaveGroup, the member stays until its session expires
+            first.wait()
+            t0 = time.time()
+            again = subprocess.Popen(cmd, cwd=REPO, env=env_for(s, GOVPULSE_OFFSET_TRACE=str(traces[1]), **extra),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                t1 = _first_batch(traces[1], 180)
+            finally:
+                again.kill()
+                again.wait()
+            shutil.rmtree(s.home / "worker" / app_id, ignore_errors=True)
+            value = f"{t1 - t0:.1f} s" if t1 is not None else "nothing processed in 180 s"
+            result.add(f"restart after kill -9 → first processed batch, {label}", value,
+                       "" if session else "≤ 15 s")
+    finally:
+        cleanup(s)
+
+
 def machine() -> str:
     mem = psutil.virtual_memory().total / 2**30
     return f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, {mem:.0f} GiB, {platform.platform()}"

@@ -213,7 +213,7 @@ class WorkerCore:
             # same alerts whatever the batch boundaries, so a replay regenerates them exactly.
             self._fire(partition, t)
         ids = self.event_ids[partition]
-        eid, fp = event_id_key(str(event.event_id)), fingerprint(event)
+        eid, fp = event.event_id.int, fingerprint(event)
         if eid in ids:
             first = ids[eid]
             if first is None or first == fp:

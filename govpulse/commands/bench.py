@@ -15,8 +15,9 @@ def bench(
     live_rate: int = typer.Option(1000, help="events/s of the live latency run"),
     live_seconds: int = typer.Option(30, help="length of the live latency run"),
     skip_throughput: bool = typer.Option(False), skip_live: bool = typer.Option(False),
+    skip_restart: bool = typer.Option(False),
 ) -> None:
-    """Throughput vs an aiokafka baseline, peak memory, live latency and alert delay."""
+    """Throughput vs an aiokafka baseline, peak memory, live latency, alert delay and restart after kill -9."""
     from govpulse import bench as b
 
     result = b.Result()
@@ -24,6 +25,8 @@ def bench(
         b.throughput(result, events, wards, console)
     if not skip_live:
         b.live(result, live_rate, live_seconds, console=console)
+    if not skip_restart:
+        b.restart(result, console=console)
     t = Table("measurement", "result", "goal", title=f"govpulse bench — {b.machine()}")
     for row in result.rows:
         t.add_row(*row)

@@ -11,9 +11,10 @@ from pydantic import ValidationError
 
 from schemas.events import (  # noqa: F401 - re-exported
     ALL_EVENTS, DOCUMENT_EVENTS, DOSSIER_EVENTS, EVENT_ADAPTER, EVENT_TYPES, MEETING_EVENTS, SCHEMA_VERSION,
-    TOPIC_OF_TYPE, ApologyIssued, CertificateKind, Channel, DocumentIssued, DocumentReceived, DossierRefused,
-    DossierReceived, DossierResolved, DossierTransferred, DossierWithdrawn, Envelope, Event, MeetingEnded,
-    MeetingScheduled, MeetingStarted, OnlineService, Outcome, Rating, SatisfactionRated, SupplementRequested,
+    TIMESTAMP_FIELDS, TOPIC_OF_TYPE, ApologyIssued, CertificateKind, Channel, DocumentIssued, DocumentReceived,
+    DossierRefused, DossierReceived, DossierResolved, DossierTransferred, DossierWithdrawn, Envelope, Event,
+    MeetingEnded, MeetingScheduled, MeetingStarted, OnlineService, Outcome, Rating, SatisfactionRated,
+    SupplementRequested, timestamp_problems,
 )
 
 
@@ -57,12 +58,21 @@ def parse_event(raw: bytes | str | dict) -> Event:
         raise InvalidEvent([("event_type", f"unknown event type {et!r}; expected one of {sorted(EVENT_TYPES)}")])
     if not isinstance(raw, (bytes, bytearray, memoryview, str)):
         raw = orjson.dumps(data)
+    # Timestamps: pydantic parses more spellings than RFC 3339 (a space for "T", no seconds,
+    # +0700, ...); the exported schema's pattern and format: date-time accept exactly these.
+    bad = timestamp_problems(et, data)
     try:
         # Strict JSON validation: exactly what the exported JSON Schema accepts ("yes" is not a
         # boolean, 1 is not a string), so producers validating against it and the worker agree.
-        return EVENT_TYPES[et].model_validate_json(raw, strict=True)
+        event = EVENT_TYPES[et].model_validate_json(raw, strict=True)
     except ValidationError as e:
-        raise InvalidEvent(_explain(e)) from None
+        if not bad:
+            raise InvalidEvent(_explain(e)) from None
+        named = {f for f, _ in bad}
+        raise InvalidEvent(bad + [(f, r) for f, r in _explain(e) if f not in named]) from None
+    if bad:
+        raise InvalidEvent(bad)
+    return event
 
 
 def dump_event(event: Envelope) -> bytes:

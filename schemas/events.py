@@ -1,8 +1,11 @@
 """Events that one-stop systems, document-management systems and meeting systems emit.
 
 Every event shares the :class:`Envelope`; ``event_type`` selects the model.  Values
-on the wire are JSON objects; timestamps are RFC 3339 with an offset (naive
+on the wire are JSON objects; timestamps are RFC 3339 date-times with an offset (naive
 timestamps are rejected, because "07:30" means different instants in Hà Nội and UTC).
+The accepted spellings are exactly :data:`RFC3339_PATTERN` (see :data:`DATETIME_RULES`),
+checked on the raw JSON strings by :func:`timestamp_problems`, which
+:func:`schemas.parse_event` runs before pydantic (whose own parser is laxer).
 
 The unit an event belongs to is ``ward_code`` (xã/phường/đặc khu, today's official
 5-digit code), or for history before 1 July 2025 a district desk
@@ -13,6 +16,7 @@ the Kafka key, so one unit's events stay in one partition, in order.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Annotated, Literal, Union
@@ -34,6 +38,109 @@ Code5 = Annotated[str, Field(pattern=r"^\d{5}$", description="ward/commune code,
 UnitCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,40}$")]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")]
+
+
+# ---------------------------------------------------------------------------------------
+# Timestamps: RFC 3339 (section 5.6) date-times, one definition for the worker and the
+# exported JSON Schema.  pydantic's datetime parser alone is laxer than ``format:
+# date-time`` as strict validators (.NET, Java, check-jsonschema) assert it: it takes a
+# space or "_" for "T", hh:mm without seconds, +0700, a "," fraction, lower-case t/z and
+# even a number of seconds since 1970 in a string.
+# ---------------------------------------------------------------------------------------
+_YEAR = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"  # 0001-9999
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_FULL_DATE = (rf"(?:{_YEAR}-(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+              rf"|{_YEAR}-(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+              rf"|{_YEAR}-02-(?:0[1-9]|1[0-9]|2[0-8])"
+              rf"|{_LEAP_YEAR}-02-29)")
+_FULL_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+# One text, the same meaning in ECMA-262 (JSON Schema's dialect), Python, Java and .NET:
+# [0-9], not \d (Python's \d takes other scripts' digits), and the end is "nothing follows"
+# ("(?![\s\S])"), not "$", which in Python, Java and .NET also matches before a final "\n".
+RFC3339_PATTERN = rf"^{_FULL_DATE}T{_FULL_TIME}(?![\s\S])"
+DATETIME_RULES = (
+    "RFC 3339 date-time (section 5.6) with its UTC offset: YYYY-MM-DDThh:mm:ss, an optional fraction of "
+    "any number of digits after '.', then Z or +hh:mm / -hh:mm (e.g. 2026-11-16T08:00:00+07:00, "
+    "2026-11-16T01:00:00.5Z). 'T' and 'Z' must be upper case (RFC 3339 lets a specification require it). "
+    "Rejected: naive timestamps, a space for 'T', missing seconds, +hhmm, days that do not exist. "
+    "Rejected although RFC 3339 allows them, because the worker's datetimes cannot represent them: "
+    "leap second 60 and year 0000. Fractions finer than microseconds are truncated."
+)
+_rfc3339_match = re.compile(RFC3339_PATTERN).match
+_LOOSE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(.)([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?([.,][0-9]*)?(.*)",
+                    re.DOTALL)
+_OFFSET = re.compile(r"Z|[+-]([0-9]{2}):([0-9]{2})")
+
+
+def is_rfc3339(value: str) -> bool:
+    """True if ``value`` is a date-time spelling the worker and the JSON Schema accept."""
+    return _rfc3339_match(value) is not None
+
+
+def why_not_rfc3339(value: str) -> str:
+    """The reason ``value`` is refused, for error messages (only called for a refused value)."""
+    shown = repr(value if len(value) <= 40 else value[:40] + "…")
+    return f"{shown} is not an RFC 3339 date-time: {_reason(value)}"
+
+
+def _reason(v: str) -> str:
+    m = _LOOSE.fullmatch(v)
+    if m is None:
+        return "expected YYYY-MM-DDThh:mm:ss[.fraction] then Z or ±hh:mm, e.g. 2026-11-16T08:00:00+07:00"
+    year, month, day, sep, hour, minute, second, frac, offset = m.groups()
+    if sep == "t":
+        return "'T' must be upper case"
+    if sep != "T":
+        return f"date and time must be separated by 'T', not {sep!r}"
+    if second is None:
+        return "seconds are required (hh:mm:ss)"
+    if frac is not None and (frac[0] == "," or len(frac) == 1):
+        return "a fraction of a second is '.' followed by digits"
+    if offset == "":
+        return "no UTC offset: a timezone-aware timestamp ends with Z or ±hh:mm"
+    om = _OFFSET.match(offset)
+    if offset[:1] == "z":
+        return "'Z' must be upper case"
+    if om is None:
+        if re.fullmatch(r"[+-][0-9]{4}", offset):
+            return "the offset is ±hh:mm, with a colon"
+        return f"the offset must be Z or ±hh:mm, not {offset[:10]!r}"
+    if om.end() != len(offset):
+        return f"unexpected {offset[om.end():om.end() + 10]!r} after the offset"
+    y, mo, d = int(year), int(month), int(day)
+    if y == 0:
+        return "year 0000 is not accepted (not representable)"
+    if not 1 <= mo <= 12:
+        return f"month {month} does not exist"
+    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    days = 29 if mo == 2 and leap else (28, 31, 30)[0 if mo == 2 else 2 if mo in (4, 6, 9, 11) else 1]
+    if not 1 <= d <= days:
+        return f"{year}-{month} has no day {day}"
+    if int(hour) > 23 or int(minute) > 59:
+        return f"no such time of day {hour}:{minute}"
+    if second == "60":
+        return "leap second 60 is not accepted (not representable)"
+    if int(second) > 59:
+        return f"no such second {second}"
+    if om.group(1) is not None and (int(om.group(1)) > 23 or int(om.group(2)) > 59):
+        return f"offset {offset} is out of range (at most ±23:59)"
+    return "expected YYYY-MM-DDThh:mm:ss[.fraction] then Z or ±hh:mm"
+
+
+def timestamp_problems(event_type: str, data: dict) -> list[tuple[str, str]]:
+    """(field, reason) for each date-time field of a decoded JSON event that is not RFC 3339.
+
+    Cheap on the hot path: one precompiled regex per timestamp present.  Values that are
+    not strings are left to pydantic ("Input should be a valid datetime").
+    """
+    out = None
+    for name in TIMESTAMP_FIELDS[event_type]:
+        v = data.get(name)
+        if isinstance(v, str) and _rfc3339_match(v) is None:
+            if out is None:
+                out = []
+            out.append((name, why_not_rfc3339(v)))
+    return out or []
 
 
 def _utcnow() -> datetime:
@@ -356,6 +463,11 @@ ALL_EVENTS = DOSSIER_EVENTS + DOCUMENT_EVENTS + MEETING_EVENTS
 Event = Annotated[Union[ALL_EVENTS], Field(discriminator="event_type")]  # type: ignore[valid-type]
 EVENT_ADAPTER: TypeAdapter = TypeAdapter(Event)
 EVENT_TYPES: dict[str, type[Envelope]] = {m.model_fields["event_type"].default: m for m in ALL_EVENTS}
+# The date-time fields of each event type, which :func:`timestamp_problems` checks.
+TIMESTAMP_FIELDS: dict[str, tuple[str, ...]] = {
+    et: tuple(n for n, f in m.model_fields.items() if "datetime" in str(f.annotation).lower())
+    for et, m in EVENT_TYPES.items()
+}
 
 # Which topic (short name) each family goes to.
 TOPIC_OF_TYPE: dict[str, str] = {

@@ -1,8 +1,10 @@
 """`govpulse schemas export DIR`: JSON Schema files of the event models.
 
 Generated with pydantic's ``model_json_schema()`` (JSON Schema 2020-12), with one
-addition: timezone-aware timestamps get a ``pattern`` requiring the UTC offset, so a
-plain JSON Schema validator rejects naive timestamps as ``parse_event`` does.  Rules
+addition: timezone-aware timestamps (``format: date-time``) get the ``pattern``
+:data:`schemas.events.RFC3339_PATTERN` and a description of it, so validators that
+assert ``format``, validators that only check ``pattern`` and ``parse_event`` accept
+exactly the same spellings (RFC 3339 date-times with an offset).  Rules
 that JSON Schema cannot express (cross-field order, the unit registry, the clock) are
 listed under ``$comment`` in ``events.schema.json``; only ``parse_event`` enforces them.
 """
@@ -17,8 +19,6 @@ from pydantic.json_schema import GenerateJsonSchema
 from rich.console import Console
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-# RFC 3339 date-time with a mandatory offset (Z or +hh:mm)
-AWARE_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$"
 SERVER_ONLY_RULES = [
     "unit rule: one of ward_code, district_code, unit_code is required",
     "ward_code must be an official code (vietnam-provinces) of the event's province_code",
@@ -36,7 +36,9 @@ class _AwareDatetimeSchema(GenerateJsonSchema):
     def datetime_schema(self, schema):
         out = super().datetime_schema(schema)
         if schema.get("tz_constraint") == "aware":
-            out["pattern"] = AWARE_PATTERN
+            from schemas.events import RFC3339_PATTERN  # RFC 3339 with an offset, as parse_event checks it
+
+            out["pattern"] = RFC3339_PATTERN
         return out
 
 
@@ -49,10 +51,12 @@ def render_all() -> dict[str, str]:
         et = model.model_fields["event_type"].default
         sch = {"$schema": SCHEMA_DIALECT, "$id": f"https://govpulse.local/schemas/v{SCHEMA_VERSION}/{et}.schema.json",
                **_require_event_type(model.model_json_schema(schema_generator=_AwareDatetimeSchema))}
+        _describe_timestamps(sch)
         out[f"{et}.schema.json"] = _dump(sch)
     combined = EVENT_ADAPTER.json_schema(schema_generator=_AwareDatetimeSchema)
     for d in combined.get("$defs", {}).values():
         _require_event_type(d)
+    _describe_timestamps(combined)
     combined = {"$schema": SCHEMA_DIALECT, "$id": f"https://govpulse.local/schemas/v{SCHEMA_VERSION}/events.schema.json",
                 "title": "govpulse event", "$comment": "Also enforced by parse_event only: "
                 + "; ".join(SERVER_ONLY_RULES), **combined}
@@ -68,6 +72,22 @@ def _require_event_type(d: dict) -> dict:
         if "event_type" not in req:
             req.insert(0, "event_type")
     return d
+
+
+def _describe_timestamps(node) -> None:
+    # a field's own description replaces its type's, so the rule is appended to every
+    # date-time schema after generation
+    from schemas.events import DATETIME_RULES, RFC3339_PATTERN
+
+    if isinstance(node, dict):
+        if node.get("format") == "date-time" and node.get("pattern") == RFC3339_PATTERN:
+            desc = node.get("description")
+            node["description"] = f"{desc}. {DATETIME_RULES}" if desc else DATETIME_RULES
+        for v in node.values():
+            _describe_timestamps(v)
+    elif isinstance(node, list):
+        for v in node:
+            _describe_timestamps(v)
 
 
 def _dump(d: dict) -> str:

@@ -59,6 +59,11 @@ THRESHOLDS = {
                              "more offset gaps (records read again) than this on one topic within 15 minutes fires"),
     "dead_letters": Threshold("GOVPULSE_ALERT_DEAD_LETTERS", "10",
                               "more dead letters than this on one topic within 15 minutes fires"),
+    "points_rejected": Threshold("GOVPULSE_ALERT_POINTS_REJECTED", "0",
+                                 "more points rejected by InfluxDB than this within 15 minutes fires"),
+    "conflicting_event_ids": Threshold("GOVPULSE_ALERT_CONFLICTING_EVENT_IDS", "0",
+                                       "more events reusing an event_id with other content than this on one "
+                                       "topic within 15 minutes fires"),
 }
 
 
@@ -125,6 +130,27 @@ ALERTS: tuple[AlertSpec, ...] = (
                     "and leaving the group (crash loop, health probe killing slow starters, session "
                     "timeouts). See the worker logs for 'did not reach the worker'.",
         labels={"severity": "warning"}),
+    AlertSpec(
+        uid="govpulse-points-rejected", title="InfluxDB từ chối ghi điểm dữ liệu",
+        query=Q.alert_points_rejected, range_seconds=900, op=">", threshold="points_rejected", pending="0s",
+        summary="{{ $labels.app_id }}: InfluxDB từ chối {{ $values.B.Value }} điểm dữ liệu trong 15 phút",
+        description="InfluxDB refused lines as invalid (pipeline_health.points_rejected, more than "
+                    "GOVPULSE_ALERT_POINTS_REJECTED, default "
+                    f"{THRESHOLDS['points_rejected'].default}, within 15 minutes). Each was isolated from its "
+                    "batch and dropped, the rest written: those figures are missing. The worker log names "
+                    "each one's series and InfluxDB's reason ('InfluxDB rejected a point as invalid').",
+        labels={"severity": "critical"}),
+    AlertSpec(
+        uid="govpulse-conflicting-event-ids", title="Mã sự kiện bị dùng lại với nội dung khác",
+        query=Q.alert_conflicting_event_ids, range_seconds=900, op=">", threshold="conflicting_event_ids",
+        pending="0s",
+        summary="{{ $labels.topic }}: {{ $values.B.Value }} sự kiện dùng lại event_id với nội dung khác trong 15 phút",
+        description="Events reused an event_id with different content (pipeline_health.conflicting_event_ids, "
+                    "more than GOVPULSE_ALERT_CONFLICTING_EVENT_IDS, default "
+                    f"{THRESHOLDS['conflicting_event_ids'].default}, within 15 minutes). They went to the "
+                    "dead-letter topic (reason conflicting_event_id, with both versions' hashes): a producer "
+                    "is reusing ids, which is a bug at the source.",
+        labels={"severity": "critical"}),
 )
 
 _ENV_MARK = "\x00ENV:{}\x00"
@@ -139,7 +165,8 @@ def _rule_builder(spec: AlertSpec, threshold_text: str) -> ab.Rule:
         .annotations({"summary": spec.summary, "description": spec.description,
                       "runbook_url": "/d/govpulse-late" if "overdue" in spec.uid else
                       ("/d/govpulse-pipeline" if spec.uid in ("govpulse-unit-silent", "govpulse-dead-letters",
-                                                               "govpulse-offset-gaps")
+                                                               "govpulse-offset-gaps", "govpulse-points-rejected",
+                                                               "govpulse-conflicting-event-ids")
                        else "/d/govpulse-unit")})
         .with_query(ab.Query("A").datasource_uid(DATASOURCE_UID).query_type("")
                     .relative_time_range(am.RelativeTimeRange(from_val=spec.range_seconds, to=0)).model(flux))

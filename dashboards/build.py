@@ -507,8 +507,9 @@ def _health_ts(pid: int, title: str, description: str, query: str, unit: str,
 def pipeline_health() -> db.Dashboard:
     ids = _Ids()
     d = (_dashboard("govpulse-pipeline", "Sức khoẻ hệ thống",
-                    "Pipeline health: events per second per topic, consumer lag, dead letters, late events, and "
-                    "units silent for longer than expected (pipeline_health, unit_activity).", "now-6h")
+                    "Pipeline health: events per second per topic, consumer lag, dead letters, late events, "
+                    "points InfluxDB rejected, reused event ids, and units silent for longer than expected "
+                    "(pipeline_health, unit_activity).", "now-6h")
          .refresh("30s").with_variable(var_province()))
     d = d.with_panel(
         stat.Panel().id(ids()).title("Thư chết (dead letters)")
@@ -537,6 +538,42 @@ def pipeline_health() -> db.Dashboard:
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^silent$/").values(False))
         .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
         .thresholds(_count_thresholds()).no_value("0"))
+    d = d.with_panel(
+        stat.Panel().id(ids()).title("Điểm dữ liệu bị InfluxDB từ chối")
+        .description("Lines InfluxDB refused as invalid during the time range (increase of points_rejected, all "
+                     "workers). Each was isolated from its batch and dropped, the others written; the worker log "
+                     "names its series and InfluxDB's reason. Any means figures are missing.")
+        .with_target(FluxTarget(Q.health_counter_total("points_rejected"))).unit("none").decimals(0).span(8).height(5)
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^points_rejected$/").values(False))
+        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(_count_thresholds()).no_value("0"))
+    d = d.with_panel(
+        stat.Panel().id(ids()).title("Mã sự kiện dùng lại, nội dung khác")
+        .description("Events that reused an event_id with different content during the time range (increase of "
+                     "conflicting_event_ids, all topics); they went to the dead-letter topic. A producer bug.")
+        .with_target(FluxTarget(Q.health_counter_total("conflicting_event_ids"))).unit("none").decimals(0)
+        .span(8).height(5)
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^conflicting_event_ids$/")
+                        .values(False))
+        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(_count_thresholds()).no_value("0"))
+    d = d.with_panel(
+        stat.Panel().id(ids()).title("Sai phân vùng (chuyển tiếp)")
+        .description("Records that arrived in a partition other than their unit's and were forwarded to it "
+                     "(increase of repartitioned, all topics): a producer uses another partitioner than murmur2.")
+        .with_target(FluxTarget(Q.health_counter_total("repartitioned"))).unit("none").decimals(0).span(4).height(5)
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^repartitioned$/").values(False))
+        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(
+            [dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])).no_value("0"))
+    d = d.with_panel(
+        stat.Panel().id(ids()).title("Không có khoá Kafka")
+        .description("Records without a Kafka key during the time range (increase of unkeyed, all topics).")
+        .with_target(FluxTarget(Q.health_counter_total("unkeyed"))).unit("none").decimals(0).span(4).height(5)
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^unkeyed$/").values(False))
+        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(
+            [dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])).no_value("0"))
     d = d.with_panel(_health_ts(ids(), "Sự kiện/giây theo topic", "events_per_second per topic (mean per interval).",
                                 Q.health_gauge("events_per_second", "mean"), "ops"))
     d = d.with_panel(_health_ts(ids(), "Độ trễ consumer (consumer lag)",
@@ -554,6 +591,15 @@ def pipeline_health() -> db.Dashboard:
                                 "and topic (offset_gaps). They happen around rebalances and cost only time; "
                                 "many mean workers keep joining and leaving the group.",
                                 Q.health_counter_increase("offset_gaps"), "short", bars=True))
+    d = d.with_panel(_health_ts(ids(), "Điểm dữ liệu bị InfluxDB từ chối theo thời gian",
+                                "Lines InfluxDB refused as invalid per interval (points_rejected, topic "
+                                "'influxdb': the sink's count, per worker group). Each was dropped alone; the "
+                                "worker log names its series.",
+                                Q.health_counter_increase("points_rejected"), "short", bars=True))
+    d = d.with_panel(_health_ts(ids(), "Mã sự kiện dùng lại theo topic",
+                                "Events reusing an event_id with different content, dead-lettered, per interval "
+                                "and topic (conflicting_event_ids).",
+                                Q.health_counter_increase("conflicting_event_ids"), "short", bars=True))
     d = d.with_panel(
         table.Panel().id(ids()).title("Hoạt động nguồn theo đơn vị")
         .description("Each unit and source system of the province: its last event and how long ago that was "

@@ -442,7 +442,7 @@ def health_gauge(field: str, fn: str) -> str:
 
 
 def health_counter_increase(field: str) -> str:
-    """How much a pipeline_health counter (dead_letters, late_events, duplicates) grew per display
+    """How much a pipeline_health counter (dead_letters, late_events, points_rejected, …) grew per display
     interval, per (app_id, topic), summed over the workers.  Counter resets (a worker restart)
     count from zero.  The growth since the range started, at each interval's end, minus that of
     the interval before (the first interval keeps its own growth, not zero)."""
@@ -638,3 +638,13 @@ def alert_dead_letters() -> str:
 def alert_offset_gaps() -> str:
     """Per (app_id, topic): offsets a worker found skipped during the rule's time range."""
     return alert_health_increase("offset_gaps")
+
+
+def alert_points_rejected() -> str:
+    """Per (app_id, topic = "influxdb"): lines InfluxDB refused as invalid during the rule's time range."""
+    return alert_health_increase("points_rejected")
+
+
+def alert_conflicting_event_ids() -> str:
+    """Per (app_id, topic): events that reused an event_id with different content during the rule's time range."""
+    return alert_health_increase("conflicting_event_ids")

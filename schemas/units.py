@@ -10,6 +10,11 @@ separated by ``:``) or passed to :func:`load_extra_units`::
         level: district        # district | department | other
         name: Thành phố Mỹ Tho (cũ)
         province_code: "82"
+
+A name (and a code) must be representable as an InfluxDB tag value, since it is written as
+the ``unit_name`` (``unit_code``, ``district_code``) tag: no line feed or carriage return, no
+trailing backslash, not empty (:func:`schemas.line_protocol.tag_value_problem`). Such a unit
+is refused when the registry is loaded, with the file, the unit code and the reason.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from pathlib import Path
 
 import yaml
 from vietnam_provinces import Province, Ward
+
+from schemas.line_protocol import tag_value_problem
 
 
 @dataclass(frozen=True)
@@ -92,17 +99,30 @@ def check_codes(province_code: str, ward_code: str | None = None, district_code:
     return problems
 
 
-def register(unit: Unit) -> None:
+def _check(unit: Unit) -> None:
+    code_problem = tag_value_problem(unit.code)
+    if code_problem:
+        raise ValueError(f"extra unit {unit.code[:60]!r}: the code cannot be an InfluxDB tag value: {code_problem}")
+    name_problem = tag_value_problem(unit.name)
+    if name_problem:
+        shown = repr(unit.name) if len(unit.name) <= 80 else repr(unit.name[:60]) + f"… ({len(unit.name)} characters)"
+        raise ValueError(f"extra unit {unit.code!r}: the name {shown} cannot be an InfluxDB tag value "
+                         f"(unit_name): {name_problem}")
     if unit.province_code not in _provinces():
         raise ValueError(f"extra unit {unit.code!r}: unknown province_code {unit.province_code!r}")
     existing = _wards().get(unit.code)
     if existing:
         raise ValueError(f"extra unit {unit.code!r} clashes with the official ward code of {existing[0]}")
+
+
+def register(unit: Unit) -> None:
+    _check(unit)
     _extra[unit.code] = unit
 
 
 def load_extra_units(path: str | Path) -> list[Unit]:
-    """Register the units listed in a YAML/JSON file; errors name the file and entry."""
+    """Register the units listed in a YAML/JSON file; errors name the file and entry. A file
+    with any refused entry registers none of its units."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -113,10 +133,12 @@ def load_extra_units(path: str | Path) -> list[Unit]:
             unit = Unit(str(e["code"]), str(e.get("level", "other")), str(e["name"]), str(e["province_code"]))
             if unit.level not in {"district", "department", "other"}:
                 raise ValueError(f"level must be district, department or other, not {unit.level!r}")
-            register(unit)
+            _check(unit)
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path}: units[{i}]: {err}") from err
         out.append(unit)
+    for unit in out:
+        _extra[unit.code] = unit
     return out
 
 
@@ -127,8 +149,14 @@ def _load_env_units() -> None:
     spec = os.environ.get("GOVPULSE_EXTRA_UNITS_FILE", "")
     for part in filter(None, spec.split(":")):
         if part not in _env_loaded:
+            load_extra_units(part)  # a refused file raises again at every attempt, not once then silently
             _env_loaded.add(part)
-            load_extra_units(part)
+
+
+def load_env_units() -> None:
+    """Load GOVPULSE_EXTRA_UNITS_FILE now (otherwise it is read at the first unknown code): a
+    process that calls this at start-up fails there on a refused unit, naming file, unit and reason."""
+    _load_env_units()
 
 
 def clear_extra_units() -> None:

@@ -9,7 +9,8 @@ Tags common to unit series (``UNIT_TAGS``):
   province_code   2-digit province code ("82")
   unit_code       the receiving unit: ward code, or district/department code ("28261", "815")
   unit_level      ward | district | department | other
-  unit_name       exact Vietnamese name ("Phường Mỹ Tho"); written verbatim, escaping is the client's job
+  unit_name       exact Vietnamese name ("Phường Mỹ Tho"); written verbatim and read back byte for byte
+                  (schemas/line_protocol.py: the registry refuses names InfluxDB cannot hold)
   ward_code       only when the unit is a ward
   district_code   only for pre-2025 history events that carried one
 
@@ -39,8 +40,19 @@ Measurements
   Updated in place (same series and time) when the dossier is later resolved or apologised for.
 
 ``pipeline_health`` (sức khoẻ pipeline) — tags ``app_id``, ``worker``, ``topic``; time = wall clock (every 10 s)
-  fields: events_total, events_per_second, consumer_lag, dead_letters, late_events, duplicates,
-          offset_gaps (numbers; offset_gaps = records that reached the worker out of order and were read again). Each worker of a group reports its own partitions: sum over ``worker``.
+  Each worker of a group reports its own partitions: sum over ``worker``. Counters are cumulative
+  per worker process (they restart from 0 with it; queries take ``increase()``).
+  fields per input topic:
+    events_total, events_per_second, consumer_lag, dead_letters, late_events, duplicates (numbers)
+    offset_gaps            records that reached the worker out of order and were read again
+    conflicting_event_ids  events reusing an event_id with different content (dead-lettered)
+    repartitioned          records that arrived in a partition other than their unit's and were
+                           forwarded to it
+    unkeyed                records without a Kafka key
+    processing_errors      records whose processing raised (dead-lettered)
+  on a row of its own with ``topic`` = ``influxdb`` (the sink's count is the worker's, not a topic's):
+    points_rejected        lines InfluxDB refused as invalid (HTTP 400/413/422), cumulative per
+                           worker; each was isolated from its batch and dropped, the others written
 
 ``unit_activity`` (hoạt động nguồn) — tags UNIT_TAGS + ``source_system``; time = wall clock
   fields: last_event_at (RFC 3339 string), last_event_age_seconds (float, against the watermark)
@@ -107,4 +119,7 @@ RATE_FIELDS = tuple(RATE_DEFINITIONS)
 
 OPEN_FIELDS = ("open", "overdue", "due_soon", "overdue_without_apology")
 HEALTH_FIELDS = ("events_total", "events_per_second", "consumer_lag", "dead_letters", "late_events", "duplicates",
-                 "offset_gaps")
+                 "offset_gaps", "conflicting_event_ids", "repartitioned", "unkeyed", "processing_errors",
+                 "points_rejected")
+# the pipeline_health topic tag of the sink's own row (points_rejected)
+SINK_TOPIC = "influxdb"

@@ -3,11 +3,14 @@
 Every row is a snapshot keyed by (measurement, tags, time): writing it again overwrites the
 same point, so retries, restarts and replays converge instead of duplicating. Rows that could
 not be written stay pending (newer snapshots of the same point replace older ones, so the
-buffer is bounded by the number of distinct points) and are retried at the next flush.
+buffer is bounded by the number of distinct points) and are retried at the next flush. A
+batch InfluxDB rejects as invalid is split until the offending lines are isolated: only they
+are dropped (logged with their series, counted in ``rejected_points``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -19,18 +22,10 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from govpulse.settings import Settings
+from schemas.line_protocol import escape_field_key, escape_measurement, escape_string_field, escape_tag
 from streams.domain.aggregator import Row, Tags
 
 log = logging.getLogger("govpulse.sink")
-
-
-def _esc_key(s: str) -> str:
-    # measurement/tag keys/values: escape comma, equals, space (line protocol rules)
-    return s.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-
-
-def _esc_str(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _field(v: object) -> str:
@@ -40,12 +35,16 @@ def _field(v: object) -> str:
         return f"{v}i"
     if isinstance(v, float):
         return repr(v)
-    return f'"{_esc_str(str(v))}"'
+    return f'"{escape_string_field(str(v))}"'
 
 
 def _prefix(measurement: str, tags: dict) -> str:
-    tag_part = "".join(f",{_esc_key(k)}={_esc_key(v)}" for k, v in sorted(tags.items()) if v not in (None, ""))
-    return f"{_esc_key(measurement)}{tag_part}"
+    """Escaped as influxd 2.7 parses it (schemas/line_protocol.py). A tag value it cannot
+    represent (trailing backslash, line feed, an odd run of backslashes before an escaped
+    character) can make the line invalid: the flush isolates and drops that line alone. Unit
+    names are checked when the registry is loaded."""
+    tag_part = "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v not in (None, ""))
+    return f"{escape_measurement(measurement)}{tag_part}"
 
 
 _FIELD_KEYS: dict[str, str] = {}
@@ -54,7 +53,7 @@ _FIELD_KEYS: dict[str, str] = {}
 def _field_key(k: str) -> str:
     e = _FIELD_KEYS.get(k)
     if e is None:
-        e = _FIELD_KEYS[k] = _esc_key(k)
+        e = _FIELD_KEYS[k] = escape_field_key(k)
     return e
 
 
@@ -69,6 +68,28 @@ def line(row: Row) -> str:
 def point_key(row: Row) -> tuple:
     tags = row[1]
     return (row[0], tags.key() if isinstance(tags, Tags) else tuple(sorted(tags.items())), row[3])
+
+
+def _short(s: str, limit: int) -> str:
+    return s if len(s) <= limit else f"{s[:limit]}… ({len(s)} characters)"
+
+
+def _series(row: Row) -> str:
+    """A row's series as written (measurement and tags, escaped), cut short if huge."""
+    return _short(_prefix(row[0], row[1]), 500)
+
+
+def _reason(status: int | None, body: str | None) -> str:
+    """influxd's reason for rejecting one line, without the line itself (it may be huge)."""
+    try:
+        message = json.loads(body or "")["message"]
+    except (ValueError, KeyError, TypeError):
+        message = body or "?"
+    else:
+        if message.startswith("unable to parse '"):  # one "unable to parse '<line>': <reason>" per fragment
+            reasons = [part.rsplit("': ", 1)[1] for part in message.split("\nunable to parse '") if "': " in part]
+            message = "; ".join(dict.fromkeys(reasons)) or message
+    return f"HTTP {status}: {_short(message, 300)}"
 
 
 def ensure_bucket(settings: Settings, bucket: str) -> None:
@@ -101,6 +122,7 @@ class InfluxSink:
         self.write_failures = 0
         self.last_error: str | None = None
         self.rejected_points = 0
+        self._rejection: tuple[int | None, str | None] = (None, None)  # the last invalid-batch answer
         # diagnostics: GOVPULSE_SINK_TRACE=FILE appends every line written, with the wall time
         trace = os.environ.get("GOVPULSE_SINK_TRACE")
         self._trace = open(trace, "a") if trace else None  # noqa: SIM115 - lives as long as the sink
@@ -120,33 +142,67 @@ class InfluxSink:
         return len(self._pending) >= self.max_pending
 
     def flush(self, attempts: int = 3) -> bool:
-        """Write everything pending; on failure keep it pending (retried next flush). Blocking."""
+        """Write everything pending; on failure keep it pending (retried next flush). Blocking.
+
+        A batch InfluxDB rejects as invalid (HTTP 400: a line it cannot parse, after which
+        influxd 2.7 writes none of the batch; 422: e.g. a field type conflict, a partial write;
+        413: too large) is split in halves until the offending lines are isolated. Only those
+        are dropped, each logged with its series and counted in ``rejected_points``; every other
+        line is written (writing a line again is harmless: same series and time overwrite)."""
         with self._lock:
             rows = list(self._pending.items())
             self._pending.clear()
-        failed_from = None
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start:start + self.batch_size]
-            body = "\n".join(line(r) for _, r in chunk)
-            ok = self._write(body, attempts)
-            if self._trace is not None:
-                self._trace.write("".join(f"{os.getpid()} {time.time():.3f} {ok} {ln}\n" for ln in body.split("\n")))
-                self._trace.flush()
-            if ok is None:  # rejected as invalid: retrying cannot help; counted and logged
-                self.rejected_points += len(chunk)
-                continue
-            if not ok:
-                failed_from = start
-                break
-            self.points_written += len(chunk)
-        if failed_from is not None:
-            with self._lock:
-                for k, r in rows[failed_from:]:
-                    self._pending.setdefault(k, r)  # a newer snapshot that arrived meanwhile wins
-            return False
+        start = 0
+        try:
+            for start in range(0, len(rows), self.batch_size):
+                chunk = rows[start:start + self.batch_size]
+                done = self._write_lines(chunk, [line(r) for _, r in chunk], attempts, top=True)
+                if done < len(chunk):
+                    self._keep_pending(rows[start + done:])
+                    return False
+        except BaseException:
+            # 401/403/404 (configuration) propagate; nothing of this chunk on is lost meanwhile
+            self._keep_pending(rows[start:])
+            raise
         return True
 
+    def _keep_pending(self, rows: list[tuple[tuple, Row]]) -> None:
+        with self._lock:
+            for k, r in rows:
+                self._pending.setdefault(k, r)  # a newer snapshot that arrived meanwhile wins
+
+    def _write_lines(self, items: list[tuple[tuple, Row]], lines: list[str], attempts: int,
+                     top: bool = False) -> int:
+        """Write these lines, splitting an invalid batch; returns how many leading items were
+        dealt with (written or rejected): the rest could not be written now (InfluxDB down)."""
+        body = "\n".join(lines)
+        ok = self._write(body, attempts)
+        if self._trace is not None:
+            self._trace.write("".join(f"{os.getpid()} {time.time():.3f} {ok} {ln}\n" for ln in body.split("\n")))
+            self._trace.flush()
+        if ok:
+            self.points_written += len(lines)
+            return len(lines)
+        if ok is False:
+            return 0
+        if len(lines) == 1:
+            self.rejected_points += 1
+            _, row = items[0]
+            log.error("InfluxDB rejected a point as invalid, dropped: series %s, time %s (ms), fields %s: %s",
+                      _series(row), row[3], ",".join(k for k, v in row[2].items() if v is not None),
+                      _reason(*self._rejection))
+            return 1
+        if top:
+            log.warning("InfluxDB rejected a batch of %d lines as invalid (%s); splitting it to isolate the "
+                        "offending lines", len(lines), _short(self.last_error or "", 300))
+        mid = len(lines) // 2
+        done = self._write_lines(items[:mid], lines[:mid], attempts)
+        if done < mid:
+            return done
+        return mid + self._write_lines(items[mid:], lines[mid:], attempts)
+
     def _write(self, body: str, attempts: int) -> bool | None:
+        """True: written; None: rejected as invalid (retrying cannot help); False: failed (retry later)."""
         delay = 0.5
         for i in range(attempts):
             try:
@@ -155,18 +211,17 @@ class InfluxSink:
                 self.last_error = None
                 return True
             except ApiException as e:
-                self.last_error = f"HTTP {e.status}: {e.body}"
+                self.last_error = _short(f"HTTP {e.status}: {e.body}", 2000)
                 # wrong token, permission or bucket: configuration, stop loudly
                 if e.status in (401, 403, 404):
                     log.error("InfluxDB refused the write: %s", self.last_error)
                     raise
-                # invalid points (e.g. a field type conflict) will not get better by retrying
+                # unparsable lines, a field type conflict, a body too large: not better by retrying
                 if e.status in (400, 413, 422):
-                    log.error("InfluxDB rejected a batch as invalid, %d lines dropped: %s",
-                              body.count("\n") + 1, self.last_error)
+                    self._rejection = (e.status, e.body if isinstance(e.body, str) else str(e.body))
                     return None
             except Exception as e:  # noqa: BLE001 - connection refused, timeouts: retry
-                self.last_error = f"{type(e).__name__}: {e}"
+                self.last_error = _short(f"{type(e).__name__}: {e}", 2000)
             self.write_failures += 1
             if i + 1 < attempts:
                 time.sleep(delay)

@@ -454,3 +454,79 @@ def test_health_queries_sum_the_workers_of_a_group(influx):
         with InfluxDBClient(url=s.influx_url, token=s.resolve_influx_token(), org=s.influx_org) as c:
             c.buckets_api().delete_bucket(c.buckets_api().find_bucket_by_name(bucket))
         db.client.close()
+
+
+# ---------------------------------------------------------------------------------------
+# points InfluxDB rejected and reused event ids: panels and alert rules
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("uid,field", [("govpulse-points-rejected", "points_rejected"),
+                                       ("govpulse-conflicting-event-ids", "conflicting_event_ids")])
+def test_alert_points_rejected_and_conflicting_ids_on_the_pipeline(influx, uid, field):
+    """Mỹ Tho 2022 has no invalid point and no reused id: the rules see the worker's series, at 0."""
+    rule = _rule(uid)
+    rule["data"][0]["relativeTimeRange"]["from"] = int((_now() - START).total_seconds())
+    result = _evaluate(influx, rule, _now())
+    topics = {dict(k)["topic"] for k in result}
+    assert result and topics <= {r["topic"] for r in influx.grafana(Q.health_gauge(field, "max"))}
+    if field == "points_rejected":
+        assert topics == {M.SINK_TOPIC}
+    assert all(value == 0.0 and not firing for value, firing in result.values())
+    (total,) = influx.grafana(Q.health_counter_total(field))
+    assert total[field] == 0.0
+
+
+def test_a_rejected_point_and_reused_ids_fire_their_rules(influx):
+    """A real rejection by InfluxDB (the sink's count) and conflicting ids reported by two workers of a
+    group, as pipeline_health rows of the contract: panels and rules sum the workers and fire."""
+    import uuid
+
+    from streams.sink import InfluxSink, ensure_bucket
+
+    s = influx.settings
+    bucket = f"health-{uuid.uuid4().hex[:8]}"
+    ensure_bucket(s, bucket)
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+    ms = lambda t: int(t.timestamp() * 1000)  # noqa: E731
+    sink = InfluxSink(s, bucket)
+    # one line InfluxDB cannot parse (a tag value ending with a backslash) beside a good one
+    sink.add([(M.UNIT_RATES, {"unit_code": "U1", "unit_name": "Tổ 3\\", "window": "month"}, {"received": 1}, ms(t0)),
+              (M.UNIT_RATES, {"unit_code": "U2", "unit_name": "Tổ 4", "window": "month"}, {"received": 1}, ms(t0))])
+    assert sink.flush() and sink.rejected_points == 1
+    topic = "govpulse.dossier-events"
+    rows = []
+    # worker 1: rejects its point between the first and second report; worker 2: 2 rejected later;
+    # conflicting ids: 1 on worker 1, 3 on worker 2
+    for step, counts in enumerate([((0, 0), (0, 0)), ((sink.rejected_points, 1), (0, 0)),
+                                   ((sink.rejected_points, 1), (2, 3))]):
+        wall = ms(t0 + timedelta(seconds=10 * step))
+        for worker, (rejected, conflicting) in zip(("host:1", "host:2"), counts):
+            rows.append((M.PIPELINE_HEALTH, {"app_id": "grp", "worker": worker, "topic": topic},
+                         {"events_total": 10 * step, "conflicting_event_ids": conflicting}, wall))
+            rows.append((M.PIPELINE_HEALTH, {"app_id": "grp", "worker": worker, "topic": M.SINK_TOPIC},
+                         {"points_rejected": rejected}, wall))
+    sink.add(rows)
+    assert sink.flush() and sink.rejected_points == 1
+    db = Influx(s)
+    db.bucket = bucket
+    try:
+        span = {"start": t0 - timedelta(minutes=1), "stop": t0 + timedelta(minutes=1),
+                "window_period": timedelta(minutes=5)}
+        for field, group_topic, expected in (("points_rejected", M.SINK_TOPIC, 3.0),
+                                             ("conflicting_event_ids", topic, 4.0)):
+            inc = db.grafana(Q.health_counter_increase(field), **span)
+            assert {(r["app_id"], r["topic"]) for r in inc} == {("grp", group_topic)}
+            assert sum(r[field] for r in inc) == expected
+            (total,) = db.grafana(Q.health_counter_total(field), **span)
+            assert total[field] == expected
+        stop = t0 + timedelta(minutes=1)
+        assert _evaluate(db, _rule("govpulse-points-rejected"), stop) == {
+            (("app_id", "grp"), ("topic", M.SINK_TOPIC)): (3.0, True)}
+        assert _evaluate(db, _rule("govpulse-conflicting-event-ids"), stop) == {
+            (("app_id", "grp"), ("topic", topic)): (4.0, True)}
+    finally:
+        from influxdb_client import InfluxDBClient
+
+        sink.close()
+        with InfluxDBClient(url=s.influx_url, token=s.resolve_influx_token(), org=s.influx_org) as c:
+            c.buckets_api().delete_bucket(c.buckets_api().find_bucket_by_name(bucket))
+        db.client.close()

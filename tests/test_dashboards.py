@@ -163,11 +163,15 @@ def test_provisioning_files_hold_no_secret_and_escape_dollars():
 
 def test_alert_thresholds_come_from_the_environment():
     env = {"GOVPULSE_ALERT_ON_TIME_THRESHOLD": "0.9", "GOVPULSE_ALERT_SILENT_SECONDS": "3600",
-           "GOVPULSE_ALERT_DEAD_LETTERS": "3", "GOVPULSE_ALERT_OFFSET_GAPS": "2"}
+           "GOVPULSE_ALERT_DEAD_LETTERS": "3", "GOVPULSE_ALERT_OFFSET_GAPS": "2",
+           "GOVPULSE_ALERT_POINTS_REJECTED": "4", "GOVPULSE_ALERT_CONFLICTING_EVENT_IDS": "5"}
     exprs = {r["uid"]: r["data"][2]["model"]["expression"] for r in alerts.api_rules(env)}
     assert exprs == {"govpulse-on-time-7d": "$B < 0.9", "govpulse-overdue-open": "$B > 0",
                      "govpulse-unit-silent": "$B > 3600", "govpulse-dead-letters": "$B > 3",
-                     "govpulse-offset-gaps": "$B > 2"}
+                     "govpulse-offset-gaps": "$B > 2", "govpulse-points-rejected": "$B > 4",
+                     "govpulse-conflicting-event-ids": "$B > 5"}
+    defaults = {r["uid"]: r["data"][2]["model"]["expression"] for r in alerts.api_rules({})}
+    assert defaults["govpulse-points-rejected"] == "$B > 0" and defaults["govpulse-conflicting-event-ids"] == "$B > 0"
     with pytest.raises(ValueError):
         alerts.api_rules({"GOVPULSE_ALERT_ON_TIME_THRESHOLD": "ninety"})
 

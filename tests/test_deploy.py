@@ -379,12 +379,14 @@ def test_compose_file_loads_like_docker_compose_config(compose_config):
     assert mounts["/var/lib/grafana/dashboards/govpulse"] == REPO / "dashboards" / "json"
     for p in mounts.values():
         assert p.is_dir(), p
+    from dashboards import alerts
     from dashboards.alerts import DASHBOARDS_PATH_IN_GRAFANA
     assert DASHBOARDS_PATH_IN_GRAFANA in mounts
     genv = services["grafana"]["environment"]
     for name in ("GOVPULSE_INFLUX_URL", "GOVPULSE_INFLUX_ORG", "GOVPULSE_INFLUX_BUCKET", "GOVPULSE_INFLUX_TOKEN",
                  "GOVPULSE_ALERT_WEBHOOK_URL", "GOVPULSE_ALERT_EMAIL_ADDRESSES", "GOVPULSE_ALERT_ON_TIME_THRESHOLD",
-                 "GOVPULSE_ALERT_SILENT_SECONDS", "GOVPULSE_ALERT_DEAD_LETTERS", "GOVPULSE_ALERT_OFFSET_GAPS"):
+                 "GOVPULSE_ALERT_SILENT_SECONDS", "GOVPULSE_ALERT_DEAD_LETTERS", "GOVPULSE_ALERT_OFFSET_GAPS",
+                 *(th.env for th in alerts.THRESHOLDS.values())):
         assert genv.get(name), f"the provisioning files read $__env{{{name}}}"
     assert (REPO / "producers" / "scenarios" / "mytho_2022.yaml").is_file(), \
         "the simulator service runs producers/scenarios/mytho_2022.yaml"

@@ -426,6 +426,6 @@ class WorkerCore:
             rows.append((m.PIPELINE_HEALTH, {"app_id": self.app_id, "worker": self.worker, "topic": topic}, fields, int(wall * 1000)))
         if points_rejected is not None:
             # the sink's count is the worker's, not a topic's
-            rows.append((m.PIPELINE_HEALTH, {"app_id": self.app_id, "worker": self.worker, "topic": "influxdb"},
+            rows.append((m.PIPELINE_HEALTH, {"app_id": self.app_id, "worker": self.worker, "topic": m.SINK_TOPIC},
                          {"points_rejected": points_rejected}, int(wall * 1000)))
         return rows

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import yaml
 from grafana_foundation_sdk.builders import alerting as ab
@@ -51,19 +51,30 @@ class Threshold:
 
 
 THRESHOLDS = {
-    "on_time": Threshold("GOVPULSE_ALERT_ON_TIME_THRESHOLD", "0.95",
-                         "a unit's 7-day on-time rate below this fraction fires"),
-    "silent": Threshold("GOVPULSE_ALERT_SILENT_SECONDS", "172800",
-                        "a unit with no event for longer than this many seconds (against the watermark) fires"),
-    "offset_gaps": Threshold("GOVPULSE_ALERT_OFFSET_GAPS", "10",
-                             "more offset gaps (records read again) than this on one topic within 15 minutes fires"),
-    "dead_letters": Threshold("GOVPULSE_ALERT_DEAD_LETTERS", "10",
-                              "more dead letters than this on one topic within 15 minutes fires"),
-    "points_rejected": Threshold("GOVPULSE_ALERT_POINTS_REJECTED", "0",
-                                 "more points rejected by InfluxDB than this within 15 minutes fires"),
-    "conflicting_event_ids": Threshold("GOVPULSE_ALERT_CONFLICTING_EVENT_IDS", "0",
-                                       "more events reusing an event_id with other content than this on one "
-                                       "topic within 15 minutes fires"),
+    "on_time": Threshold(
+        "GOVPULSE_ALERT_ON_TIME_THRESHOLD", "0.95", "a unit's 7-day on-time rate below this fraction fires"
+    ),
+    "silent": Threshold(
+        "GOVPULSE_ALERT_SILENT_SECONDS",
+        "172800",
+        "a unit with no event for longer than this many seconds (against the watermark) fires",
+    ),
+    "offset_gaps": Threshold(
+        "GOVPULSE_ALERT_OFFSET_GAPS",
+        "10",
+        "more offset gaps (records read again) than this on one topic within 15 minutes fires",
+    ),
+    "dead_letters": Threshold(
+        "GOVPULSE_ALERT_DEAD_LETTERS", "10", "more dead letters than this on one topic within 15 minutes fires"
+    ),
+    "points_rejected": Threshold(
+        "GOVPULSE_ALERT_POINTS_REJECTED", "0", "more points rejected by InfluxDB than this within 15 minutes fires"
+    ),
+    "conflicting_event_ids": Threshold(
+        "GOVPULSE_ALERT_CONFLICTING_EVENT_IDS",
+        "0",
+        "more events reusing an event_id with other content than this on one topic within 15 minutes fires",
+    ),
 }
 
 
@@ -87,100 +98,187 @@ class AlertSpec:
 
 ALERTS: tuple[AlertSpec, ...] = (
     AlertSpec(
-        uid="govpulse-on-time-7d", title="Tỷ lệ đúng hạn 7 ngày dưới ngưỡng",
-        query=Q.alert_on_time_7d, range_seconds=3 * 86400, op="<", threshold="on_time", pending="1h",
+        uid="govpulse-on-time-7d",
+        title="Tỷ lệ đúng hạn 7 ngày dưới ngưỡng",
+        query=Q.alert_on_time_7d,
+        range_seconds=3 * 86400,
+        op="<",
+        threshold="on_time",
+        pending="1h",
         summary="{{ $labels.unit_name }} ({{ $labels.unit_code }}): tỷ lệ giải quyết đúng hạn 7 ngày "
-                "{{ humanizePercentage $values.B.Value }}",
+        "{{ humanizePercentage $values.B.Value }}",
         description="A unit's on-time rate over its latest 7-day snapshot is under the threshold "
-                    f"(GOVPULSE_ALERT_ON_TIME_THRESHOLD, default {THRESHOLDS['on_time'].default}); units that "
-                    f"resolved fewer than {Q.MIN_RESOLVED_FOR_ON_TIME_ALERT} dossiers in the 7 days are not "
-                    "evaluated.",
-        labels={"severity": "warning"}),
+        f"(GOVPULSE_ALERT_ON_TIME_THRESHOLD, default {THRESHOLDS['on_time'].default}); units that "
+        f"resolved fewer than {Q.MIN_RESOLVED_FOR_ON_TIME_ALERT} dossiers in the 7 days are not "
+        "evaluated.",
+        labels={"severity": "warning"},
+    ),
     AlertSpec(
-        uid="govpulse-overdue-open", title="Có hồ sơ đang giải quyết quá hạn",
-        query=Q.alert_overdue_open, range_seconds=30 * 86400, op=">", threshold="0", pending="5m",
+        uid="govpulse-overdue-open",
+        title="Có hồ sơ đang giải quyết quá hạn",
+        query=Q.alert_overdue_open,
+        range_seconds=30 * 86400,
+        op=">",
+        threshold="0",
+        pending="5m",
         summary="{{ $labels.unit_name }} ({{ $labels.unit_code }}): {{ $values.B.Value }} hồ sơ quá hạn",
         description="The unit has open dossiers past their due date (open_dossiers.overdue > 0 at its latest "
-                    "point). Each should get an apology letter and a new appointment.",
-        labels={"severity": "warning"}),
+        "point). Each should get an apology letter and a new appointment.",
+        labels={"severity": "warning"},
+    ),
     AlertSpec(
-        uid="govpulse-unit-silent", title="Đơn vị không phát sinh sự kiện quá lâu",
-        query=Q.alert_unit_silent, range_seconds=3600, op=">", threshold="silent", pending="15m",
+        uid="govpulse-unit-silent",
+        title="Đơn vị không phát sinh sự kiện quá lâu",
+        query=Q.alert_unit_silent,
+        range_seconds=3600,
+        op=">",
+        threshold="silent",
+        pending="15m",
         summary="{{ $labels.unit_name }} ({{ $labels.unit_code }}, {{ $labels.source_system }}): "
-                "không có sự kiện trong {{ humanizeDuration $values.B.Value }}",
+        "không có sự kiện trong {{ humanizeDuration $values.B.Value }}",
         description="No event from this unit and source system for longer than GOVPULSE_ALERT_SILENT_SECONDS "
-                    f"(default {THRESHOLDS['silent'].default} s), measured against the worker's watermark: the "
-                    "source system or its connector may be down.",
-        labels={"severity": "warning"}),
+        f"(default {THRESHOLDS['silent'].default} s), measured against the worker's watermark: the "
+        "source system or its connector may be down.",
+        labels={"severity": "warning"},
+    ),
     AlertSpec(
-        uid="govpulse-dead-letters", title="Thư chết tăng đột biến",
-        query=Q.alert_dead_letters, range_seconds=900, op=">", threshold="dead_letters", pending="0s",
+        uid="govpulse-dead-letters",
+        title="Thư chết tăng đột biến",
+        query=Q.alert_dead_letters,
+        range_seconds=900,
+        op=">",
+        threshold="dead_letters",
+        pending="0s",
         summary="{{ $labels.topic }}: {{ $values.B.Value }} thư chết trong 15 phút",
         description="More events than GOVPULSE_ALERT_DEAD_LETTERS "
-                    f"(default {THRESHOLDS['dead_letters'].default}) went to the dead-letter topic within 15 "
-                    "minutes: a producer is sending invalid events.",
-        labels={"severity": "critical"}),
+        f"(default {THRESHOLDS['dead_letters'].default}) went to the dead-letter topic within 15 "
+        "minutes: a producer is sending invalid events.",
+        labels={"severity": "critical"},
+    ),
     AlertSpec(
-        uid="govpulse-offset-gaps", title="Worker phải đọc lại sự kiện nhiều lần",
-        query=Q.alert_offset_gaps, range_seconds=900, op=">", threshold="offset_gaps", pending="0s",
+        uid="govpulse-offset-gaps",
+        title="Worker phải đọc lại sự kiện nhiều lần",
+        query=Q.alert_offset_gaps,
+        range_seconds=900,
+        op=">",
+        threshold="offset_gaps",
+        pending="0s",
         summary="{{ $labels.topic }}: {{ $values.B.Value }} lần đọc lại do thiếu offset trong 15 phút",
         description="Records reached a worker out of order (pipeline_health.offset_gaps) more often than "
-                    "GOVPULSE_ALERT_OFFSET_GAPS within 15 minutes. The worker reads them again, so no "
-                    "figure is wrong, but it happens around rebalances: many mean workers keep joining "
-                    "and leaving the group (crash loop, health probe killing slow starters, session "
-                    "timeouts). See the worker logs for 'did not reach the worker'.",
-        labels={"severity": "warning"}),
+        "GOVPULSE_ALERT_OFFSET_GAPS within 15 minutes. The worker reads them again, so no "
+        "figure is wrong, but it happens around rebalances: many mean workers keep joining "
+        "and leaving the group (crash loop, health probe killing slow starters, session "
+        "timeouts). See the worker logs for 'did not reach the worker'.",
+        labels={"severity": "warning"},
+    ),
     AlertSpec(
-        uid="govpulse-points-rejected", title="InfluxDB từ chối ghi điểm dữ liệu",
-        query=Q.alert_points_rejected, range_seconds=900, op=">", threshold="points_rejected", pending="0s",
+        uid="govpulse-points-rejected",
+        title="InfluxDB từ chối ghi điểm dữ liệu",
+        query=Q.alert_points_rejected,
+        range_seconds=900,
+        op=">",
+        threshold="points_rejected",
+        pending="0s",
         summary="{{ $labels.app_id }}: InfluxDB từ chối {{ $values.B.Value }} điểm dữ liệu trong 15 phút",
         description="InfluxDB refused lines as invalid (pipeline_health.points_rejected, more than "
-                    "GOVPULSE_ALERT_POINTS_REJECTED, default "
-                    f"{THRESHOLDS['points_rejected'].default}, within 15 minutes). Each was isolated from its "
-                    "batch and dropped, the rest written: those figures are missing. The worker log names "
-                    "each one's series and InfluxDB's reason ('InfluxDB rejected a point as invalid').",
-        labels={"severity": "critical"}),
+        "GOVPULSE_ALERT_POINTS_REJECTED, default "
+        f"{THRESHOLDS['points_rejected'].default}, within 15 minutes). Each was isolated from its "
+        "batch and dropped, the rest written: those figures are missing. The worker log names "
+        "each one's series and InfluxDB's reason ('InfluxDB rejected a point as invalid').",
+        labels={"severity": "critical"},
+    ),
     AlertSpec(
-        uid="govpulse-conflicting-event-ids", title="Mã sự kiện bị dùng lại với nội dung khác",
-        query=Q.alert_conflicting_event_ids, range_seconds=900, op=">", threshold="conflicting_event_ids",
+        uid="govpulse-conflicting-event-ids",
+        title="Mã sự kiện bị dùng lại với nội dung khác",
+        query=Q.alert_conflicting_event_ids,
+        range_seconds=900,
+        op=">",
+        threshold="conflicting_event_ids",
         pending="0s",
         summary="{{ $labels.topic }}: {{ $values.B.Value }} sự kiện dùng lại event_id với nội dung khác trong 15 phút",
         description="Events reused an event_id with different content (pipeline_health.conflicting_event_ids, "
-                    "more than GOVPULSE_ALERT_CONFLICTING_EVENT_IDS, default "
-                    f"{THRESHOLDS['conflicting_event_ids'].default}, within 15 minutes). They went to the "
-                    "dead-letter topic (reason conflicting_event_id, with both versions' hashes): a producer "
-                    "is reusing ids, which is a bug at the source.",
-        labels={"severity": "critical"}),
+        "more than GOVPULSE_ALERT_CONFLICTING_EVENT_IDS, default "
+        f"{THRESHOLDS['conflicting_event_ids'].default}, within 15 minutes). They went to the "
+        "dead-letter topic (reason conflicting_event_id, with both versions' hashes): a producer "
+        "is reusing ids, which is a bug at the source.",
+        labels={"severity": "critical"},
+    ),
 )
 
 _ENV_MARK = "\x00ENV:{}\x00"
 
 
 def _rule_builder(spec: AlertSpec, threshold_text: str) -> ab.Rule:
-    flux = (FluxTarget(spec.query(), ref_id="A").interval_ms(1000).max_data_points(43200))
+    flux = FluxTarget(spec.query(), ref_id="A").interval_ms(1000).max_data_points(43200)
     return (
-        ab.Rule(spec.title).uid(spec.uid).folder_uid(FOLDER_UID).rule_group(RULE_GROUP).org_id(1)
-        .condition("C").for_val(spec.pending).no_data_state("OK").exec_err_state("Error").is_paused(False)
+        ab.Rule(spec.title)
+        .uid(spec.uid)
+        .folder_uid(FOLDER_UID)
+        .rule_group(RULE_GROUP)
+        .org_id(1)
+        .condition("C")
+        .for_val(spec.pending)
+        .no_data_state("OK")
+        .exec_err_state("Error")
+        .is_paused(False)
         .labels({"team": "govpulse", **spec.labels})
-        .annotations({"summary": spec.summary, "description": spec.description,
-                      "runbook_url": "/d/govpulse-late" if "overdue" in spec.uid else
-                      ("/d/govpulse-pipeline" if spec.uid in ("govpulse-unit-silent", "govpulse-dead-letters",
-                                                               "govpulse-offset-gaps", "govpulse-points-rejected",
-                                                               "govpulse-conflicting-event-ids")
-                       else "/d/govpulse-unit")})
-        .with_query(ab.Query("A").datasource_uid(DATASOURCE_UID).query_type("")
-                    .relative_time_range(am.RelativeTimeRange(from_val=spec.range_seconds, to=0)).model(flux))
-        .with_query(ab.Query("B").datasource_uid(EXPR).query_type("")
-                    .relative_time_range(am.RelativeTimeRange(from_val=0, to=0))
-                    .model(eb.TypeReduce().ref_id("B").expression("A").reducer("last")
-                           .settings(eb.ExprTypeReduceSettings().mode("dropNN"))
-                           .datasource(dm.DataSourceRef(type_val=EXPR, uid=EXPR))
-                           .interval_ms(1000).max_data_points(43200)))
-        .with_query(ab.Query("C").datasource_uid(EXPR).query_type("")
-                    .relative_time_range(am.RelativeTimeRange(from_val=0, to=0))
-                    .model(eb.TypeMath().ref_id("C").expression(f"$B {spec.op} {threshold_text}")
-                           .datasource(dm.DataSourceRef(type_val=EXPR, uid=EXPR))
-                           .interval_ms(1000).max_data_points(43200)))
+        .annotations(
+            {
+                "summary": spec.summary,
+                "description": spec.description,
+                "runbook_url": "/d/govpulse-late"
+                if "overdue" in spec.uid
+                else (
+                    "/d/govpulse-pipeline"
+                    if spec.uid
+                    in (
+                        "govpulse-unit-silent",
+                        "govpulse-dead-letters",
+                        "govpulse-offset-gaps",
+                        "govpulse-points-rejected",
+                        "govpulse-conflicting-event-ids",
+                    )
+                    else "/d/govpulse-unit"
+                ),
+            }
+        )
+        .with_query(
+            ab.Query("A")
+            .datasource_uid(DATASOURCE_UID)
+            .query_type("")
+            .relative_time_range(am.RelativeTimeRange(from_val=spec.range_seconds, to=0))
+            .model(flux)
+        )
+        .with_query(
+            ab.Query("B")
+            .datasource_uid(EXPR)
+            .query_type("")
+            .relative_time_range(am.RelativeTimeRange(from_val=0, to=0))
+            .model(
+                eb.TypeReduce()
+                .ref_id("B")
+                .expression("A")
+                .reducer("last")
+                .settings(eb.ExprTypeReduceSettings().mode("dropNN"))
+                .datasource(dm.DataSourceRef(type_val=EXPR, uid=EXPR))
+                .interval_ms(1000)
+                .max_data_points(43200)
+            )
+        )
+        .with_query(
+            ab.Query("C")
+            .datasource_uid(EXPR)
+            .query_type("")
+            .relative_time_range(am.RelativeTimeRange(from_val=0, to=0))
+            .model(
+                eb.TypeMath()
+                .ref_id("C")
+                .expression(f"$B {spec.op} {threshold_text}")
+                .datasource(dm.DataSourceRef(type_val=EXPR, uid=EXPR))
+                .interval_ms(1000)
+                .max_data_points(43200)
+            )
+        )
     )
 
 
@@ -194,8 +292,12 @@ def api_rules(environ: dict[str, str] | None = None) -> list[dict]:
 
 
 def api_rule_group(environ: dict[str, str] | None = None) -> dict:
-    return {"title": RULE_GROUP, "folderUid": FOLDER_UID, "interval": RULE_GROUP_INTERVAL_SECONDS,
-            "rules": api_rules(environ)}
+    return {
+        "title": RULE_GROUP,
+        "folderUid": FOLDER_UID,
+        "interval": RULE_GROUP_INTERVAL_SECONDS,
+        "rules": api_rules(environ),
+    }
 
 
 def _file_strings(obj):
@@ -221,67 +323,126 @@ def file_rules_doc() -> dict:
         for k in ("folderUID", "ruleGroup", "orgID"):
             r.pop(k)
         rules.append(_file_strings(r))
-    return {"apiVersion": 1, "groups": [{
-        "orgId": 1, "name": RULE_GROUP, "folder": FOLDER_TITLE,
-        "interval": f"{RULE_GROUP_INTERVAL_SECONDS}s", "rules": rules}]}
+    return {
+        "apiVersion": 1,
+        "groups": [
+            {
+                "orgId": 1,
+                "name": RULE_GROUP,
+                "folder": FOLDER_TITLE,
+                "interval": f"{RULE_GROUP_INTERVAL_SECONDS}s",
+                "rules": rules,
+            }
+        ],
+    }
 
 
 # ---------------------------------------------------------------------------------------
 # other provisioning files
 # ---------------------------------------------------------------------------------------
 def datasource_doc() -> dict:
-    return {"apiVersion": 1, "datasources": [{
-        "name": DATASOURCE_NAME, "uid": DATASOURCE_UID, "type": DATASOURCE_TYPE, "access": "proxy",
-        "orgId": 1, "url": "$__env{GOVPULSE_INFLUX_URL}", "isDefault": True, "editable": False,
-        "jsonData": {"version": "Flux", "organization": "$__env{GOVPULSE_INFLUX_ORG}",
-                     "defaultBucket": "$__env{GOVPULSE_INFLUX_BUCKET}", "tlsSkipVerify": False},
-        "secureJsonData": {"token": "$__env{GOVPULSE_INFLUX_TOKEN}"},
-    }]}
+    return {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": DATASOURCE_NAME,
+                "uid": DATASOURCE_UID,
+                "type": DATASOURCE_TYPE,
+                "access": "proxy",
+                "orgId": 1,
+                "url": "$__env{GOVPULSE_INFLUX_URL}",
+                "isDefault": True,
+                "editable": False,
+                "jsonData": {
+                    "version": "Flux",
+                    "organization": "$__env{GOVPULSE_INFLUX_ORG}",
+                    "defaultBucket": "$__env{GOVPULSE_INFLUX_BUCKET}",
+                    "tlsSkipVerify": False,
+                },
+                "secureJsonData": {"token": "$__env{GOVPULSE_INFLUX_TOKEN}"},
+            }
+        ],
+    }
 
 
 def datasource_api_payload(url: str, organization: str, bucket: str, token: str | None) -> dict:
     """The datasource as Grafana's /api/datasources takes it (token only when given)."""
-    body = {"uid": DATASOURCE_UID, "name": DATASOURCE_NAME, "type": DATASOURCE_TYPE, "access": "proxy",
-            "url": url, "isDefault": False, "basicAuth": False,
-            "jsonData": {"version": "Flux", "organization": organization, "defaultBucket": bucket,
-                         "tlsSkipVerify": False}}
+    body = {
+        "uid": DATASOURCE_UID,
+        "name": DATASOURCE_NAME,
+        "type": DATASOURCE_TYPE,
+        "access": "proxy",
+        "url": url,
+        "isDefault": False,
+        "basicAuth": False,
+        "jsonData": {"version": "Flux", "organization": organization, "defaultBucket": bucket, "tlsSkipVerify": False},
+    }
     if token is not None:
         body["secureJsonData"] = {"token": token}
     return body
 
 
 def dashboard_provider_doc() -> dict:
-    return {"apiVersion": 1, "providers": [{
-        "name": "govpulse", "orgId": 1, "folder": FOLDER_TITLE, "folderUid": FOLDER_UID, "type": "file",
-        "disableDeletion": True, "allowUiUpdates": False, "updateIntervalSeconds": 30,
-        "options": {"path": DASHBOARDS_PATH_IN_GRAFANA, "foldersFromFilesStructure": False},
-    }]}
+    return {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "govpulse",
+                "orgId": 1,
+                "folder": FOLDER_TITLE,
+                "folderUid": FOLDER_UID,
+                "type": "file",
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 30,
+                "options": {"path": DASHBOARDS_PATH_IN_GRAFANA, "foldersFromFilesStructure": False},
+            }
+        ],
+    }
 
 
 def contact_points_doc() -> dict:
     return {
         "apiVersion": 1,
-        "contactPoints": [{
-            "orgId": 1, "name": CONTACT_POINT,
-            "receivers": [
-                {"uid": "govpulse-webhook", "type": "webhook", "disableResolveMessage": False,
-                 "settings": {"url": "$__env{GOVPULSE_ALERT_WEBHOOK_URL}", "httpMethod": "POST"}},
-                {"uid": "govpulse-email", "type": "email", "disableResolveMessage": False,
-                 "settings": {"addresses": "$__env{GOVPULSE_ALERT_EMAIL_ADDRESSES}", "singleEmail": True}},
-            ],
-        }],
+        "contactPoints": [
+            {
+                "orgId": 1,
+                "name": CONTACT_POINT,
+                "receivers": [
+                    {
+                        "uid": "govpulse-webhook",
+                        "type": "webhook",
+                        "disableResolveMessage": False,
+                        "settings": {"url": "$__env{GOVPULSE_ALERT_WEBHOOK_URL}", "httpMethod": "POST"},
+                    },
+                    {
+                        "uid": "govpulse-email",
+                        "type": "email",
+                        "disableResolveMessage": False,
+                        "settings": {"addresses": "$__env{GOVPULSE_ALERT_EMAIL_ADDRESSES}", "singleEmail": True},
+                    },
+                ],
+            }
+        ],
         # This Grafana is govpulse's own (deploy/docker-compose.yml): its root policy sends everything to
         # the govpulse contact point. On a shared Grafana, drop this part and route on label team=govpulse.
-        "policies": [{
-            "orgId": 1, "receiver": CONTACT_POINT,
-            "group_by": ["grafana_folder", "alertname", "province_code"],
-            "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h",
-        }],
+        "policies": [
+            {
+                "orgId": 1,
+                "receiver": CONTACT_POINT,
+                "group_by": ["grafana_folder", "alertname", "province_code"],
+                "group_wait": "30s",
+                "group_interval": "5m",
+                "repeat_interval": "4h",
+            }
+        ],
     }
 
 
-HEADER = ("# Generated by `govpulse dashboards generate` from dashboards/alerts.py: do not edit by hand.\n"
-          "# $__env{NAME} is expanded by Grafana from its environment; $$ is a literal $.\n")
+HEADER = (
+    "# Generated by `govpulse dashboards generate` from dashboards/alerts.py: do not edit by hand.\n"
+    "# $__env{NAME} is expanded by Grafana from its environment; $$ is a literal $.\n"
+)
 
 
 class _Dumper(yaml.SafeDumper):

@@ -14,16 +14,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import stat, table, timeseries
-from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 
+from common import measurements as M
 from dashboards import queries as Q
 from dashboards.flux import FluxTarget, datasource_ref
-from streams import measurements as M
 
 JSON_DIR = Path(__file__).resolve().parent / "json"
 FOLDER_UID = "govpulse"
@@ -42,80 +42,132 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "on_time_rate": Target(0.90, 0.95, (
-        "Green from 95 % on time: the level provinces commonly set as the target in their annual PAR plans; "
-        "orange 90-95 %, red below 90 %. Calibration: Mỹ Tho 2022 reported 99.66 % city-wide, Vĩnh Long city "
-        "95.32 % (DOMAIN.md). Assumption: adjust to the province's own plan.")),
-    "online_share": Target(0.50, 0.80, (
-        "Green from 80 %, orange from 50 %: assumed from the national e-government targets for 2025 as "
-        "commonly quoted in provincial plans (about half of dossiers handled online, rising to most of "
-        "them). Calibration: Vĩnh Yên 2024 handled over 96-97 % online. Assumption: verify against the "
-        "decision in force for the province.")),
-    "signature_adoption": Target(0.70, 0.90, (
-        "Green from 90 %, orange from 70 %: assumption based on the aim that documents between state "
-        "agencies are exchanged electronically with digital signatures (secret documents excepted); "
-        "Vĩnh Yên 2024 reports 100 %.")),
-    "meeting_smooth_rate": Target(0.90, 0.98, (
-        "Green from 98 %, orange from 90 %: assumption; Mỹ Tho 2022 reports all 34 online meetings "
-        "without interruption (100 %).")),
-    "satisfaction_rate": Target(0.80, 0.90, (
-        "Green from 90 %: the satisfaction level the PAR master programme 2021-2030 (Resolution "
-        "76/NQ-CP) sets as the minimum to reach by 2025, as commonly cited; orange from 80 %. "
-        "Calibration: Vĩnh Long 2022 96.77 %, Vĩnh Yên 2024 over 99 %.")),
-    "apology_coverage": Target(0.90, 1.0, (
-        "Green only at 100 %: every dossier resolved late should have an apology letter (thư xin lỗi); "
-        "orange from 90 %.")),
+    "on_time_rate": Target(
+        0.90,
+        0.95,
+        (
+            "Green from 95 % on time: the level provinces commonly set as the target in their annual PAR plans; "
+            "orange 90-95 %, red below 90 %. Calibration: Mỹ Tho 2022 reported 99.66 % city-wide, Vĩnh Long city "
+            "95.32 % (DOMAIN.md). Assumption: adjust to the province's own plan."
+        ),
+    ),
+    "online_share": Target(
+        0.50,
+        0.80,
+        (
+            "Green from 80 %, orange from 50 %: assumed from the national e-government targets for 2025 as "
+            "commonly quoted in provincial plans (about half of dossiers handled online, rising to most of "
+            "them). Calibration: Vĩnh Yên 2024 handled over 96-97 % online. Assumption: verify against the "
+            "decision in force for the province."
+        ),
+    ),
+    "signature_adoption": Target(
+        0.70,
+        0.90,
+        (
+            "Green from 90 %, orange from 70 %: assumption based on the aim that documents between state "
+            "agencies are exchanged electronically with digital signatures (secret documents excepted); "
+            "Vĩnh Yên 2024 reports 100 %."
+        ),
+    ),
+    "meeting_smooth_rate": Target(
+        0.90,
+        0.98,
+        (
+            "Green from 98 %, orange from 90 %: assumption; Mỹ Tho 2022 reports all 34 online meetings "
+            "without interruption (100 %)."
+        ),
+    ),
+    "satisfaction_rate": Target(
+        0.80,
+        0.90,
+        (
+            "Green from 90 %: the satisfaction level the PAR master programme 2021-2030 (Resolution "
+            "76/NQ-CP) sets as the minimum to reach by 2025, as commonly cited; orange from 80 %. "
+            "Calibration: Vĩnh Long 2022 96.77 %, Vĩnh Yên 2024 over 99 %."
+        ),
+    ),
+    "apology_coverage": Target(
+        0.90,
+        1.0,
+        (
+            "Green only at 100 %: every dossier resolved late should have an apology letter (thư xin lỗi); "
+            "orange from 90 %."
+        ),
+    ),
 }
 
-UNIT_LEVEL_LABELS = {"ward": "Phường/xã", "district": "Quận/huyện (cũ)", "department": "Sở, ban, ngành",
-                     "other": "Khác"}
+UNIT_LEVEL_LABELS = {
+    "ward": "Phường/xã",
+    "district": "Quận/huyện (cũ)",
+    "department": "Sở, ban, ngành",
+    "other": "Khác",
+}
 
 
 def _thresholds(rate: str) -> db.ThresholdsConfig | None:
     t = TARGETS.get(rate)
     if t is None:
         return None
-    return db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps([
-        dm.Threshold(value=None, color="red"),
-        dm.Threshold(value=t.orange_from, color="orange"),
-        dm.Threshold(value=t.green_from, color="green"),
-    ])
+    return (
+        db.ThresholdsConfig()
+        .mode(dm.ThresholdsMode.ABSOLUTE)
+        .steps(
+            [
+                dm.Threshold(value=None, color="red"),
+                dm.Threshold(value=t.orange_from, color="orange"),
+                dm.Threshold(value=t.green_from, color="green"),
+            ]
+        )
+    )
 
 
 def _count_thresholds(bad_from: float = 1) -> db.ThresholdsConfig:
-    return db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps([
-        dm.Threshold(value=None, color="green"), dm.Threshold(value=bad_from, color="red")])
+    return (
+        db.ThresholdsConfig()
+        .mode(dm.ThresholdsMode.ABSOLUTE)
+        .steps([dm.Threshold(value=None, color="green"), dm.Threshold(value=bad_from, color="red")])
+    )
 
 
 def _rate_description(rate: str, extra: str = "") -> str:
     nums, den = M.RATE_DEFINITIONS[rate]
-    text = (f"{Q.RATE_LABELS[rate][1]}. Computed as sum({' + '.join(nums)}) / sum({den}) over the units in scope, "
-            f"never as an average of unit rates.")
+    text = (
+        f"{Q.RATE_LABELS[rate][1]}. Computed as sum({' + '.join(nums)}) / sum({den}) over the units in scope, "
+        f"never as an average of unit rates."
+    )
     if rate in TARGETS:
         text += " Colours: " + TARGETS[rate].source
     return text + (" " + extra if extra else "")
 
 
 def _display(name: str, label: str) -> db.DashboardFieldConfigSourceOverrides:
-    return (db.DashboardFieldConfigSourceOverrides()
-            .matcher(dm.MatcherConfig(id_val="byName", options=name))
-            .properties([dm.DynamicConfigValue(id_val="displayName", value=label)]))
+    return (
+        db.DashboardFieldConfigSourceOverrides()
+        .matcher(dm.MatcherConfig(id_val="byName", options=name))
+        .properties([dm.DynamicConfigValue(id_val="displayName", value=label)])
+    )
 
 
 def _by_name(name: str, *props: tuple[str, object]) -> db.DashboardFieldConfigSourceOverrides:
-    return (db.DashboardFieldConfigSourceOverrides()
-            .matcher(dm.MatcherConfig(id_val="byName", options=name))
-            .properties([dm.DynamicConfigValue(id_val=k, value=v) for k, v in props]))
+    return (
+        db.DashboardFieldConfigSourceOverrides()
+        .matcher(dm.MatcherConfig(id_val="byName", options=name))
+        .properties([dm.DynamicConfigValue(id_val=k, value=v) for k, v in props])
+    )
 
 
 def _organize(order: list[str], rename: dict[str, str], exclude: tuple[str, ...] = ()) -> dm.DataTransformerConfig:
     """Column order and headers. ``_finish`` moves the headers into displayName overrides: renaming in the
     transformation would change the names that the other overrides match on."""
-    return dm.DataTransformerConfig(id_val="organize", options={
-        "indexByName": {name: i for i, name in enumerate(order)},
-        "renameByName": rename,
-        "excludeByName": {name: True for name in ("result", "table", *exclude)},
-    })
+    return dm.DataTransformerConfig(
+        id_val="organize",
+        options={
+            "indexByName": {name: i for i, name in enumerate(order)},
+            "renameByName": rename,
+            "excludeByName": {name: True for name in ("result", "table", *exclude)},
+        },
+    )
 
 
 def _headers_as_overrides(p: dm.Panel) -> None:
@@ -133,64 +185,116 @@ def _headers_as_overrides(p: dm.Panel) -> None:
             if same:
                 same[0].properties.insert(0, prop)
             else:
-                overrides.append(dm.DashboardFieldConfigSourceOverrides(
-                    matcher=dm.MatcherConfig(id_val="byName", options=name), properties=[prop]))
+                overrides.append(
+                    dm.DashboardFieldConfigSourceOverrides(
+                        matcher=dm.MatcherConfig(id_val="byName", options=name), properties=[prop]
+                    )
+                )
         p.field_config.overrides = overrides
 
 
-YES_NO = [dm.ValueMap(options={
-    "true": dm.ValueMappingResult(text="Có", color="green", index=0),
-    "false": dm.ValueMappingResult(text="Chưa", color="red", index=1),
-})]
-KIND_MAP = [dm.ValueMap(options={
-    "dossier_overdue": dm.ValueMappingResult(text="Quá hạn", color="red", index=0),
-    "dossier_due_soon": dm.ValueMappingResult(text="Sắp đến hạn", color="orange", index=1),
-    "apology_missing": dm.ValueMappingResult(text="Chưa có thư xin lỗi", color="purple", index=2),
-})]
-STATUS_MAP = [dm.ValueMap(options={
-    "Quá hạn": dm.ValueMappingResult(color="red", index=0),
-    "Sắp đến hạn": dm.ValueMappingResult(color="orange", index=1),
-})]
-LEVEL_MAP = [dm.ValueMap(options={
-    k: dm.ValueMappingResult(text=v, index=i) for i, (k, v) in enumerate(UNIT_LEVEL_LABELS.items())})]
+YES_NO = [
+    dm.ValueMap(
+        options={
+            "true": dm.ValueMappingResult(text="Có", color="green", index=0),
+            "false": dm.ValueMappingResult(text="Chưa", color="red", index=1),
+        }
+    )
+]
+KIND_MAP = [
+    dm.ValueMap(
+        options={
+            "dossier_overdue": dm.ValueMappingResult(text="Quá hạn", color="red", index=0),
+            "dossier_due_soon": dm.ValueMappingResult(text="Sắp đến hạn", color="orange", index=1),
+            "apology_missing": dm.ValueMappingResult(text="Chưa có thư xin lỗi", color="purple", index=2),
+        }
+    )
+]
+STATUS_MAP = [
+    dm.ValueMap(
+        options={
+            "Quá hạn": dm.ValueMappingResult(color="red", index=0),
+            "Sắp đến hạn": dm.ValueMappingResult(color="orange", index=1),
+        }
+    )
+]
+LEVEL_MAP = [
+    dm.ValueMap(
+        options={k: dm.ValueMappingResult(text=v, index=i) for i, (k, v) in enumerate(UNIT_LEVEL_LABELS.items())}
+    )
+]
 
 
 # ---------------------------------------------------------------------------------------
 # template variables
 # ---------------------------------------------------------------------------------------
 def var_province() -> db.QueryVariable:
-    return (db.QueryVariable("province").label("Tỉnh / Thành phố")
-            .description("Province code (province_code tag), from the unit_rates data in the time range.")
-            .query(Q.var_province()).datasource(datasource_ref())
-            .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(dm.VariableSort.ALPHABETICAL_ASC))
+    return (
+        db.QueryVariable("province")
+        .label("Tỉnh / Thành phố")
+        .description("Province code (province_code tag), from the unit_rates data in the time range.")
+        .query(Q.var_province())
+        .datasource(datasource_ref())
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+    )
 
 
 def var_window() -> db.QueryVariable:
-    return (db.QueryVariable("window").label("Kỳ tính")
-            .description("unit_rates window: 24h / 7d / 30d rolling (event time), month / year (calendar, "
-                         "Asia/Ho_Chi_Minh), report_year (annual reporting period, GOVPULSE_REPORT_YEAR_START).")
-            .query(Q.var_window()).datasource(datasource_ref())
-            .current(dm.VariableOption(selected=True, text="report_year", value="report_year"))
-            .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(dm.VariableSort.ALPHABETICAL_ASC))
+    return (
+        db.QueryVariable("window")
+        .label("Kỳ tính")
+        .description(
+            "unit_rates window: 24h / 7d / 30d rolling (event time), month / year (calendar, "
+            "Asia/Ho_Chi_Minh), report_year (annual reporting period, GOVPULSE_REPORT_YEAR_START)."
+        )
+        .query(Q.var_window())
+        .datasource(datasource_ref())
+        .current(dm.VariableOption(selected=True, text="report_year", value="report_year"))
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+    )
 
 
 def var_unit(include_all: bool = False) -> db.QueryVariable:
-    v = (db.QueryVariable("unit").label("Đơn vị / Phường, xã")
-         .description("Receiving unit (unit_code tag): a ward, a former district desk or a department. "
-                      "Shown as 'code — name'; the value is the code.")
-         .query(Q.var_unit()).datasource(datasource_ref()).regex(Q.UNIT_VAR_REGEX)
-         .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(dm.VariableSort.ALPHABETICAL_ASC))
+    v = (
+        db.QueryVariable("unit")
+        .label("Đơn vị / Phường, xã")
+        .description(
+            "Receiving unit (unit_code tag): a ward, a former district desk or a department. "
+            "Shown as 'code — name'; the value is the code."
+        )
+        .query(Q.var_unit())
+        .datasource(datasource_ref())
+        .regex(Q.UNIT_VAR_REGEX)
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+    )
     if include_all:
         v = v.include_all(True).all_value(".*")
     return v
 
 
 def _dashboard(uid: str, title: str, description: str, time_from: str) -> db.Dashboard:
-    return (db.Dashboard(title).uid(uid).description(description).tags(TAGS)
-            .timezone("Asia/Ho_Chi_Minh").time(time_from, "now").refresh("1m").editable()
-            .tooltip(dm.DashboardCursorSync.CROSSHAIR)
-            .link(db.DashboardLink("govpulse").type(dm.DashboardLinkType.DASHBOARDS).tags(TAGS)
-                  .as_dropdown(True).include_vars(True).keep_time(True)))
+    return (
+        db.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(TAGS)
+        .timezone("Asia/Ho_Chi_Minh")
+        .time(time_from, "now")
+        .refresh("1m")
+        .editable()
+        .tooltip(dm.DashboardCursorSync.CROSSHAIR)
+        .link(
+            db.DashboardLink("govpulse")
+            .type(dm.DashboardLinkType.DASHBOARDS)
+            .tags(TAGS)
+            .as_dropdown(True)
+            .include_vars(True)
+            .keep_time(True)
+        )
+    )
 
 
 class _Ids:
@@ -206,13 +310,28 @@ class _Ids:
 # panels
 # ---------------------------------------------------------------------------------------
 def rate_stat(pid: int, rate: str, scope: Q.Scope, span: int = 4) -> stat.Panel:
-    p = (stat.Panel().id(pid).title(Q.RATE_LABELS[rate][0]).description(_rate_description(
-            rate, "Snapshot: the selected window's latest period (or as-of step) at the end of the time range."))
-         .with_target(FluxTarget(Q.rate_latest(rate, scope)))
-         .unit("percentunit").decimals(2).min(0).max(1).span(span).height(5)
-         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields(f"/^{rate}$/").values(False))
-         .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
-         .text_mode(cm.BigValueTextMode.VALUE).no_value("—"))
+    p = (
+        stat.Panel()
+        .id(pid)
+        .title(Q.RATE_LABELS[rate][0])
+        .description(
+            _rate_description(
+                rate, "Snapshot: the selected window's latest period (or as-of step) at the end of the time range."
+            )
+        )
+        .with_target(FluxTarget(Q.rate_latest(rate, scope)))
+        .unit("percentunit")
+        .decimals(2)
+        .min(0)
+        .max(1)
+        .span(span)
+        .height(5)
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields(f"/^{rate}$/").values(False))
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .text_mode(cm.BigValueTextMode.VALUE)
+        .no_value("—")
+    )
     th = _thresholds(rate)
     if th is not None:
         p = p.thresholds(th)
@@ -222,71 +341,131 @@ def rate_stat(pid: int, rate: str, scope: Q.Scope, span: int = 4) -> stat.Panel:
 
 
 def open_stat(pid: int, field: str, title: str, description: str, scope: Q.Scope, span: int = 4) -> stat.Panel:
-    return (stat.Panel().id(pid).title(title).description(description)
-            .with_target(FluxTarget(Q.open_dossiers_latest(field, scope)))
-            .unit("none").decimals(0).span(span).height(5)
-            .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields(f"/^{field}$/").values(False))
-            .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
-            .text_mode(cm.BigValueTextMode.VALUE).thresholds(_count_thresholds()).no_value("0"))
+    return (
+        stat.Panel()
+        .id(pid)
+        .title(title)
+        .description(description)
+        .with_target(FluxTarget(Q.open_dossiers_latest(field, scope)))
+        .unit("none")
+        .decimals(0)
+        .span(span)
+        .height(5)
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields(f"/^{field}$/").values(False))
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .text_mode(cm.BigValueTextMode.VALUE)
+        .thresholds(_count_thresholds())
+        .no_value("0")
+    )
 
 
 def rate_timeseries(pid: int, rate: str, scope: Q.Scope, span: int = 12) -> timeseries.Panel:
     """One rate over time (left axis) with its numerator and denominator counts as bars (right axis)."""
     nums, den = M.RATE_DEFINITIONS[rate]
-    p = (timeseries.Panel().id(pid).title(Q.RATE_LABELS[rate][0])
-         .description(_rate_description(rate, "Counts (bars, right axis) are the snapshot's numerator and "
-                                              "denominator at each point."))
-         .with_target(FluxTarget(Q.rate_over_time(rate, scope)))
-         .unit("percentunit").min(0).max(1).decimals(1).span(span).height(8)
-         .line_width(2).fill_opacity(10).show_points(cm.VisibilityMode.AUTO).span_nulls(True)
-         .legend(cb.VizLegendOptions().display_mode(cm.LegendDisplayMode.LIST)
-                 .placement(cm.LegendPlacement.BOTTOM).show_legend(True).calcs([]))
-         .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.NONE))
-         .override_by_name(rate, [dm.DynamicConfigValue(id_val="displayName", value=Q.RATE_LABELS[rate][0])]))
+    p = (
+        timeseries.Panel()
+        .id(pid)
+        .title(Q.RATE_LABELS[rate][0])
+        .description(
+            _rate_description(
+                rate, "Counts (bars, right axis) are the snapshot's numerator and denominator at each point."
+            )
+        )
+        .with_target(FluxTarget(Q.rate_over_time(rate, scope)))
+        .unit("percentunit")
+        .min(0)
+        .max(1)
+        .decimals(1)
+        .span(span)
+        .height(8)
+        .line_width(2)
+        .fill_opacity(10)
+        .show_points(cm.VisibilityMode.AUTO)
+        .span_nulls(True)
+        .legend(
+            cb.VizLegendOptions()
+            .display_mode(cm.LegendDisplayMode.LIST)
+            .placement(cm.LegendPlacement.BOTTOM)
+            .show_legend(True)
+            .calcs([])
+        )
+        .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.NONE))
+        .override_by_name(rate, [dm.DynamicConfigValue(id_val="displayName", value=Q.RATE_LABELS[rate][0])])
+    )
     th = _thresholds(rate)
     if th is not None:
         p = p.thresholds(th).thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.DASHED))
     for f in (*nums, den):
-        p = p.override_by_name(f, [
-            dm.DynamicConfigValue(id_val="displayName", value=Q.COUNT_LABELS[f]),
-            dm.DynamicConfigValue(id_val="unit", value="short"),
-            dm.DynamicConfigValue(id_val="min", value=0),
-            dm.DynamicConfigValue(id_val="max", value=None),
-            dm.DynamicConfigValue(id_val="decimals", value=0),
-            dm.DynamicConfigValue(id_val="custom.drawStyle", value="bars"),
-            dm.DynamicConfigValue(id_val="custom.fillOpacity", value=40),
-            dm.DynamicConfigValue(id_val="custom.axisPlacement", value="right"),
-            dm.DynamicConfigValue(id_val="custom.thresholdsStyle", value={"mode": "off"}),
-        ])
+        p = p.override_by_name(
+            f,
+            [
+                dm.DynamicConfigValue(id_val="displayName", value=Q.COUNT_LABELS[f]),
+                dm.DynamicConfigValue(id_val="unit", value="short"),
+                dm.DynamicConfigValue(id_val="min", value=0),
+                dm.DynamicConfigValue(id_val="max", value=None),
+                dm.DynamicConfigValue(id_val="decimals", value=0),
+                dm.DynamicConfigValue(id_val="custom.drawStyle", value="bars"),
+                dm.DynamicConfigValue(id_val="custom.fillOpacity", value=40),
+                dm.DynamicConfigValue(id_val="custom.axisPlacement", value="right"),
+                dm.DynamicConfigValue(id_val="custom.thresholdsStyle", value={"mode": "off"}),
+            ],
+        )
     return p
 
 
 def headline_rates_timeseries(pid: int) -> timeseries.Panel:
-    p = (timeseries.Panel().id(pid).title("Các tỷ lệ theo thời gian")
-         .description("Province headline rates over time, one point per display interval: each unit's last "
-                      "snapshot of the selected window in the interval, summed over units, numerator / "
-                      "denominator. Counts are in the tooltip only. With a calendar window (month, year, "
-                      "report_year) a point sits at the period start.")
-         .unit("percentunit").min(0).max(1).decimals(1).span(24).height(9)
-         .line_width(2).fill_opacity(0).show_points(cm.VisibilityMode.AUTO).span_nulls(True)
-         .legend(cb.VizLegendOptions().display_mode(cm.LegendDisplayMode.TABLE)
-                 .placement(cm.LegendPlacement.RIGHT).show_legend(True).calcs(["lastNotNull", "min"]))
-         .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.NONE)))
+    p = (
+        timeseries.Panel()
+        .id(pid)
+        .title("Các tỷ lệ theo thời gian")
+        .description(
+            "Province headline rates over time, one point per display interval: each unit's last "
+            "snapshot of the selected window in the interval, summed over units, numerator / "
+            "denominator. Counts are in the tooltip only. With a calendar window (month, year, "
+            "report_year) a point sits at the period start."
+        )
+        .unit("percentunit")
+        .min(0)
+        .max(1)
+        .decimals(1)
+        .span(24)
+        .height(9)
+        .line_width(2)
+        .fill_opacity(0)
+        .show_points(cm.VisibilityMode.AUTO)
+        .span_nulls(True)
+        .legend(
+            cb.VizLegendOptions()
+            .display_mode(cm.LegendDisplayMode.TABLE)
+            .placement(cm.LegendPlacement.RIGHT)
+            .show_legend(True)
+            .calcs(["lastNotNull", "min"])
+        )
+        .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.NONE))
+    )
     counts = sorted({f for r in Q.HEADLINE_RATES for f in (*M.RATE_DEFINITIONS[r][0], M.RATE_DEFINITIONS[r][1])})
     for i, rate in enumerate(Q.HEADLINE_RATES):
         p = p.with_target(FluxTarget(Q.rate_over_time(rate, Q.PROVINCE), ref_id="ABCDEFGH"[i]))
         p = p.override_by_name(rate, [dm.DynamicConfigValue(id_val="displayName", value=Q.RATE_LABELS[rate][0])])
-    p = p.override_by_regexp(f"^({'|'.join(counts)})$", [
-        dm.DynamicConfigValue(id_val="custom.hideFrom", value={"legend": True, "tooltip": False, "viz": True}),
-        dm.DynamicConfigValue(id_val="unit", value="short"),
-    ])
+    p = p.override_by_regexp(
+        f"^({'|'.join(counts)})$",
+        [
+            dm.DynamicConfigValue(id_val="custom.hideFrom", value={"legend": True, "tooltip": False, "viz": True}),
+            dm.DynamicConfigValue(id_val="unit", value="short"),
+        ],
+    )
     return p
 
 
 def _alert_link(uid: str) -> list[dict]:
-    return [{"title": "Chi tiết đơn vị",
-             "url": f"/d/{uid}?var-province=${{province}}&var-unit=${{__data.fields.unit_code}}"
-                    "&var-window=${window}&${__url_time_range}"}]
+    return [
+        {
+            "title": "Chi tiết đơn vị",
+            "url": f"/d/{uid}?var-province=${{province}}&var-unit=${{__data.fields.unit_code}}"
+            "&var-window=${window}&${__url_time_range}",
+        }
+    ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -294,211 +473,513 @@ def _alert_link(uid: str) -> list[dict]:
 # ---------------------------------------------------------------------------------------
 def province_overview() -> db.Dashboard:
     ids = _Ids()
-    d = (_dashboard("govpulse-province", "Tổng quan tỉnh",
-                    "Province overview: headline rates of the one-stop, document and meeting systems for the "
-                    "selected window, units ranked by on-time rate, and the rates over time. Province figures "
-                    "are sum(numerators) / sum(denominators) across units, never averages of unit rates.",
-                    "now-1y")
-         .with_variable(var_province()).with_variable(var_window()))
+    d = (
+        _dashboard(
+            "govpulse-province",
+            "Tổng quan tỉnh",
+            "Province overview: headline rates of the one-stop, document and meeting systems for the "
+            "selected window, units ranked by on-time rate, and the rates over time. Province figures "
+            "are sum(numerators) / sum(denominators) across units, never averages of unit rates.",
+            "now-1y",
+        )
+        .with_variable(var_province())
+        .with_variable(var_window())
+    )
     d = d.with_row(db.Row("Chỉ tiêu chính (kỳ hiện tại)").id(ids()))
     for rate in Q.HEADLINE_RATES:
         d = d.with_panel(rate_stat(ids(), rate, Q.PROVINCE))
-    d = d.with_panel(open_stat(
-        ids(), "overdue", "Hồ sơ đang giải quyết quá hạn",
-        "Overdue open dossiers: open dossiers whose due date has passed, summed over the province's units "
-        "(each unit's latest open_dossiers point in the range). Target 0: any is red.", Q.PROVINCE))
+    d = d.with_panel(
+        open_stat(
+            ids(),
+            "overdue",
+            "Hồ sơ đang giải quyết quá hạn",
+            "Overdue open dossiers: open dossiers whose due date has passed, summed over the province's units "
+            "(each unit's latest open_dossiers point in the range). Target 0: any is red.",
+            Q.PROVINCE,
+        )
+    )
     d = d.with_row(db.Row("Xếp hạng đơn vị").id(ids()))
-    ranking = (table.Panel().id(ids()).title("Xếp hạng đơn vị theo tỷ lệ giải quyết đúng hạn")
-               .description("Units ranked by on-time rate in the current snapshot of the selected window, with "
-                            "the counts public reports give: received, resolved, resolved on time or early, "
-                            "resolved late. Units that resolved nothing have no rate and rank last. "
-                            "Colours: " + TARGETS["on_time_rate"].source)
-               .with_target(FluxTarget(Q.unit_ranking()))
-               .span(24).height(12).cell_height(cm.TableCellHeight.SM).show_header(True)
-               .footer(cb.TableFooterOptions().show(False).reducer(["sum"]).count_rows(False))
-               .with_transformation(_organize(
-                   ["rank", "unit_name", "unit_code", "unit_level", "received", "resolved", "on_time", "late",
-                    "on_time_rate", "as_of"],
-                   {"rank": "Hạng", "unit_name": "Đơn vị", "unit_code": "Mã đơn vị", "unit_level": "Cấp",
-                    "received": "Tiếp nhận", "resolved": "Đã giải quyết", "on_time": "Đúng hạn và trước hạn",
-                    "late": "Trễ hạn", "on_time_rate": "Tỷ lệ đúng hạn", "as_of": "Kỳ (bắt đầu / tính đến)"}))
-               .overrides([
-                   _by_name("on_time_rate", ("unit", "percentunit"), ("decimals", 2),
-                            ("custom.cellOptions", {"type": "color-background"}),
-                            ("thresholds", _thresholds("on_time_rate").build())),
-                   _by_name("late", ("custom.cellOptions", {"type": "color-text"}),
-                            ("thresholds", _count_thresholds().build())),
-                   _by_name("unit_name", ("links", _alert_link("govpulse-unit"))),
-                   _by_name("unit_level", ("mappings", LEVEL_MAP)),
-               ]))
+    ranking = (
+        table.Panel()
+        .id(ids())
+        .title("Xếp hạng đơn vị theo tỷ lệ giải quyết đúng hạn")
+        .description(
+            "Units ranked by on-time rate in the current snapshot of the selected window, with "
+            "the counts public reports give: received, resolved, resolved on time or early, "
+            "resolved late. Units that resolved nothing have no rate and rank last. "
+            "Colours: " + TARGETS["on_time_rate"].source
+        )
+        .with_target(FluxTarget(Q.unit_ranking()))
+        .span(24)
+        .height(12)
+        .cell_height(cm.TableCellHeight.SM)
+        .show_header(True)
+        .footer(cb.TableFooterOptions().show(False).reducer(["sum"]).count_rows(False))
+        .with_transformation(
+            _organize(
+                [
+                    "rank",
+                    "unit_name",
+                    "unit_code",
+                    "unit_level",
+                    "received",
+                    "resolved",
+                    "on_time",
+                    "late",
+                    "on_time_rate",
+                    "as_of",
+                ],
+                {
+                    "rank": "Hạng",
+                    "unit_name": "Đơn vị",
+                    "unit_code": "Mã đơn vị",
+                    "unit_level": "Cấp",
+                    "received": "Tiếp nhận",
+                    "resolved": "Đã giải quyết",
+                    "on_time": "Đúng hạn và trước hạn",
+                    "late": "Trễ hạn",
+                    "on_time_rate": "Tỷ lệ đúng hạn",
+                    "as_of": "Kỳ (bắt đầu / tính đến)",
+                },
+            )
+        )
+        .overrides(
+            [
+                _by_name(
+                    "on_time_rate",
+                    ("unit", "percentunit"),
+                    ("decimals", 2),
+                    ("custom.cellOptions", {"type": "color-background"}),
+                    ("thresholds", _thresholds("on_time_rate").build()),
+                ),
+                _by_name(
+                    "late", ("custom.cellOptions", {"type": "color-text"}), ("thresholds", _count_thresholds().build())
+                ),
+                _by_name("unit_name", ("links", _alert_link("govpulse-unit"))),
+                _by_name("unit_level", ("mappings", LEVEL_MAP)),
+            ]
+        )
+    )
     d = d.with_panel(ranking)
     d = d.with_row(db.Row("Diễn biến").id(ids()))
     d = d.with_panel(headline_rates_timeseries(ids()))
     d = d.with_panel(
-        timeseries.Panel().id(ids()).title("Hồ sơ đang giải quyết")
-        .description("Open, overdue, due-soon and overdue-without-apology dossiers over time, summed over the "
-                     "province's units (open_dossiers).")
+        timeseries.Panel()
+        .id(ids())
+        .title("Hồ sơ đang giải quyết")
+        .description(
+            "Open, overdue, due-soon and overdue-without-apology dossiers over time, summed over the "
+            "province's units (open_dossiers)."
+        )
         .with_target(FluxTarget(Q.open_dossiers_over_time(Q.PROVINCE)))
-        .unit("short").decimals(0).min(0).span(24).height(8).line_width(2).fill_opacity(10)
-        .legend(cb.VizLegendOptions().display_mode(cm.LegendDisplayMode.LIST)
-                .placement(cm.LegendPlacement.BOTTOM).show_legend(True).calcs([]))
-        .overrides([_display("open", "Đang giải quyết"), _display("overdue", "Quá hạn"),
-                    _display("due_soon", "Sắp đến hạn"), _display("overdue_without_apology", "Quá hạn chưa có thư xin lỗi")]))
+        .unit("short")
+        .decimals(0)
+        .min(0)
+        .span(24)
+        .height(8)
+        .line_width(2)
+        .fill_opacity(10)
+        .legend(
+            cb.VizLegendOptions()
+            .display_mode(cm.LegendDisplayMode.LIST)
+            .placement(cm.LegendPlacement.BOTTOM)
+            .show_legend(True)
+            .calcs([])
+        )
+        .overrides(
+            [
+                _display("open", "Đang giải quyết"),
+                _display("overdue", "Quá hạn"),
+                _display("due_soon", "Sắp đến hạn"),
+                _display("overdue_without_apology", "Quá hạn chưa có thư xin lỗi"),
+            ]
+        )
+    )
     return d
 
 
 def unit_detail() -> db.Dashboard:
     ids = _Ids()
-    d = (_dashboard("govpulse-unit", "Chi tiết đơn vị",
-                    "Unit detail: every contract rate of one unit over time with its counts, its open and overdue "
-                    "dossiers, its dossier alerts and its apology coverage.", "now-1y")
-         .with_variable(var_province()).with_variable(var_unit()).with_variable(var_window()))
+    d = (
+        _dashboard(
+            "govpulse-unit",
+            "Chi tiết đơn vị",
+            "Unit detail: every contract rate of one unit over time with its counts, its open and overdue "
+            "dossiers, its dossier alerts and its apology coverage.",
+            "now-1y",
+        )
+        .with_variable(var_province())
+        .with_variable(var_unit())
+        .with_variable(var_window())
+    )
     d = d.with_row(db.Row("Kỳ hiện tại").id(ids()))
     d = d.with_panel(rate_stat(ids(), "on_time_rate", Q.UNIT))
     d = d.with_panel(rate_stat(ids(), "apology_coverage", Q.UNIT))
-    d = d.with_panel(open_stat(ids(), "open", "Đang giải quyết",
-                               "Open dossiers of the unit at its latest open_dossiers point.", Q.UNIT)
-                     .thresholds(db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE)
-                                 .steps([dm.Threshold(value=None, color="blue")])))
-    d = d.with_panel(open_stat(ids(), "due_soon", "Sắp đến hạn",
-                               "Open dossiers due within the due-soon lead (GOVPULSE_DUE_SOON_LEAD_WORKING_DAYS).",
-                               Q.UNIT).thresholds(db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(
-                                   [dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])))
-    d = d.with_panel(open_stat(ids(), "overdue", "Quá hạn",
-                               "Open dossiers past their due date. Target 0.", Q.UNIT))
-    d = d.with_panel(open_stat(ids(), "overdue_without_apology", "Quá hạn chưa có thư xin lỗi",
-                               "Overdue open dossiers without an apology letter yet. Target 0.", Q.UNIT))
     d = d.with_panel(
-        table.Panel().id(ids()).title("Các chỉ tiêu của đơn vị")
-        .description("Every contract rate (RATE_DEFINITIONS) of the unit in the current snapshot of the selected "
-                     "window, with numerator and denominator. Empty value: denominator 0 (rate undefined).")
+        open_stat(
+            ids(), "open", "Đang giải quyết", "Open dossiers of the unit at its latest open_dossiers point.", Q.UNIT
+        ).thresholds(
+            db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps([dm.Threshold(value=None, color="blue")])
+        )
+    )
+    d = d.with_panel(
+        open_stat(
+            ids(),
+            "due_soon",
+            "Sắp đến hạn",
+            "Open dossiers due within the due-soon lead (GOVPULSE_DUE_SOON_LEAD_WORKING_DAYS).",
+            Q.UNIT,
+        ).thresholds(
+            db.ThresholdsConfig()
+            .mode(dm.ThresholdsMode.ABSOLUTE)
+            .steps([dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])
+        )
+    )
+    d = d.with_panel(open_stat(ids(), "overdue", "Quá hạn", "Open dossiers past their due date. Target 0.", Q.UNIT))
+    d = d.with_panel(
+        open_stat(
+            ids(),
+            "overdue_without_apology",
+            "Quá hạn chưa có thư xin lỗi",
+            "Overdue open dossiers without an apology letter yet. Target 0.",
+            Q.UNIT,
+        )
+    )
+    d = d.with_panel(
+        table.Panel()
+        .id(ids())
+        .title("Các chỉ tiêu của đơn vị")
+        .description(
+            "Every contract rate (RATE_DEFINITIONS) of the unit in the current snapshot of the selected "
+            "window, with numerator and denominator. Empty value: denominator 0 (rate undefined)."
+        )
         .with_target(FluxTarget(Q.unit_rate_table(Q.UNIT)))
-        .span(24).height(10).show_header(True).cell_height(cm.TableCellHeight.SM)
-        .with_transformation(_organize(
-            ["label", "numerator", "denominator", "value", "as_of", "rate"],
-            {"label": "Chỉ tiêu", "numerator": "Tử số", "denominator": "Mẫu số", "value": "Tỷ lệ",
-             "as_of": "Kỳ (bắt đầu / tính đến)", "rate": "Trường (contract)"}))
-        .overrides([_by_name("value", ("unit", "percentunit"), ("decimals", 2),
-                             ("custom.cellOptions", {"type": "color-text"}))]))
+        .span(24)
+        .height(10)
+        .show_header(True)
+        .cell_height(cm.TableCellHeight.SM)
+        .with_transformation(
+            _organize(
+                ["label", "numerator", "denominator", "value", "as_of", "rate"],
+                {
+                    "label": "Chỉ tiêu",
+                    "numerator": "Tử số",
+                    "denominator": "Mẫu số",
+                    "value": "Tỷ lệ",
+                    "as_of": "Kỳ (bắt đầu / tính đến)",
+                    "rate": "Trường (contract)",
+                },
+            )
+        )
+        .overrides(
+            [
+                _by_name(
+                    "value", ("unit", "percentunit"), ("decimals", 2), ("custom.cellOptions", {"type": "color-text"})
+                )
+            ]
+        )
+    )
     d = d.with_row(db.Row("Tỷ lệ theo thời gian").id(ids()))
     for rate in M.RATE_DEFINITIONS:
         d = d.with_panel(rate_timeseries(ids(), rate, Q.UNIT, span=12))
     d = d.with_row(db.Row("Hồ sơ đang giải quyết và cảnh báo").id(ids()))
     d = d.with_panel(
-        timeseries.Panel().id(ids()).title("Hồ sơ đang giải quyết, quá hạn")
+        timeseries.Panel()
+        .id(ids())
+        .title("Hồ sơ đang giải quyết, quá hạn")
         .description("open_dossiers of the unit over time: open, overdue, due soon, overdue without apology.")
         .with_target(FluxTarget(Q.open_dossiers_over_time(Q.UNIT)))
-        .unit("short").decimals(0).min(0).span(24).height(8).line_width(2).fill_opacity(10)
-        .legend(cb.VizLegendOptions().display_mode(cm.LegendDisplayMode.LIST)
-                .placement(cm.LegendPlacement.BOTTOM).show_legend(True).calcs([]))
-        .overrides([_display("open", "Đang giải quyết"), _display("overdue", "Quá hạn"),
-                    _display("due_soon", "Sắp đến hạn"), _display("overdue_without_apology", "Quá hạn chưa có thư xin lỗi")]))
+        .unit("short")
+        .decimals(0)
+        .min(0)
+        .span(24)
+        .height(8)
+        .line_width(2)
+        .fill_opacity(10)
+        .legend(
+            cb.VizLegendOptions()
+            .display_mode(cm.LegendDisplayMode.LIST)
+            .placement(cm.LegendPlacement.BOTTOM)
+            .show_legend(True)
+            .calcs([])
+        )
+        .overrides(
+            [
+                _display("open", "Đang giải quyết"),
+                _display("overdue", "Quá hạn"),
+                _display("due_soon", "Sắp đến hạn"),
+                _display("overdue_without_apology", "Quá hạn chưa có thư xin lỗi"),
+            ]
+        )
+    )
     d = d.with_panel(
-        table.Panel().id(ids()).title("Cảnh báo hồ sơ của đơn vị")
-        .description("dossier_alerts of the unit due in the time range: overdue and apology missing (open "
-                     "due-soon dossiers are on the 'Hồ sơ trễ hạn' dashboard); late_seconds is how late the "
-                     "dossier was at the alert instant. Rows are updated in place when the dossier is resolved "
-                     "or apologised for.")
+        table.Panel()
+        .id(ids())
+        .title("Cảnh báo hồ sơ của đơn vị")
+        .description(
+            "dossier_alerts of the unit due in the time range: overdue and apology missing (open "
+            "due-soon dossiers are on the 'Hồ sơ trễ hạn' dashboard); late_seconds is how late the "
+            "dossier was at the alert instant. Rows are updated in place when the dossier is resolved "
+            "or apologised for."
+        )
         .with_target(FluxTarget(Q.unit_alerts(Q.UNIT)))
-        .span(24).height(10).show_header(True)
-        .with_transformation(_organize(
-            ["_time", "kind", "dossier_id", "procedure_code", "field", "due_at", "late_seconds", "apology_sent",
-             "resolved"],
-            {"_time": "Thời điểm cảnh báo", "kind": "Loại", "dossier_id": "Mã hồ sơ", "procedure_code": "Mã TTHC",
-             "field": "Lĩnh vực", "due_at": "Hạn trả", "late_seconds": "Trễ tại thời điểm cảnh báo",
-             "apology_sent": "Đã có thư xin lỗi", "resolved": "Đã giải quyết"}))
-        .overrides([_by_name("kind", ("mappings", KIND_MAP), ("custom.cellOptions", {"type": "color-text"})),
-                    _by_name("late_seconds", ("unit", "s")),
-                    _by_name("apology_sent", ("mappings", YES_NO)),
-                    _by_name("resolved", ("mappings", YES_NO))]))
+        .span(24)
+        .height(10)
+        .show_header(True)
+        .with_transformation(
+            _organize(
+                [
+                    "_time",
+                    "kind",
+                    "dossier_id",
+                    "procedure_code",
+                    "field",
+                    "due_at",
+                    "late_seconds",
+                    "apology_sent",
+                    "resolved",
+                ],
+                {
+                    "_time": "Thời điểm cảnh báo",
+                    "kind": "Loại",
+                    "dossier_id": "Mã hồ sơ",
+                    "procedure_code": "Mã TTHC",
+                    "field": "Lĩnh vực",
+                    "due_at": "Hạn trả",
+                    "late_seconds": "Trễ tại thời điểm cảnh báo",
+                    "apology_sent": "Đã có thư xin lỗi",
+                    "resolved": "Đã giải quyết",
+                },
+            )
+        )
+        .overrides(
+            [
+                _by_name("kind", ("mappings", KIND_MAP), ("custom.cellOptions", {"type": "color-text"})),
+                _by_name("late_seconds", ("unit", "s")),
+                _by_name("apology_sent", ("mappings", YES_NO)),
+                _by_name("resolved", ("mappings", YES_NO)),
+            ]
+        )
+    )
     return d
 
 
 def late_dossiers() -> db.Dashboard:
     ids = _Ids()
-    d = (_dashboard("govpulse-late", "Hồ sơ trễ hạn",
-                    "Late dossiers: the live list of open overdue and due-soon dossiers by unit and procedure, how "
-                    "late they are and whether an apology letter was sent (dossier_alerts), and the dossiers "
-                    "resolved late in the range.", "now-30d")
-         .with_variable(var_province()).with_variable(var_unit(include_all=True)))
+    d = (
+        _dashboard(
+            "govpulse-late",
+            "Hồ sơ trễ hạn",
+            "Late dossiers: the live list of open overdue and due-soon dossiers by unit and procedure, how "
+            "late they are and whether an apology letter was sent (dossier_alerts), and the dossiers "
+            "resolved late in the range.",
+            "now-30d",
+        )
+        .with_variable(var_province())
+        .with_variable(var_unit(include_all=True))
+    )
     d = d.with_panel(
-        stat.Panel().id(ids()).title("Đang quá hạn")
+        stat.Panel()
+        .id(ids())
+        .title("Đang quá hạn")
         .description("Open dossiers past due at the end of the time range (live list below). Target 0.")
-        .with_target(FluxTarget(Q.late_dossiers_count("Quá hạn"))).unit("none").decimals(0).span(8).height(5)
+        .with_target(FluxTarget(Q.late_dossiers_count("Quá hạn")))
+        .unit("none")
+        .decimals(0)
+        .span(8)
+        .height(5)
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^count$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(_count_thresholds()).no_value("0"))
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(_count_thresholds())
+        .no_value("0")
+    )
     d = d.with_panel(
-        stat.Panel().id(ids()).title("Sắp đến hạn")
+        stat.Panel()
+        .id(ids())
+        .title("Sắp đến hạn")
         .description("Open dossiers whose due date is within the due-soon lead and not yet passed.")
-        .with_target(FluxTarget(Q.late_dossiers_count("Sắp đến hạn"))).unit("none").decimals(0).span(8).height(5)
+        .with_target(FluxTarget(Q.late_dossiers_count("Sắp đến hạn")))
+        .unit("none")
+        .decimals(0)
+        .span(8)
+        .height(5)
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^count$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(
-            [dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])).no_value("0"))
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(
+            db.ThresholdsConfig()
+            .mode(dm.ThresholdsMode.ABSOLUTE)
+            .steps([dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])
+        )
+        .no_value("0")
+    )
     d = d.with_panel(
-        stat.Panel().id(ids()).title("Quá hạn chưa có thư xin lỗi")
+        stat.Panel()
+        .id(ids())
+        .title("Quá hạn chưa có thư xin lỗi")
         .description("Overdue open dossiers without an apology letter. Each overdue dossier should get one.")
         .with_target(FluxTarget(Q.late_dossiers_count("Quá hạn", without_apology=True)))
-        .unit("none").decimals(0).span(8).height(5)
+        .unit("none")
+        .decimals(0)
+        .span(8)
+        .height(5)
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^count$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(_count_thresholds()).no_value("0"))
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(_count_thresholds())
+        .no_value("0")
+    )
     d = d.with_panel(
-        table.Panel().id(ids()).title("Danh sách hồ sơ quá hạn và sắp đến hạn")
-        .description("Open dossiers overdue or due soon at the end of the time range, most late first: one row "
-                     "per dossier (its most advanced alert). 'Trễ đến cuối kỳ' = end of the time range − due date "
-                     "(negative: still before the due date); 'Trễ tại thời điểm cảnh báo' = late_seconds of the "
-                     "alert. Looks back one year before the range start for dossiers still open.")
+        table.Panel()
+        .id(ids())
+        .title("Danh sách hồ sơ quá hạn và sắp đến hạn")
+        .description(
+            "Open dossiers overdue or due soon at the end of the time range, most late first: one row "
+            "per dossier (its most advanced alert). 'Trễ đến cuối kỳ' = end of the time range − due date "
+            "(negative: still before the due date); 'Trễ tại thời điểm cảnh báo' = late_seconds of the "
+            "alert. Looks back one year before the range start for dossiers still open."
+        )
         .with_target(FluxTarget(Q.late_dossiers_live()))
-        .span(24).height(12).show_header(True)
-        .with_transformation(_organize(
-            ["status", "unit_name", "unit_code", "procedure_code", "field", "dossier_id", "due_at",
-             "late_seconds_now", "late_seconds", "apology_sent"],
-            {"status": "Trạng thái", "unit_name": "Đơn vị", "unit_code": "Mã đơn vị", "procedure_code": "Mã TTHC",
-             "field": "Lĩnh vực", "dossier_id": "Mã hồ sơ", "due_at": "Hạn trả",
-             "late_seconds_now": "Trễ đến cuối kỳ", "late_seconds": "Trễ tại thời điểm cảnh báo",
-             "apology_sent": "Đã có thư xin lỗi"}))
-        .overrides([_by_name("status", ("mappings", STATUS_MAP), ("custom.cellOptions", {"type": "color-text"})),
-                    _by_name("late_seconds_now", ("unit", "s")), _by_name("late_seconds", ("unit", "s")),
-                    _by_name("apology_sent", ("mappings", YES_NO), ("custom.cellOptions", {"type": "color-text"})),
-                    _by_name("unit_name", ("links", _alert_link("govpulse-unit")))]))
+        .span(24)
+        .height(12)
+        .show_header(True)
+        .with_transformation(
+            _organize(
+                [
+                    "status",
+                    "unit_name",
+                    "unit_code",
+                    "procedure_code",
+                    "field",
+                    "dossier_id",
+                    "due_at",
+                    "late_seconds_now",
+                    "late_seconds",
+                    "apology_sent",
+                ],
+                {
+                    "status": "Trạng thái",
+                    "unit_name": "Đơn vị",
+                    "unit_code": "Mã đơn vị",
+                    "procedure_code": "Mã TTHC",
+                    "field": "Lĩnh vực",
+                    "dossier_id": "Mã hồ sơ",
+                    "due_at": "Hạn trả",
+                    "late_seconds_now": "Trễ đến cuối kỳ",
+                    "late_seconds": "Trễ tại thời điểm cảnh báo",
+                    "apology_sent": "Đã có thư xin lỗi",
+                },
+            )
+        )
+        .overrides(
+            [
+                _by_name("status", ("mappings", STATUS_MAP), ("custom.cellOptions", {"type": "color-text"})),
+                _by_name("late_seconds_now", ("unit", "s")),
+                _by_name("late_seconds", ("unit", "s")),
+                _by_name("apology_sent", ("mappings", YES_NO), ("custom.cellOptions", {"type": "color-text"})),
+                _by_name("unit_name", ("links", _alert_link("govpulse-unit"))),
+            ]
+        )
+    )
     d = d.with_panel(
-        table.Panel().id(ids()).title("Quá hạn theo đơn vị và thủ tục")
-        .description("Overdue open dossiers per unit and procedure (mã TTHC): how many, how many without an "
-                     "apology letter, and the longest delay.")
+        table.Panel()
+        .id(ids())
+        .title("Quá hạn theo đơn vị và thủ tục")
+        .description(
+            "Overdue open dossiers per unit and procedure (mã TTHC): how many, how many without an "
+            "apology letter, and the longest delay."
+        )
         .with_target(FluxTarget(Q.late_by_procedure()))
-        .span(12).height(10).show_header(True)
-        .with_transformation(_organize(
-            ["unit_name", "unit_code", "procedure_code", "overdue", "without_apology", "max_late_seconds"],
-            {"unit_name": "Đơn vị", "unit_code": "Mã đơn vị", "procedure_code": "Mã TTHC", "overdue": "Quá hạn",
-             "without_apology": "Chưa có thư xin lỗi", "max_late_seconds": "Trễ lâu nhất"}))
-        .overrides([_by_name("max_late_seconds", ("unit", "s"))]))
+        .span(12)
+        .height(10)
+        .show_header(True)
+        .with_transformation(
+            _organize(
+                ["unit_name", "unit_code", "procedure_code", "overdue", "without_apology", "max_late_seconds"],
+                {
+                    "unit_name": "Đơn vị",
+                    "unit_code": "Mã đơn vị",
+                    "procedure_code": "Mã TTHC",
+                    "overdue": "Quá hạn",
+                    "without_apology": "Chưa có thư xin lỗi",
+                    "max_late_seconds": "Trễ lâu nhất",
+                },
+            )
+        )
+        .overrides([_by_name("max_late_seconds", ("unit", "s"))])
+    )
     d = d.with_panel(
-        table.Panel().id(ids()).title("Hồ sơ đã giải quyết trễ hạn")
-        .description("Dossiers resolved late whose due date falls in the time range: how late (resolved_at − "
-                     "due_at) and whether an apology letter was sent.")
+        table.Panel()
+        .id(ids())
+        .title("Hồ sơ đã giải quyết trễ hạn")
+        .description(
+            "Dossiers resolved late whose due date falls in the time range: how late (resolved_at − "
+            "due_at) and whether an apology letter was sent."
+        )
         .with_target(FluxTarget(Q.resolved_late_dossiers()))
-        .span(12).height(10).show_header(True)
-        .with_transformation(_organize(
-            ["unit_name", "unit_code", "procedure_code", "field", "dossier_id", "due_at", "resolved_at",
-             "late_seconds", "apology_sent"],
-            {"unit_name": "Đơn vị", "unit_code": "Mã đơn vị", "procedure_code": "Mã TTHC", "field": "Lĩnh vực",
-             "dossier_id": "Mã hồ sơ", "due_at": "Hạn trả", "resolved_at": "Ngày giải quyết",
-             "late_seconds": "Trễ", "apology_sent": "Đã có thư xin lỗi"}))
-        .overrides([_by_name("late_seconds", ("unit", "s")),
-                    _by_name("apology_sent", ("mappings", YES_NO), ("custom.cellOptions", {"type": "color-text"}))]))
+        .span(12)
+        .height(10)
+        .show_header(True)
+        .with_transformation(
+            _organize(
+                [
+                    "unit_name",
+                    "unit_code",
+                    "procedure_code",
+                    "field",
+                    "dossier_id",
+                    "due_at",
+                    "resolved_at",
+                    "late_seconds",
+                    "apology_sent",
+                ],
+                {
+                    "unit_name": "Đơn vị",
+                    "unit_code": "Mã đơn vị",
+                    "procedure_code": "Mã TTHC",
+                    "field": "Lĩnh vực",
+                    "dossier_id": "Mã hồ sơ",
+                    "due_at": "Hạn trả",
+                    "resolved_at": "Ngày giải quyết",
+                    "late_seconds": "Trễ",
+                    "apology_sent": "Đã có thư xin lỗi",
+                },
+            )
+        )
+        .overrides(
+            [
+                _by_name("late_seconds", ("unit", "s")),
+                _by_name("apology_sent", ("mappings", YES_NO), ("custom.cellOptions", {"type": "color-text"})),
+            ]
+        )
+    )
     return d
 
 
-def _health_ts(pid: int, title: str, description: str, query: str, unit: str,
-               bars: bool = False) -> timeseries.Panel:
-    p = (timeseries.Panel().id(pid).title(title).description(description)
-         .with_target(FluxTarget(query)).unit(unit).min(0).span(12).height(8).line_width(1).fill_opacity(15)
-         .legend(cb.VizLegendOptions().display_mode(cm.LegendDisplayMode.LIST)
-                 .placement(cm.LegendPlacement.BOTTOM).show_legend(True).calcs([]))
-         # one value column per (app_id, topic) frame, labelled by the group key: name the series by topic
-         .display_name("${__field.labels.topic}"))
+def _health_ts(pid: int, title: str, description: str, query: str, unit: str, bars: bool = False) -> timeseries.Panel:
+    p = (
+        timeseries.Panel()
+        .id(pid)
+        .title(title)
+        .description(description)
+        .with_target(FluxTarget(query))
+        .unit(unit)
+        .min(0)
+        .span(12)
+        .height(8)
+        .line_width(1)
+        .fill_opacity(15)
+        .legend(
+            cb.VizLegendOptions()
+            .display_mode(cm.LegendDisplayMode.LIST)
+            .placement(cm.LegendPlacement.BOTTOM)
+            .show_legend(True)
+            .calcs([])
+        )
+        # one value column per (app_id, topic) frame, labelled by the group key: name the series by topic
+        .display_name("${__field.labels.topic}")
+    )
     if bars:
         p = p.draw_style(cm.GraphDrawStyle.BARS)
     return p
@@ -506,119 +987,304 @@ def _health_ts(pid: int, title: str, description: str, query: str, unit: str,
 
 def pipeline_health() -> db.Dashboard:
     ids = _Ids()
-    d = (_dashboard("govpulse-pipeline", "Sức khoẻ hệ thống",
-                    "Pipeline health: events per second per topic, consumer lag, dead letters, late events, "
-                    "points InfluxDB rejected, reused event ids, and units silent for longer than expected "
-                    "(pipeline_health, unit_activity).", "now-6h")
-         .refresh("30s").with_variable(var_province()))
+    d = (
+        _dashboard(
+            "govpulse-pipeline",
+            "Sức khoẻ hệ thống",
+            "Pipeline health: events per second per topic, consumer lag, dead letters, late events, "
+            "points InfluxDB rejected, reused event ids, and units silent for longer than expected "
+            "(pipeline_health, unit_activity).",
+            "now-6h",
+        )
+        .refresh("30s")
+        .with_variable(var_province())
+    )
     d = d.with_panel(
-        stat.Panel().id(ids()).title("Thư chết (dead letters)")
-        .description("Events sent to the dead-letter topic during the time range (increase of the dead_letters "
-                     "counter, all topics). Any is worth a look.")
-        .with_target(FluxTarget(Q.health_counter_total("dead_letters"))).unit("none").decimals(0).span(8).height(5)
+        stat.Panel()
+        .id(ids())
+        .title("Thư chết (dead letters)")
+        .description(
+            "Events sent to the dead-letter topic during the time range (increase of the dead_letters "
+            "counter, all topics). Any is worth a look."
+        )
+        .with_target(FluxTarget(Q.health_counter_total("dead_letters")))
+        .unit("none")
+        .decimals(0)
+        .span(8)
+        .height(5)
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^dead_letters$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(_count_thresholds()).no_value("0"))
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(_count_thresholds())
+        .no_value("0")
+    )
     d = d.with_panel(
-        stat.Panel().id(ids()).title("Sự kiện đến muộn")
-        .description("Events that arrived after the allowed lateness during the time range (increase of "
-                     "late_events, all topics).")
-        .with_target(FluxTarget(Q.health_counter_total("late_events"))).unit("none").decimals(0).span(8).height(5)
+        stat.Panel()
+        .id(ids())
+        .title("Sự kiện đến muộn")
+        .description(
+            "Events that arrived after the allowed lateness during the time range (increase of "
+            "late_events, all topics)."
+        )
+        .with_target(FluxTarget(Q.health_counter_total("late_events")))
+        .unit("none")
+        .decimals(0)
+        .span(8)
+        .height(5)
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^late_events$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(
-            [dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])).no_value("0"))
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(
+            db.ThresholdsConfig()
+            .mode(dm.ThresholdsMode.ABSOLUTE)
+            .steps([dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])
+        )
+        .no_value("0")
+    )
     d = d.with_panel(
-        stat.Panel().id(ids()).title(f"Đơn vị im lặng quá {Q.SILENT_AFTER_SECONDS // 3600} giờ")
-        .description(f"Units of the province with no event for more than {Q.SILENT_AFTER_SECONDS // 3600} h "
-                     "(last_event_age_seconds, measured against the worker's watermark). Assumption: a one-stop "
-                     "desk receives something every working day, so two days of silence (a weekend) is the "
-                     "most that is normal.")
-        .with_target(FluxTarget(Q.silent_units_count())).unit("none").decimals(0).span(8).height(5)
+        stat.Panel()
+        .id(ids())
+        .title(f"Đơn vị im lặng quá {Q.SILENT_AFTER_SECONDS // 3600} giờ")
+        .description(
+            f"Units of the province with no event for more than {Q.SILENT_AFTER_SECONDS // 3600} h "
+            "(last_event_age_seconds, measured against the worker's watermark). Assumption: a one-stop "
+            "desk receives something every working day, so two days of silence (a weekend) is the "
+            "most that is normal."
+        )
+        .with_target(FluxTarget(Q.silent_units_count()))
+        .unit("none")
+        .decimals(0)
+        .span(8)
+        .height(5)
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^silent$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(_count_thresholds()).no_value("0"))
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(_count_thresholds())
+        .no_value("0")
+    )
     d = d.with_panel(
-        stat.Panel().id(ids()).title("Điểm dữ liệu bị InfluxDB từ chối")
-        .description("Lines InfluxDB refused as invalid during the time range (increase of points_rejected, all "
-                     "workers). Each was isolated from its batch and dropped, the others written; the worker log "
-                     "names its series and InfluxDB's reason. Any means figures are missing.")
-        .with_target(FluxTarget(Q.health_counter_total("points_rejected"))).unit("none").decimals(0).span(8).height(5)
+        stat.Panel()
+        .id(ids())
+        .title("Điểm dữ liệu bị InfluxDB từ chối")
+        .description(
+            "Lines InfluxDB refused as invalid during the time range (increase of points_rejected, all "
+            "workers). Each was isolated from its batch and dropped, the others written; the worker log "
+            "names its series and InfluxDB's reason. Any means figures are missing."
+        )
+        .with_target(FluxTarget(Q.health_counter_total("points_rejected")))
+        .unit("none")
+        .decimals(0)
+        .span(8)
+        .height(5)
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^points_rejected$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(_count_thresholds()).no_value("0"))
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(_count_thresholds())
+        .no_value("0")
+    )
     d = d.with_panel(
-        stat.Panel().id(ids()).title("Mã sự kiện dùng lại, nội dung khác")
-        .description("Events that reused an event_id with different content during the time range (increase of "
-                     "conflicting_event_ids, all topics); they went to the dead-letter topic. A producer bug.")
-        .with_target(FluxTarget(Q.health_counter_total("conflicting_event_ids"))).unit("none").decimals(0)
-        .span(8).height(5)
-        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^conflicting_event_ids$/")
-                        .values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(_count_thresholds()).no_value("0"))
+        stat.Panel()
+        .id(ids())
+        .title("Mã sự kiện dùng lại, nội dung khác")
+        .description(
+            "Events that reused an event_id with different content during the time range (increase of "
+            "conflicting_event_ids, all topics); they went to the dead-letter topic. A producer bug."
+        )
+        .with_target(FluxTarget(Q.health_counter_total("conflicting_event_ids")))
+        .unit("none")
+        .decimals(0)
+        .span(8)
+        .height(5)
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^conflicting_event_ids$/").values(False))
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(_count_thresholds())
+        .no_value("0")
+    )
     d = d.with_panel(
-        stat.Panel().id(ids()).title("Sai phân vùng (chuyển tiếp)")
-        .description("Records that arrived in a partition other than their unit's and were forwarded to it "
-                     "(increase of repartitioned, all topics): a producer uses another partitioner than murmur2.")
-        .with_target(FluxTarget(Q.health_counter_total("repartitioned"))).unit("none").decimals(0).span(4).height(5)
+        stat.Panel()
+        .id(ids())
+        .title("Sai phân vùng (chuyển tiếp)")
+        .description(
+            "Records that arrived in a partition other than their unit's and were forwarded to it "
+            "(increase of repartitioned, all topics): a producer uses another partitioner than murmur2."
+        )
+        .with_target(FluxTarget(Q.health_counter_total("repartitioned")))
+        .unit("none")
+        .decimals(0)
+        .span(4)
+        .height(5)
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^repartitioned$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(
-            [dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])).no_value("0"))
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(
+            db.ThresholdsConfig()
+            .mode(dm.ThresholdsMode.ABSOLUTE)
+            .steps([dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])
+        )
+        .no_value("0")
+    )
     d = d.with_panel(
-        stat.Panel().id(ids()).title("Không có khoá Kafka")
+        stat.Panel()
+        .id(ids())
+        .title("Không có khoá Kafka")
         .description("Records without a Kafka key during the time range (increase of unkeyed, all topics).")
-        .with_target(FluxTarget(Q.health_counter_total("unkeyed"))).unit("none").decimals(0).span(4).height(5)
+        .with_target(FluxTarget(Q.health_counter_total("unkeyed")))
+        .unit("none")
+        .decimals(0)
+        .span(4)
+        .height(5)
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^unkeyed$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(
-            [dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])).no_value("0"))
-    d = d.with_panel(_health_ts(ids(), "Sự kiện/giây theo topic", "events_per_second per topic (mean per interval).",
-                                Q.health_gauge("events_per_second", "mean"), "ops"))
-    d = d.with_panel(_health_ts(ids(), "Độ trễ consumer (consumer lag)",
-                                "Consumer lag per topic, messages behind the log end (max per interval).",
-                                Q.health_gauge("consumer_lag", "max"), "short"))
-    d = d.with_panel(_health_ts(ids(), "Thư chết theo topic", "Dead letters added per interval, per topic.",
-                                Q.health_counter_increase("dead_letters"), "short", bars=True))
-    d = d.with_panel(_health_ts(ids(), "Sự kiện đến muộn theo topic", "Late events added per interval, per topic.",
-                                Q.health_counter_increase("late_events"), "short", bars=True))
-    d = d.with_panel(_health_ts(ids(), "Sự kiện trùng lặp theo topic",
-                                "Duplicate events (same event_id) dropped per interval, per topic.",
-                                Q.health_counter_increase("duplicates"), "short", bars=True))
-    d = d.with_panel(_health_ts(ids(), "Đọc lại do thiếu offset theo topic",
-                                "Records that reached a worker out of order and were read again, per interval "
-                                "and topic (offset_gaps). They happen around rebalances and cost only time; "
-                                "many mean workers keep joining and leaving the group.",
-                                Q.health_counter_increase("offset_gaps"), "short", bars=True))
-    d = d.with_panel(_health_ts(ids(), "Điểm dữ liệu bị InfluxDB từ chối theo thời gian",
-                                "Lines InfluxDB refused as invalid per interval (points_rejected, topic "
-                                "'influxdb': the sink's count, per worker group). Each was dropped alone; the "
-                                "worker log names its series.",
-                                Q.health_counter_increase("points_rejected"), "short", bars=True))
-    d = d.with_panel(_health_ts(ids(), "Mã sự kiện dùng lại theo topic",
-                                "Events reusing an event_id with different content, dead-lettered, per interval "
-                                "and topic (conflicting_event_ids).",
-                                Q.health_counter_increase("conflicting_event_ids"), "short", bars=True))
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(
+            db.ThresholdsConfig()
+            .mode(dm.ThresholdsMode.ABSOLUTE)
+            .steps([dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])
+        )
+        .no_value("0")
+    )
     d = d.with_panel(
-        table.Panel().id(ids()).title("Hoạt động nguồn theo đơn vị")
-        .description("Each unit and source system of the province: its last event and how long ago that was "
-                     f"(against the watermark), most silent first; red above {Q.SILENT_AFTER_SECONDS // 3600} h.")
+        _health_ts(
+            ids(),
+            "Sự kiện/giây theo topic",
+            "events_per_second per topic (mean per interval).",
+            Q.health_gauge("events_per_second", "mean"),
+            "ops",
+        )
+    )
+    d = d.with_panel(
+        _health_ts(
+            ids(),
+            "Độ trễ consumer (consumer lag)",
+            "Consumer lag per topic, messages behind the log end (max per interval).",
+            Q.health_gauge("consumer_lag", "max"),
+            "short",
+        )
+    )
+    d = d.with_panel(
+        _health_ts(
+            ids(),
+            "Thư chết theo topic",
+            "Dead letters added per interval, per topic.",
+            Q.health_counter_increase("dead_letters"),
+            "short",
+            bars=True,
+        )
+    )
+    d = d.with_panel(
+        _health_ts(
+            ids(),
+            "Sự kiện đến muộn theo topic",
+            "Late events added per interval, per topic.",
+            Q.health_counter_increase("late_events"),
+            "short",
+            bars=True,
+        )
+    )
+    d = d.with_panel(
+        _health_ts(
+            ids(),
+            "Sự kiện trùng lặp theo topic",
+            "Duplicate events (same event_id) dropped per interval, per topic.",
+            Q.health_counter_increase("duplicates"),
+            "short",
+            bars=True,
+        )
+    )
+    d = d.with_panel(
+        _health_ts(
+            ids(),
+            "Đọc lại do thiếu offset theo topic",
+            "Records that reached a worker out of order and were read again, per interval "
+            "and topic (offset_gaps). They happen around rebalances and cost only time; "
+            "many mean workers keep joining and leaving the group.",
+            Q.health_counter_increase("offset_gaps"),
+            "short",
+            bars=True,
+        )
+    )
+    d = d.with_panel(
+        _health_ts(
+            ids(),
+            "Điểm dữ liệu bị InfluxDB từ chối theo thời gian",
+            "Lines InfluxDB refused as invalid per interval (points_rejected, topic "
+            "'influxdb': the sink's count, per worker group). Each was dropped alone; the "
+            "worker log names its series.",
+            Q.health_counter_increase("points_rejected"),
+            "short",
+            bars=True,
+        )
+    )
+    d = d.with_panel(
+        _health_ts(
+            ids(),
+            "Mã sự kiện dùng lại theo topic",
+            "Events reusing an event_id with different content, dead-lettered, per interval "
+            "and topic (conflicting_event_ids).",
+            Q.health_counter_increase("conflicting_event_ids"),
+            "short",
+            bars=True,
+        )
+    )
+    d = d.with_panel(
+        table.Panel()
+        .id(ids())
+        .title("Hoạt động nguồn theo đơn vị")
+        .description(
+            "Each unit and source system of the province: its last event and how long ago that was "
+            f"(against the watermark), most silent first; red above {Q.SILENT_AFTER_SECONDS // 3600} h."
+        )
         .with_target(FluxTarget(Q.unit_activity_table()))
-        .span(12).height(8).show_header(True)
-        .with_transformation(_organize(
-            ["unit_name", "unit_code", "unit_level", "source_system", "last_event_at", "last_event_age_seconds",
-             "reported_at"],
-            {"unit_name": "Đơn vị", "unit_code": "Mã đơn vị", "unit_level": "Cấp", "source_system": "Hệ thống nguồn",
-             "last_event_at": "Sự kiện gần nhất", "last_event_age_seconds": "Im lặng",
-             "reported_at": "Cập nhật lúc"}))
-        .overrides([_by_name("last_event_age_seconds", ("unit", "s"),
-                             ("custom.cellOptions", {"type": "color-background"}),
-                             ("thresholds", db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps([
-                                 dm.Threshold(value=None, color="green"),
-                                 dm.Threshold(value=Q.SILENT_AFTER_SECONDS / 2, color="orange"),
-                                 dm.Threshold(value=Q.SILENT_AFTER_SECONDS, color="red")]).build())),
-                    _by_name("unit_level", ("mappings", LEVEL_MAP))]))
+        .span(12)
+        .height(8)
+        .show_header(True)
+        .with_transformation(
+            _organize(
+                [
+                    "unit_name",
+                    "unit_code",
+                    "unit_level",
+                    "source_system",
+                    "last_event_at",
+                    "last_event_age_seconds",
+                    "reported_at",
+                ],
+                {
+                    "unit_name": "Đơn vị",
+                    "unit_code": "Mã đơn vị",
+                    "unit_level": "Cấp",
+                    "source_system": "Hệ thống nguồn",
+                    "last_event_at": "Sự kiện gần nhất",
+                    "last_event_age_seconds": "Im lặng",
+                    "reported_at": "Cập nhật lúc",
+                },
+            )
+        )
+        .overrides(
+            [
+                _by_name(
+                    "last_event_age_seconds",
+                    ("unit", "s"),
+                    ("custom.cellOptions", {"type": "color-background"}),
+                    (
+                        "thresholds",
+                        db.ThresholdsConfig()
+                        .mode(dm.ThresholdsMode.ABSOLUTE)
+                        .steps(
+                            [
+                                dm.Threshold(value=None, color="green"),
+                                dm.Threshold(value=Q.SILENT_AFTER_SECONDS / 2, color="orange"),
+                                dm.Threshold(value=Q.SILENT_AFTER_SECONDS, color="red"),
+                            ]
+                        )
+                        .build(),
+                    ),
+                ),
+                _by_name("unit_level", ("mappings", LEVEL_MAP)),
+            ]
+        )
+    )
     return d
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import typing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import runtime as cogruntime
@@ -36,15 +36,21 @@ class FluxQuery(cogvariants.Dataquery):
 
     ref_id: str
     query: str
-    hide: typing.Optional[bool]
-    datasource: typing.Optional[dm.DataSourceRef]
+    hide: bool | None
+    datasource: dm.DataSourceRef | None
     # alert rule models carry these two (Grafana fills them in when absent)
-    interval_ms: typing.Optional[int]
-    max_data_points: typing.Optional[int]
+    interval_ms: int | None
+    max_data_points: int | None
 
-    def __init__(self, ref_id: str = "", query: str = "", hide: typing.Optional[bool] = None,
-                 datasource: typing.Optional[dm.DataSourceRef] = None, interval_ms: typing.Optional[int] = None,
-                 max_data_points: typing.Optional[int] = None) -> None:
+    def __init__(
+        self,
+        ref_id: str = "",
+        query: str = "",
+        hide: bool | None = None,
+        datasource: dm.DataSourceRef | None = None,
+        interval_ms: int | None = None,
+        max_data_points: int | None = None,
+    ) -> None:
         self.ref_id = ref_id
         self.query = query
         self.hide = hide
@@ -140,7 +146,7 @@ def _go_duration(d: timedelta) -> str:
 def _rfc3339(t: datetime) -> str:
     if t.tzinfo is None:
         raise ValueError("interpolate: time range bounds must be timezone-aware")
-    t = t.astimezone(timezone.utc)
+    t = t.astimezone(UTC)
     text = t.strftime("%Y-%m-%dT%H:%M:%S")
     if t.microsecond:
         text += f".{t.microsecond:06d}".rstrip("0")
@@ -166,8 +172,16 @@ def substitute_variables(query: str, variables: typing.Mapping[str, str]) -> str
     return _VAR.sub(repl, query)
 
 
-def interpolate(query: str, *, start: datetime, stop: datetime, window_period: timedelta,
-                bucket: str, organization: str = "", variables: typing.Mapping[str, str] | None = None) -> str:
+def interpolate(
+    query: str,
+    *,
+    start: datetime,
+    stop: datetime,
+    window_period: timedelta,
+    bucket: str,
+    organization: str = "",
+    variables: typing.Mapping[str, str] | None = None,
+) -> str:
     """The query as InfluxDB receives it from Grafana for this time range and variable values."""
     flux = substitute_variables(query, variables or {})
     replacements = {

@@ -9,8 +9,9 @@ no token, or when another field changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 from dashboards.alerts import (
@@ -79,13 +80,15 @@ class _Grafana:
         except GrafanaUnauthorizedError as e:
             raise PushError(
                 f"Grafana at {self.url} rejected the token (HTTP 401 Unauthorized) while trying to {action}: "
-                "check GOVPULSE_GRAFANA_TOKEN or --token-file (a service-account token of this Grafana)") from e
+                "check GOVPULSE_GRAFANA_TOKEN or --token-file (a service-account token of this Grafana)"
+            ) from e
         except GrafanaClientError as e:
             if e.status_code == 403:
                 raise PushError(
                     f"the token may not {action} (HTTP 403 Forbidden): give its service account the Admin role "
                     "in the organisation (datasources and alert rules need Admin; folders and dashboards "
-                    f"Editor). Grafana said: {_message(e)}") from e
+                    f"Editor). Grafana said: {_message(e)}"
+                ) from e
             if e.status_code == 404:
                 return None
             raise PushError(f"Grafana refused to {action} (HTTP {e.status_code}): {_message(e)}") from e
@@ -93,7 +96,7 @@ class _Grafana:
             if e.status_code == 0:
                 raise PushError(f"cannot reach Grafana at {self.url} to {action}: {e.message}") from e
             raise PushError(f"Grafana failed to {action} (HTTP {e.status_code}): {_message(e)}") from e
-        except Exception as e:  # noqa: BLE001 - connection errors from niquests, bad responses
+        except Exception as e:
             raise PushError(f"cannot reach Grafana at {self.url} to {action}: {type(e).__name__}: {e}") from e
 
 
@@ -104,9 +107,18 @@ def _message(e) -> str:
     return str(getattr(e, "message", e))
 
 
-def push(url: str, token: str, *, influx_url: str, influx_org: str, influx_bucket: str,
-         influx_token: str | None, environ: dict[str, str] | None = None, timeout: float = 15.0,
-         log: Callable[[str], None] = lambda _: None) -> PushReport:
+def push(
+    url: str,
+    token: str,
+    *,
+    influx_url: str,
+    influx_org: str,
+    influx_bucket: str,
+    influx_token: str | None,
+    environ: dict[str, str] | None = None,
+    timeout: float = 15.0,
+    log: Callable[[str], None] = lambda _: None,
+) -> PushReport:
     """Install or update datasource, folder, dashboards and alert rules; return what was done."""
     _check_url(url)
     if not token:
@@ -143,8 +155,14 @@ def push(url: str, token: str, *, influx_url: str, influx_org: str, influx_bucke
         g.call("create the folder", api.folder.create_folder, FOLDER_TITLE, uid=FOLDER_UID)
         report.add("folder", FOLDER_UID, "created")
     elif folder.get("title") != FOLDER_TITLE:
-        g.call("rename the folder", api.folder.update_folder, FOLDER_UID, title=FOLDER_TITLE,
-               version=folder.get("version"), overwrite=True)
+        g.call(
+            "rename the folder",
+            api.folder.update_folder,
+            FOLDER_UID,
+            title=FOLDER_TITLE,
+            version=folder.get("version"),
+            overwrite=True,
+        )
         report.add("folder", FOLDER_UID, "updated")
     else:
         report.add("folder", FOLDER_UID, "unchanged")
@@ -153,12 +171,19 @@ def push(url: str, token: str, *, influx_url: str, influx_org: str, influx_bucke
     for name, dash in dashboard_models().items():
         uid = dash["uid"]
         have = g.call(f"read dashboard {uid}", api.dashboard.get_dashboard, uid)
-        if have is not None and is_subset(dash, have.get("dashboard")) and \
-                (have.get("meta") or {}).get("folderUid") == FOLDER_UID:
+        if (
+            have is not None
+            and is_subset(dash, have.get("dashboard"))
+            and (have.get("meta") or {}).get("folderUid") == FOLDER_UID
+        ):
             report.add("dashboard", uid, "unchanged")
             continue
-        body = {"dashboard": {**dash, "id": None}, "folderUid": FOLDER_UID, "overwrite": True,
-                "message": "govpulse dashboards push"}
+        body = {
+            "dashboard": {**dash, "id": None},
+            "folderUid": FOLDER_UID,
+            "overwrite": True,
+            "message": "govpulse dashboards push",
+        }
         g.call(f"save dashboard {uid}", api.dashboard.update_dashboard, body)
         report.add("dashboard", uid, "created" if have is None else "updated")
 
@@ -177,8 +202,13 @@ def push(url: str, token: str, *, influx_url: str, influx_org: str, influx_bucke
     group = g.call("read the alert rule group", api.alertingprovisioning.get_rule_group, FOLDER_UID, RULE_GROUP)
     if group is not None and group.get("interval") != RULE_GROUP_INTERVAL_SECONDS:
         body = {**group, "interval": RULE_GROUP_INTERVAL_SECONDS}
-        g.call("set the alert rule group interval", api.alertingprovisioning.update_rule_group,
-               FOLDER_UID, RULE_GROUP, body)
+        g.call(
+            "set the alert rule group interval",
+            api.alertingprovisioning.update_rule_group,
+            FOLDER_UID,
+            RULE_GROUP,
+            body,
+        )
         report.add("rule group", RULE_GROUP, "updated")
     else:
         report.add("rule group", RULE_GROUP, "unchanged")

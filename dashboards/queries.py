@@ -28,42 +28,73 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams import measurements as M
+from common import measurements as M
 
 # Vietnamese labels (English in descriptions), one per rate of RATE_DEFINITIONS.
 RATE_LABELS: dict[str, tuple[str, str]] = {
-    "on_time_rate": ("Tỷ lệ giải quyết đúng hạn và trước hạn",
-                     "On-time rate: dossiers resolved on or before due_at / dossiers resolved"),
+    "on_time_rate": (
+        "Tỷ lệ giải quyết đúng hạn và trước hạn",
+        "On-time rate: dossiers resolved on or before due_at / dossiers resolved",
+    ),
     "online_share": ("Tỷ lệ hồ sơ trực tuyến", "Online share: dossiers received online / dossiers received"),
-    "digitised_share": ("Tỷ lệ số hoá kết quả", "Digitised results: resolved dossiers with a digitised result / resolved"),
-    "online_payment_share": ("Tỷ lệ thanh toán trực tuyến",
-                             "Online payment: fees paid online / resolved dossiers that had a fee"),
+    "digitised_share": (
+        "Tỷ lệ số hoá kết quả",
+        "Digitised results: resolved dossiers with a digitised result / resolved",
+    ),
+    "online_payment_share": (
+        "Tỷ lệ thanh toán trực tuyến",
+        "Online payment: fees paid online / resolved dossiers that had a fee",
+    ),
     "signature_adoption": ("Tỷ lệ văn bản ký số", "Digital-signature adoption: documents issued signed / issued"),
-    "document_online_share": ("Tỷ lệ văn bản đến xử lý trên môi trường mạng",
-                              "Incoming documents processed online / documents received"),
-    "meeting_smooth_rate": ("Tỷ lệ cuộc họp trực tuyến thông suốt",
-                            "Online meetings without interruption / meetings held"),
+    "document_online_share": (
+        "Tỷ lệ văn bản đến xử lý trên môi trường mạng",
+        "Incoming documents processed online / documents received",
+    ),
+    "meeting_smooth_rate": (
+        "Tỷ lệ cuộc họp trực tuyến thông suốt",
+        "Online meetings without interruption / meetings held",
+    ),
     "satisfaction_rate": ("Tỷ lệ hài lòng", "Satisfaction: (very satisfied + satisfied) / ratings"),
-    "apology_coverage": ("Tỷ lệ hồ sơ trễ hạn có thư xin lỗi",
-                         "Apology coverage: dossiers resolved late with an apology letter / resolved late"),
+    "apology_coverage": (
+        "Tỷ lệ hồ sơ trễ hạn có thư xin lỗi",
+        "Apology coverage: dossiers resolved late with an apology letter / resolved late",
+    ),
 }
 assert set(RATE_LABELS) == set(M.RATE_DEFINITIONS), "every contract rate needs a label"
 
 COUNT_LABELS: dict[str, str] = {
-    "received": "Tiếp nhận", "received_online": "Tiếp nhận trực tuyến",
-    "received_online_full": "Trực tuyến toàn trình", "received_online_partial": "Trực tuyến một phần",
-    "received_in_person": "Trực tiếp", "received_postal": "Bưu chính công ích",
-    "resolved": "Đã giải quyết", "resolved_early": "Trước hạn", "resolved_on_time": "Đúng hạn",
-    "resolved_late": "Trễ hạn", "results_digitised": "Kết quả số hoá", "fee_applicable": "Có phí, lệ phí",
-    "paid_online": "Thanh toán trực tuyến", "supplements": "Yêu cầu bổ sung", "transfers": "Liên thông",
-    "withdrawn": "Rút hồ sơ", "refused": "Từ chối", "apologies": "Thư xin lỗi",
-    "late_with_apology": "Trễ hạn có thư xin lỗi", "ratings": "Lượt đánh giá",
-    "ratings_very_satisfied": "Rất hài lòng", "ratings_satisfied": "Hài lòng",
-    "ratings_unsatisfied": "Không hài lòng", "documents_issued": "Văn bản đi",
-    "documents_signed": "Văn bản ký số", "documents_signed_by_leader": "Lãnh đạo ký số",
-    "documents_secret": "Văn bản mật", "documents_received": "Văn bản đến",
-    "documents_processed_online": "Văn bản đến xử lý trên mạng", "meetings_held": "Cuộc họp",
-    "meetings_uninterrupted": "Họp thông suốt", "meeting_connection_drops": "Lần rớt kết nối",
+    "received": "Tiếp nhận",
+    "received_online": "Tiếp nhận trực tuyến",
+    "received_online_full": "Trực tuyến toàn trình",
+    "received_online_partial": "Trực tuyến một phần",
+    "received_in_person": "Trực tiếp",
+    "received_postal": "Bưu chính công ích",
+    "resolved": "Đã giải quyết",
+    "resolved_early": "Trước hạn",
+    "resolved_on_time": "Đúng hạn",
+    "resolved_late": "Trễ hạn",
+    "results_digitised": "Kết quả số hoá",
+    "fee_applicable": "Có phí, lệ phí",
+    "paid_online": "Thanh toán trực tuyến",
+    "supplements": "Yêu cầu bổ sung",
+    "transfers": "Liên thông",
+    "withdrawn": "Rút hồ sơ",
+    "refused": "Từ chối",
+    "apologies": "Thư xin lỗi",
+    "late_with_apology": "Trễ hạn có thư xin lỗi",
+    "ratings": "Lượt đánh giá",
+    "ratings_very_satisfied": "Rất hài lòng",
+    "ratings_satisfied": "Hài lòng",
+    "ratings_unsatisfied": "Không hài lòng",
+    "documents_issued": "Văn bản đi",
+    "documents_signed": "Văn bản ký số",
+    "documents_signed_by_leader": "Lãnh đạo ký số",
+    "documents_secret": "Văn bản mật",
+    "documents_received": "Văn bản đến",
+    "documents_processed_online": "Văn bản đến xử lý trên mạng",
+    "meetings_held": "Cuộc họp",
+    "meetings_uninterrupted": "Họp thông suốt",
+    "meeting_connection_drops": "Lần rớt kết nối",
 }
 assert set(COUNT_LABELS) == set(M.COUNT_FIELDS), "every contract count needs a label"
 
@@ -113,9 +144,7 @@ _LOOKBACK = (
 def _snapshot(scope: Scope, fields) -> str:
     """Flux that defines ``asOf`` and ``snap``: the scope's unit_rates rows of the latest snapshot."""
     return (
-        'import "date"\n\n'
-        + _LOOKBACK
-        + "rows = from(bucket: v.defaultBucket)\n"
+        'import "date"\n\n' + _LOOKBACK + "rows = from(bucket: v.defaultBucket)\n"
         "  |> range(start: date.sub(d: lookback, from: v.timeRangeStart), stop: date.add(d: ahead, to: v.timeRangeStop))\n"
         f'  |> filter(fn: (r) => r._measurement == "{M.UNIT_RATES}" and r.window == w)\n'
         f"  |> filter(fn: (r) => {scope.predicate})\n"
@@ -141,8 +170,7 @@ def _sum_by_field(src: str, fields) -> str:
         "  |> sum()\n"
         "  |> map(fn: (r) => ({r with _time: asOf}))\n"
         "  |> group()\n"
-        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
-        + _fill(fields)
+        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n' + _fill(fields)
     )
 
 
@@ -201,9 +229,7 @@ def unit_ranking() -> str:
     rank them.  Columns: rank, unit_code, unit_name, unit_level, received, resolved, on_time
     (early + on time), late, on_time_rate (null when nothing was resolved), as_of."""
     return (
-        'import "internal/debug"\n'
-        + _snapshot(PROVINCE, RANKING_FIELDS)
-        + "\nsnap\n"
+        'import "internal/debug"\n' + _snapshot(PROVINCE, RANKING_FIELDS) + "\nsnap\n"
         '  |> group(columns: ["unit_code", "unit_name", "unit_level", "_field"])\n'
         "  |> sum()\n"
         "  |> group()\n"
@@ -213,7 +239,7 @@ def unit_ranking() -> str:
         "      unit_code: r.unit_code, unit_name: r.unit_name, unit_level: r.unit_level,\n"
         "      received: r.received, resolved: r.resolved,\n"
         "      on_time: r.resolved_early + r.resolved_on_time, late: r.resolved_late,\n"
-        '      on_time_rate: if r.resolved > 0 then float(v: r.resolved_early + r.resolved_on_time) / float(v: r.resolved)\n'
+        "      on_time_rate: if r.resolved > 0 then float(v: r.resolved_early + r.resolved_on_time) / float(v: r.resolved)\n"
         '                    else debug.null(type: "float"),\n'
         "      as_of: asOf, rank: 1, rated: if r.resolved > 0 then 1 else 0,\n"
         "  }))\n"
@@ -241,11 +267,9 @@ def unit_rate_table(scope: Scope = UNIT) -> str:
         + _snapshot(scope, fields)
         + "\nwide = "
         + _sum_by_field("snap", fields)
-        + "found = wide |> findColumn(fn: (key) => true, column: \"_time\")\n"
+        + 'found = wide |> findColumn(fn: (key) => true, column: "_time")\n'
         "c = wide |> findRecord(fn: (key) => true, idx: 0)\n"
-        "array.from(rows: if length(arr: found) == 0 then [] else [\n"
-        + ",\n".join(rows)
-        + "\n])\n"
+        "array.from(rows: if length(arr: found) == 0 then [] else [\n" + ",\n".join(rows) + "\n])\n"
     )
 
 
@@ -264,7 +288,7 @@ def open_dossiers_latest(field: str, scope: Scope = PROVINCE) -> str:
         f"  |> filter(fn: (r) => {scope.predicate})\n"
         "  |> last()\n"
         "  |> group()\n"
-        f'  |> reduce(identity: {{_time: time(v: 0), {field}: 0}},\n'
+        f"  |> reduce(identity: {{_time: time(v: 0), {field}: 0}},\n"
         f"       fn: (r, accumulator) => ({{_time: if r._time > accumulator._time then r._time else accumulator._time,\n"
         f"                                  {field}: accumulator.{field} + r._value}}))\n"
     )
@@ -287,8 +311,21 @@ def open_dossiers_over_time(scope: Scope = UNIT) -> str:
     )
 
 
-_ALERT_COLUMNS = ("province_code", "unit_code", "unit_name", "procedure_code", "dossier_id", "kind", "_time",
-                  "due_at", "late_seconds", "field", "apology_sent", "resolved", "resolved_at")
+_ALERT_COLUMNS = (
+    "province_code",
+    "unit_code",
+    "unit_name",
+    "procedure_code",
+    "dossier_id",
+    "kind",
+    "_time",
+    "due_at",
+    "late_seconds",
+    "field",
+    "apology_sent",
+    "resolved",
+    "resolved_at",
+)
 
 
 def _alerts(scope: Scope, kinds, lookback: str = "1y") -> str:
@@ -355,7 +392,7 @@ def late_dossiers_count(status: str, scope: Scope = UNIT_OR_ALL, without_apology
         + f'  |> filter(fn: (r) => r.status == "{status}")\n'
         + ("  |> filter(fn: (r) => not r.apology_sent)\n" if without_apology else "")
         + '  |> count(column: "dossier_id")\n'
-        '  |> map(fn: (r) => ({count: r.dossier_id}))\n'
+        "  |> map(fn: (r) => ({count: r.dossier_id}))\n"
     )
 
 
@@ -363,8 +400,7 @@ def late_by_procedure(scope: Scope = UNIT_OR_ALL) -> str:
     """Open overdue dossiers per unit and procedure. Columns: unit_code, unit_name, procedure_code,
     overdue, without_apology, max_late_seconds."""
     return (
-        late_dossiers_live(scope)
-        + '  |> filter(fn: (r) => r.status == "Quá hạn")\n'
+        late_dossiers_live(scope) + '  |> filter(fn: (r) => r.status == "Quá hạn")\n'
         '  |> group(columns: ["unit_code", "unit_name", "procedure_code"])\n'
         "  |> reduce(identity: {overdue: 0, without_apology: 0, max_late_seconds: 0},\n"
         "       fn: (r, accumulator) => ({overdue: accumulator.overdue + 1,\n"
@@ -401,9 +437,7 @@ def unit_alerts(scope: Scope = UNIT) -> str:
     first.  Due-soon alerts, one for nearly every dossier, are left to the late-dossiers
     dashboard's live list (only the open ones matter)."""
     return (
-        'import "date"\n\n'
-        + _alerts(scope, ("dossier_overdue", "apology_missing"), lookback="0s")
-        + "  |> group()\n"
+        'import "date"\n\n' + _alerts(scope, ("dossier_overdue", "apology_missing"), lookback="0s") + "  |> group()\n"
         "  |> map(fn: (r) => ({\n"
         "      _time: r._time, kind: r.kind, procedure_code: r.procedure_code, field: r.field,\n"
         "      dossier_id: r.dossier_id, due_at: time(v: r.due_at), late_seconds: r.late_seconds,\n"
@@ -436,8 +470,8 @@ def health_gauge(field: str, fn: str) -> str:
         f'  |> filter(fn: (r) => r._measurement == "{M.PIPELINE_HEALTH}" and r._field == "{field}")\n'
         "  |> toFloat()\n"
         f"  |> aggregateWindow(every: v.windowPeriod, fn: {fn}, createEmpty: false)\n"
-        + _SUM_OVER_WORKERS +
-        f'  |> map(fn: (r) => ({{_time: r._time, app_id: r.app_id, topic: r.topic, {field}: r._value}}))\n'
+        + _SUM_OVER_WORKERS
+        + f"  |> map(fn: (r) => ({{_time: r._time, app_id: r.app_id, topic: r.topic, {field}: r._value}}))\n"
     )
 
 
@@ -457,8 +491,8 @@ def health_counter_increase(field: str) -> str:
         "  |> map(fn: (r) => ({r with grown: r._value}))\n"
         "  |> difference(nonNegative: true, keepFirst: true)\n"
         "  |> map(fn: (r) => ({r with _value: if exists r._value then r._value else r.grown}))\n"
-        + _SUM_OVER_WORKERS +
-        f'  |> map(fn: (r) => ({{_time: r._time, app_id: r.app_id, topic: r.topic, {field}: r._value}}))\n'
+        + _SUM_OVER_WORKERS
+        + f"  |> map(fn: (r) => ({{_time: r._time, app_id: r.app_id, topic: r.topic, {field}: r._value}}))\n"
     )
 
 
@@ -473,8 +507,8 @@ def health_counter_total(field: str) -> str:
         "  |> increase()\n"
         "  |> last()\n"
         "  |> group()\n"
-        f'  |> sum()\n'
-        f'  |> map(fn: (r) => ({{{field}: r._value}}))\n'
+        f"  |> sum()\n"
+        f"  |> map(fn: (r) => ({{{field}: r._value}}))\n"
     )
 
 
@@ -505,12 +539,11 @@ def unit_activity_table() -> str:
 def silent_units_count(after_seconds: int = SILENT_AFTER_SECONDS) -> str:
     """How many units (any source system) have been silent for longer than ``after_seconds``. Column: ``silent``."""
     return (
-        unit_activity_table()
-        + f"  |> filter(fn: (r) => r.last_event_age_seconds > {float(after_seconds)})\n"
-        '  |> group()\n'
+        unit_activity_table() + f"  |> filter(fn: (r) => r.last_event_age_seconds > {float(after_seconds)})\n"
+        "  |> group()\n"
         '  |> unique(column: "unit_code")\n'
         '  |> count(column: "unit_code")\n'
-        '  |> map(fn: (r) => ({silent: r.unit_code}))\n'
+        "  |> map(fn: (r) => ({silent: r.unit_code}))\n"
     )
 
 
@@ -520,7 +553,7 @@ def silent_units_count(after_seconds: int = SILENT_AFTER_SECONDS) -> str:
 def var_province() -> str:
     return (
         'import "influxdata/influxdb/schema"\n\n'
-        "schema.tagValues(bucket: v.defaultBucket, tag: \"province_code\",\n"
+        'schema.tagValues(bucket: v.defaultBucket, tag: "province_code",\n'
         f'  predicate: (r) => r._measurement == "{M.UNIT_RATES}",\n'
         "  start: v.timeRangeStart, stop: v.timeRangeStop)\n"
     )
@@ -529,7 +562,7 @@ def var_province() -> str:
 def var_window() -> str:
     return (
         'import "influxdata/influxdb/schema"\n\n'
-        "schema.tagValues(bucket: v.defaultBucket, tag: \"window\",\n"
+        'schema.tagValues(bucket: v.defaultBucket, tag: "window",\n'
         f'  predicate: (r) => r._measurement == "{M.UNIT_RATES}",\n'
         "  start: v.timeRangeStart, stop: v.timeRangeStop)\n"
     )

@@ -26,13 +26,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
 import psutil
 
-from govpulse.settings import Settings
+from common.settings import Settings
+from common.topics import ALERTS, DOSSIER_EVENTS
 
 REPO = Path(__file__).resolve().parents[1]
 WARD_CODES: list[str] = []
@@ -47,10 +48,19 @@ def _wards() -> list[tuple[str, str]]:
 def _received(i: int, ward: tuple[str, str], at: datetime, due: datetime) -> tuple[bytes, bytes, int]:
     ev = {
         "event_id": str(uuid.UUID(int=(i * 2654435761) % (1 << 122) | (4 << 76) | (1 << 63))),
-        "event_type": "dossier.received", "occurred_at": at.isoformat(), "schema_version": 1,
-        "source_system": "bench", "province_code": ward[1], "ward_code": ward[0], "dossier_id": f"B{i}",
-        "procedure_code": "1.001612", "field": "Hộ tịch", "channel": "online", "online_service": "full",
-        "received_at": at.isoformat(), "due_at": due.isoformat(),
+        "event_type": "dossier.received",
+        "occurred_at": at.isoformat(),
+        "schema_version": 1,
+        "source_system": "bench",
+        "province_code": ward[1],
+        "ward_code": ward[0],
+        "dossier_id": f"B{i}",
+        "procedure_code": "1.001612",
+        "field": "Hộ tịch",
+        "channel": "online",
+        "online_service": "full",
+        "received_at": at.isoformat(),
+        "due_at": due.isoformat(),
     }
     return ward[0].encode(), orjson.dumps(ev), int(at.timestamp() * 1000)
 
@@ -73,10 +83,16 @@ def env_for(s: Settings, **extra: str) -> dict[str, str]:
 def produce(s: Settings, records, total: int, progress=None) -> float:  # noqa: ANN001
     from kafka import KafkaProducer
 
-    p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all", linger_ms=20,
-                      batch_size=512 * 1024, compression_type=None, max_in_flight_requests_per_connection=5)
+    p = KafkaProducer(
+        bootstrap_servers=s.kafka_bootstrap_servers,
+        acks="all",
+        linger_ms=20,
+        batch_size=512 * 1024,
+        compression_type=None,
+        max_in_flight_requests_per_connection=5,
+    )
     t0 = time.monotonic()
-    topic = s.topic("dossier-events")
+    topic = s.topic(DOSSIER_EVENTS)
     for n, (k, v, ts) in enumerate(records, 1):
         p.send(topic, key=k, value=v, timestamp_ms=ts)
         if progress and n % 20000 == 0:
@@ -91,9 +107,14 @@ async def _baseline(s: Settings, total: int, validate: bool) -> float:
 
     from schemas import parse_event
 
-    c = AIOKafkaConsumer(s.topic("dossier-events"), bootstrap_servers=s.kafka_bootstrap_servers,
-                         auto_offset_reset="earliest", group_id=f"baseline-{uuid.uuid4().hex[:6]}",
-                         enable_auto_commit=False, max_partition_fetch_bytes=8 * 1024 * 1024)
+    c = AIOKafkaConsumer(
+        s.topic(DOSSIER_EVENTS),
+        bootstrap_servers=s.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        group_id=f"baseline-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
     await c.start()
     n = 0
     t0 = time.monotonic()
@@ -112,18 +133,40 @@ async def _baseline(s: Settings, total: int, validate: bool) -> float:
     return time.monotonic() - t0
 
 
-def run_worker(s: Settings, extra_env: dict | None = None, until_idle: float = 3.0,
-               total: int | None = None) -> tuple[float, int, str]:
+def run_worker(
+    s: Settings, extra_env: dict | None = None, until_idle: float = 3.0, total: int | None = None
+) -> tuple[float, int, str]:
     """Run the worker until caught up; returns (seconds to process, peak RSS bytes, log path)."""
     log = Path(tempfile.mkstemp(prefix="bench-worker-", suffix=".log")[1])
     env = env_for(s, **(extra_env or {}))
-    cmd = [sys.executable, "-m", "govpulse.cli", "worker", "--until-idle", str(until_idle), "--web-port", "0",
-           "--batch-size", "5000", "--loglevel", "info"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "govpulse.cli",
+        "worker",
+        "--until-idle",
+        str(until_idle),
+        "--web-port",
+        "0",
+        "--batch-size",
+        "5000",
+        "--loglevel",
+        "info",
+    ]
     profile = os.environ.get("GOVPULSE_BENCH_PROFILE")  # diagnostics: FILE for py-spy's collapsed stacks
     if profile:
         # where the worker's time goes (py-spy is not a dependency: pip install py-spy)
-        cmd = [shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
-               "--rate", "47", "--output", profile, "--"] + cmd
+        cmd = [
+            shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--format",
+            "raw",
+            "--rate",
+            "47",
+            "--output",
+            profile,
+            "--",
+        ] + cmd
     peak = 0
     with log.open("w") as fh:
         t0 = time.monotonic()
@@ -170,8 +213,11 @@ def cleanup(s: Settings) -> None:
 def throughput(result: Result, events: int, wards: int, console=None) -> None:  # noqa: ANN001
     from producers.topics import ensure_topics
 
-    s = Settings(topic_prefix=f"bench-{uuid.uuid4().hex[:6]}", influx_bucket=f"bench-{uuid.uuid4().hex[:6]}",
-                 app_id=f"bench-{uuid.uuid4().hex[:6]}")
+    s = Settings(
+        topic_prefix=f"bench-{uuid.uuid4().hex[:6]}",
+        influx_bucket=f"bench-{uuid.uuid4().hex[:6]}",
+        app_id=f"bench-{uuid.uuid4().hex[:6]}",
+    )
     ensure_topics(s)
     ward_list = _wards()[:wards]
     start = datetime(2024, 1, 2, 8, 0, tzinfo=timezone(timedelta(hours=7)))
@@ -207,15 +253,28 @@ def throughput(result: Result, events: int, wards: int, console=None) -> None:  
 def live(result: Result, rate: int, seconds: int, due_in: float = 3.0, console=None) -> None:  # noqa: ANN001
     from producers.topics import ensure_topics
 
-    s = Settings(topic_prefix=f"benchlive-{uuid.uuid4().hex[:6]}", influx_bucket=f"benchlive-{uuid.uuid4().hex[:6]}",
-                 app_id=f"benchlive-{uuid.uuid4().hex[:6]}", emit_interval_seconds=0.5)
+    s = Settings(
+        topic_prefix=f"benchlive-{uuid.uuid4().hex[:6]}",
+        influx_bucket=f"benchlive-{uuid.uuid4().hex[:6]}",
+        app_id=f"benchlive-{uuid.uuid4().hex[:6]}",
+        emit_interval_seconds=0.5,
+    )
     ensure_topics(s)
     lat_file = Path(tempfile.mkstemp(prefix="bench-latency-")[1])
-    env = env_for(s, GOVPULSE_EMIT_INTERVAL_SECONDS="0.5", GOVPULSE_LATENCY_LOG=str(lat_file),
-                  GOVPULSE_DUE_SOON_LEAD_WORKING_DAYS="0")
+    env = env_for(
+        s,
+        GOVPULSE_EMIT_INTERVAL_SECONDS="0.5",
+        GOVPULSE_LATENCY_LOG=str(lat_file),
+        GOVPULSE_DUE_SOON_LEAD_WORKING_DAYS="0",
+    )
     log = Path(tempfile.mkstemp(prefix="bench-live-worker-", suffix=".log")[1])
-    worker = subprocess.Popen([sys.executable, "-m", "govpulse.cli", "worker", "--web-port", "0"], cwd=REPO, env=env,
-                              stdout=log.open("w"), stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "govpulse.cli", "worker", "--web-port", "0"],
+        cwd=REPO,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         _live_run(s, result, worker, log, lat_file, rate, seconds, due_in, console)
     finally:
@@ -224,8 +283,17 @@ def live(result: Result, rate: int, seconds: int, due_in: float = 3.0, console=N
         cleanup(s)
 
 
-def _live_run(s: Settings, result: Result, worker, log: Path, lat_file: Path, rate: int, seconds: int,  # noqa: ANN001
-              due_in: float, console) -> None:  # noqa: ANN001
+def _live_run(
+    s: Settings,
+    result: Result,
+    worker,
+    log: Path,
+    lat_file: Path,
+    rate: int,
+    seconds: int,  # noqa: ANN001
+    due_in: float,
+    console,
+) -> None:  # noqa: ANN001
     from kafka import KafkaConsumer, KafkaProducer
 
     time.sleep(12)  # join the group and recover before the clock starts
@@ -236,8 +304,12 @@ def _live_run(s: Settings, result: Result, worker, log: Path, lat_file: Path, ra
     stop = threading.Event()
 
     def watch_alerts() -> None:
-        c = KafkaConsumer(s.topic("alerts"), bootstrap_servers=s.kafka_bootstrap_servers, auto_offset_reset="earliest",
-                          consumer_timeout_ms=500)
+        c = KafkaConsumer(
+            s.topic(ALERTS),
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=500,
+        )
         while not stop.is_set():
             for m in c:
                 a = orjson.loads(m.value)
@@ -255,13 +327,13 @@ def _live_run(s: Settings, result: Result, worker, log: Path, lat_file: Path, ra
     while time.time() - t_start < seconds:
         tick = time.time()
         for _ in range(rate // 10):
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             # every 50th dossier is due a few seconds after reception and never resolved
             due = now + (timedelta(seconds=due_in) if i % 50 == 0 else timedelta(days=30))
             k, v, ts = _received(10_000_000 + i, wards[i % len(wards)], now, due)
             if i % 50 == 0:
                 alert_due[f"B{10_000_000 + i}"] = due.timestamp()
-            p.send(s.topic("dossier-events"), key=k, value=v, timestamp_ms=ts)
+            p.send(s.topic(DOSSIER_EVENTS), key=k, value=v, timestamp_ms=ts)
             i += 1
             sent += 1
         p.flush()
@@ -276,13 +348,18 @@ def _live_run(s: Settings, result: Result, worker, log: Path, lat_file: Path, ra
     result.add("live load achieved", f"{achieved:,.0f} events/s for {seconds}s", f"{rate:,} events/s")
     if lats:
         q = statistics.quantiles(lats, n=100)
-        result.add("end-to-end latency p50 / p95 / p99 / max",
-                   f"{q[49]:.0f} / {q[94]:.0f} / {q[98]:.0f} / {lats[-1]} ms ({len(lats):,} events)", "p99 ≤ 1000 ms")
+        result.add(
+            "end-to-end latency p50 / p95 / p99 / max",
+            f"{q[49]:.0f} / {q[94]:.0f} / {q[98]:.0f} / {lats[-1]} ms ({len(lats):,} events)",
+            "p99 ≤ 1000 ms",
+        )
     delays = sorted(seen[d] - alert_due[d] for d in seen if d in alert_due)
     if delays:
-        result.add("overdue alert delay after due time p50 / max",
-                   f"{statistics.median(delays):.2f} / {max(delays):.2f} s ({len(delays)} of {len(alert_due)} alerted)",
-                   "≤ 5 s")
+        result.add(
+            "overdue alert delay after due time p50 / max",
+            f"{statistics.median(delays):.2f} / {max(delays):.2f} s ({len(delays)} of {len(alert_due)} alerted)",
+            "≤ 5 s",
+        )
     else:
         result.add("overdue alert delay", f"no alerts seen (log: {log})", "≤ 5 s")
 
@@ -306,25 +383,41 @@ def restart(result: Result, events: int = 200_000, console=None) -> None:  # noq
     from producers.topics import ensure_topics
 
     say = console.print if console else print
-    s = Settings(topic_prefix=f"benchrestart-{uuid.uuid4().hex[:6]}", influx_bucket=f"benchrestart-{uuid.uuid4().hex[:6]}",
-                 app_id=f"benchrestart-{uuid.uuid4().hex[:6]}")
+    s = Settings(
+        topic_prefix=f"benchrestart-{uuid.uuid4().hex[:6]}",
+        influx_bucket=f"benchrestart-{uuid.uuid4().hex[:6]}",
+        app_id=f"benchrestart-{uuid.uuid4().hex[:6]}",
+    )
     ensure_topics(s)
     start = datetime(2024, 1, 2, 8, 0, tzinfo=timezone(timedelta(hours=7)))
     wards = _wards()[:3000]
-    produce(s, (_received(i, wards[i % len(wards)], start + timedelta(milliseconds=600 * i),
-                          start + timedelta(days=365)) for i in range(events)), events)
+    produce(
+        s,
+        (
+            _received(i, wards[i % len(wards)], start + timedelta(milliseconds=600 * i), start + timedelta(days=365))
+            for i in range(events)
+        ),
+        events,
+    )
     cmd = [sys.executable, "-m", "govpulse.cli", "worker", "--web-port", "0", "--batch-size", "2000"]
     try:
-        for label, session in (("baseline: Faust's default session timeout (60 s)", "60"),
-                               (f"worker (GOVPULSE_KAFKA_SESSION_TIMEOUT={s.kafka_session_timeout:g} s)", None)):
+        for label, session in (
+            ("baseline: Faust's default session timeout (60 s)", "60"),
+            (f"worker (GOVPULSE_KAFKA_SESSION_TIMEOUT={s.kafka_session_timeout:g} s)", None),
+        ):
             app_id = f"{s.app_id}-{session or 'own'}"
             extra = {"GOVPULSE_APP_ID": app_id, **({"GOVPULSE_KAFKA_SESSION_TIMEOUT": session} if session else {})}
             say(f"restart after kill -9, {label} …")
             traces = [Path(tempfile.mkstemp(prefix="bench-restart-")[1]) for _ in range(2)]
             for t in traces:
                 t.unlink()
-            first = subprocess.Popen(cmd, cwd=REPO, env=env_for(s, GOVPULSE_OFFSET_TRACE=str(traces[0]), **extra),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            first = subprocess.Popen(
+                cmd,
+                cwd=REPO,
+                env=env_for(s, GOVPULSE_OFFSET_TRACE=str(traces[0]), **extra),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             if _first_batch(traces[0], 120) is None:
                 first.kill()
                 result.add(f"restart after kill -9, {label}", "the first worker processed nothing in 120 s")
@@ -333,8 +426,13 @@ def restart(result: Result, events: int = 200_000, console=None) -> None:  # noq
             first.kill()  # SIGKILL: no LeaveGroup, the member stays until its session expires
             first.wait()
             t0 = time.time()
-            again = subprocess.Popen(cmd, cwd=REPO, env=env_for(s, GOVPULSE_OFFSET_TRACE=str(traces[1]), **extra),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            again = subprocess.Popen(
+                cmd,
+                cwd=REPO,
+                env=env_for(s, GOVPULSE_OFFSET_TRACE=str(traces[1]), **extra),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 t1 = _first_batch(traces[1], 180)
             finally:
@@ -342,8 +440,7 @@ def restart(result: Result, events: int = 200_000, console=None) -> None:  # noq
                 again.wait()
             shutil.rmtree(s.home / "worker" / app_id, ignore_errors=True)
             value = f"{t1 - t0:.1f} s" if t1 is not None else "nothing processed in 180 s"
-            result.add(f"restart after kill -9 → first processed batch, {label}", value,
-                       "" if session else "≤ 15 s")
+            result.add(f"restart after kill -9 → first processed batch, {label}", value, "" if session else "≤ 15 s")
     finally:
         cleanup(s)
 

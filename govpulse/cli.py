@@ -8,7 +8,8 @@ import typer
 
 app = typer.Typer(
     help="govpulse: live e-government service health for Vietnamese one-stop systems.",
-    no_args_is_help=True, pretty_exceptions_show_locals=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
 )
 
 # Modules are registered only if present, so an area can land on its own.

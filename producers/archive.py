@@ -28,17 +28,17 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
-from govpulse.settings import Settings
+from common.settings import Settings
 from producers.kafka_common import DEFAULT_CONNECT_TIMEOUT_S, base_config, unavailable
 from producers.records import Record, RecordWriter
 from producers.topics import full_name
 
-__all__ = ["archive_topic", "ArchiveResult", "Manifest", "EVENT_TIME_FIELD", "event_type_and_time"]
+__all__ = ["EVENT_TIME_FIELD", "ArchiveResult", "Manifest", "archive_topic", "event_type_and_time"]
 
 MANIFEST = "manifest.json"
 FORMAT = "govpulse-archive/1"
@@ -105,11 +105,11 @@ class Manifest:
     topic: str
     partitions: dict[int, PartitionState] = field(default_factory=dict)
     segments: list[dict] = field(default_factory=list)
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     updated_at: str | None = None
 
     @classmethod
-    def load(cls, path: Path, topic: str) -> "Manifest":
+    def load(cls, path: Path, topic: str) -> Manifest:
         if not path.exists():
             return cls(topic)
         d = orjson.loads(path.read_bytes())
@@ -138,9 +138,12 @@ class Manifest:
         }
 
     def save(self, path: Path) -> None:
-        self.updated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.updated_at = datetime.now(UTC).isoformat(timespec="seconds")
         d = {
-            "format": FORMAT, "topic": self.topic, "created_at": self.created_at, "updated_at": self.updated_at,
+            "format": FORMAT,
+            "topic": self.topic,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
             "totals": self.totals(),
             "partitions": {str(k): vars(v) for k, v in sorted(self.partitions.items())},
             "segments": self.segments,
@@ -180,8 +183,13 @@ class _Segment:
         self.writer.close()
         name = f"p{self.partition:03d}-{self.first:012d}-{self.last:012d}.jsonl.gz"
         os.replace(self.directory / self._tmp_name, self.directory / name)
-        return {"file": name, "partition": self.partition, "first_offset": self.first, "last_offset": self.last,
-                "records": self.count}
+        return {
+            "file": name,
+            "partition": self.partition,
+            "first_offset": self.first,
+            "last_offset": self.last,
+            "records": self.count,
+        }
 
     def discard(self) -> None:
         self.writer.discard()
@@ -189,9 +197,16 @@ class _Segment:
 
 
 def archive_topic(
-    settings: Settings, topic: str, out_dir: str | Path, *, from_beginning: bool = False, follow: bool = False,
-    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S, segment_records: int = 1_000_000,
-    checkpoint_seconds: float = 30.0, progress: Callable[[int, int], None] | None = None,
+    settings: Settings,
+    topic: str,
+    out_dir: str | Path,
+    *,
+    from_beginning: bool = False,
+    follow: bool = False,
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+    segment_records: int = 1_000_000,
+    checkpoint_seconds: float = 30.0,
+    progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> ArchiveResult:
     """Archive new records of ``topic`` (short or full name) into ``out_dir/<topic>/``."""
@@ -216,8 +231,12 @@ def archive_topic(
 
     try:
         consumer = KafkaConsumer(
-            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=5000, fetch_max_bytes=32 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=5000,
+            fetch_max_bytes=32 * 1024 * 1024,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
             request_timeout_ms=int(max(connect_timeout_s, 31) * 1000) + 1000,
             **base_config(settings, connect_timeout_s),
         )

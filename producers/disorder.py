@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Generic, Protocol, TypeVar
 
-__all__ = ["DisorderSpec", "parse_disorder", "parse_duration", "disorder"]
+__all__ = ["DisorderSpec", "disorder", "parse_disorder", "parse_duration"]
 
 
 class _Timed(Protocol):
@@ -81,12 +81,12 @@ def parse_disorder(text: str) -> DisorderSpec:
 
 
 class _Held(Generic[T]):
-    __slots__ = ("release", "seq", "item", "dup")
+    __slots__ = ("dup", "item", "release", "seq")
 
     def __init__(self, release: int, seq: int, item: T, dup: bool):
         self.release, self.seq, self.item, self.dup = release, seq, item, dup
 
-    def __lt__(self, other: "_Held") -> bool:
+    def __lt__(self, other: _Held) -> bool:
         return (self.release, self.seq) < (other.release, other.seq)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from govpulse.settings import Settings
+from common.settings import Settings
 
 # How long a client may take to reach the cluster before we give up with a clear error.
 DEFAULT_CONNECT_TIMEOUT_S = 30.0
@@ -38,7 +38,8 @@ def admin_client(settings: Settings, connect_timeout_s: float = DEFAULT_CONNECT_
     from kafka.errors import KafkaError
 
     try:
-        return KafkaAdminClient(request_timeout_ms=int(max(connect_timeout_s, 5) * 1000),
-                                **base_config(settings, connect_timeout_s))
+        return KafkaAdminClient(
+            request_timeout_ms=int(max(connect_timeout_s, 5) * 1000), **base_config(settings, connect_timeout_s)
+        )
     except KafkaError as e:
         raise unavailable(settings, connect_timeout_s, e) from e

@@ -31,11 +31,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from govpulse.settings import Settings
+from common.settings import Settings
 from producers.kafka_common import DEFAULT_CONNECT_TIMEOUT_S, BrokerUnavailable, base_config, unavailable
 from schemas import TOPIC_OF_TYPE, Envelope, dump_event
 
-__all__ = ["KafkaSink", "DeliveryError", "BrokerUnavailable", "SinkStats"]
+__all__ = ["BrokerUnavailable", "DeliveryError", "KafkaSink", "SinkStats"]
 
 
 class DeliveryError(RuntimeError):
@@ -44,8 +44,9 @@ class DeliveryError(RuntimeError):
     def __init__(self, failed: int, first: BaseException, where: str):
         self.failed = failed
         self.first = first
-        super().__init__(f"{failed} record(s) not delivered to Kafka ({where}); first error: "
-                         f"{type(first).__name__}: {first}")
+        super().__init__(
+            f"{failed} record(s) not delivered to Kafka ({where}); first error: {type(first).__name__}: {first}"
+        )
 
 
 @dataclass
@@ -68,9 +69,18 @@ class SinkStats:
 class KafkaSink:
     """Send events (or pre-encoded records) to Kafka; see the module docstring for guarantees."""
 
-    def __init__(self, settings: Settings, *, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
-                 delivery_timeout_s: float = 60.0, max_block_s: float = 60.0, linger_ms: int = 50,
-                 batch_size: int = 256 * 1024, compression: str | None = "gzip", client_id: str = "govpulse-producer"):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        delivery_timeout_s: float = 60.0,
+        max_block_s: float = 60.0,
+        linger_ms: int = 50,
+        batch_size: int = 256 * 1024,
+        compression: str | None = "gzip",
+        client_id: str = "govpulse-producer",
+    ):
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
@@ -102,8 +112,10 @@ class KafkaSink:
             raise unavailable(settings, connect_timeout_s, e) from e
         if not self._producer.config.get("enable_idempotence"):
             self._producer.close(timeout=5)
-            raise RuntimeError("Kafka producer started without idempotence (broker too old or conflicting "
-                               "settings); refusing to run without duplicate-free retries")
+            raise RuntimeError(
+                "Kafka producer started without idempotence (broker too old or conflicting "
+                "settings); refusing to run without duplicate-free retries"
+            )
         self._topic_names = {short: settings.topic(short) for short in set(TOPIC_OF_TYPE.values())}
 
     # -- sending ---------------------------------------------------------------------
@@ -189,7 +201,7 @@ class KafkaSink:
         except Exception:  # noqa: BLE001 - best effort on an error path
             pass
 
-    def __enter__(self) -> "KafkaSink":
+    def __enter__(self) -> KafkaSink:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

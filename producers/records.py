@@ -123,8 +123,9 @@ class RecordWriter:
         self._raw = raw
         if self.path.name.endswith(".gz"):
             # no name, mtime 0: the file's bytes depend on its records only (reproducible)
-            self._f: io.BufferedIOBase = gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                                       compresslevel=GZIP_LEVEL, mtime=0)
+            self._f: io.BufferedIOBase = gzip.GzipFile(
+                filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0
+            )
         else:
             self._f = raw
         self.count = 0
@@ -160,7 +161,7 @@ class RecordWriter:
             finally:
                 self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "RecordWriter":
+    def __enter__(self) -> RecordWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -216,8 +217,15 @@ def expand_inputs(paths: list[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(x for x in p.rglob("*") if x.is_file() and not x.name.startswith(".")
-                              and (x.name.endswith(".jsonl.gz") or x.name.endswith(".jsonl"))))
+            out.extend(
+                sorted(
+                    x
+                    for x in p.rglob("*")
+                    if x.is_file()
+                    and not x.name.startswith(".")
+                    and (x.name.endswith(".jsonl.gz") or x.name.endswith(".jsonl"))
+                )
+            )
         elif p.exists():
             out.append(p)
         else:

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import orjson
 
-from govpulse.settings import Settings
+from common.settings import Settings
 from producers.records import BadLine, CorruptFile, Record, RecordReader, expand_inputs
 from producers.topics import short_name
 from schemas import TOPIC_OF_TYPE, InvalidEvent, parse_event
 
-__all__ = ["ReplayError", "ReplaySummary", "replay", "parse_time"]
+__all__ = ["ReplayError", "ReplaySummary", "parse_time", "replay"]
 
 
 class ReplayError(RuntimeError):
@@ -101,9 +101,16 @@ class _Progress:
 
 
 def replay(
-    settings: Settings, paths: list[str | Path], *, sink=None, speed: float | None = None,
-    since_ms: int | None = None, until_ms: int | None = None, rejects: str | Path | None = None,
-    progress: Callable[[ReplaySummary, int, int], None] | None = None, progress_every: int = 2000,
+    settings: Settings,
+    paths: list[str | Path],
+    *,
+    sink=None,
+    speed: float | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    rejects: str | Path | None = None,
+    progress: Callable[[ReplaySummary, int, int], None] | None = None,
+    progress_every: int = 2000,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ReplaySummary:
     """Validate and send records; ``sink=None`` validates only (dry run)."""
@@ -126,8 +133,9 @@ def replay(
                 reason_errors = [("", item.reason)]
             else:
                 ts = item.timestamp_ms
-                if ts is not None and ((since_ms is not None and ts < since_ms) or
-                                       (until_ms is not None and ts >= until_ms)):
+                if ts is not None and (
+                    (since_ms is not None and ts < since_ms) or (until_ms is not None and ts >= until_ms)
+                ):
                     summary.filtered += 1
                     continue
                 try:
@@ -139,11 +147,18 @@ def replay(
                 if rej is None:
                     raise ReplayError(f"{ln.file}:{ln.line}: invalid record: {reason}", ln.file, ln.line)
                 summary.rejected += 1
-                rej.write(orjson.dumps({
-                    "file": str(ln.file), "line": ln.line, "reason": reason,
-                    "errors": [{"field": f, "reason": r} for f, r in reason_errors],
-                    "raw": ln.raw.decode("utf-8", "backslashreplace"),
-                }) + b"\n")
+                rej.write(
+                    orjson.dumps(
+                        {
+                            "file": str(ln.file),
+                            "line": ln.line,
+                            "reason": reason,
+                            "errors": [{"field": f, "reason": r} for f, r in reason_errors],
+                            "raw": ln.raw.decode("utf-8", "backslashreplace"),
+                        }
+                    )
+                    + b"\n"
+                )
                 continue
             assert event is not None and isinstance(item, Record)
             et = event.event_type
@@ -151,8 +166,11 @@ def replay(
             if item.topic is not None and short_name(item.topic) != short:
                 summary.rerouted += 1
             ts = item.timestamp_ms if item.timestamp_ms is not None else int(event.occurred_at.timestamp() * 1000)
-            if ts is not None and item.timestamp_ms is None and (
-                    (since_ms is not None and ts < since_ms) or (until_ms is not None and ts >= until_ms)):
+            if (
+                ts is not None
+                and item.timestamp_ms is None
+                and ((since_ms is not None and ts < since_ms) or (until_ms is not None and ts >= until_ms))
+            ):
                 summary.filtered += 1
                 continue
             if item.key is not None and item.key != event.unit_key.encode("utf-8"):

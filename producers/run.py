@@ -10,10 +10,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from govpulse.settings import Settings
+from common.settings import Settings
 from producers.disorder import DisorderSpec, disorder
 from producers.records import Record, RecordWriter
 from producers.scenario import Scenario
@@ -21,7 +21,7 @@ from producers.simulator import Simulation
 from schemas import TOPIC_OF_TYPE, dump_event
 from schemas.events import MAX_CLOCK_SKEW
 
-__all__ = ["RunSummary", "plan_start", "run_simulation", "LiveClock"]
+__all__ = ["LiveClock", "RunSummary", "plan_start", "run_simulation"]
 
 
 @dataclass
@@ -50,7 +50,7 @@ def plan_start(scenario: Scenario, start: str | None, speed: float | None, now: 
     """
     if start is None:
         return scenario
-    now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
     dur = scenario.duration
     if start == "now":
         lead = dur / speed if speed else timedelta(0)
@@ -68,7 +68,8 @@ def plan_start(scenario: Scenario, start: str | None, speed: float | None, now: 
     if ahead > MAX_CLOCK_SKEW:
         raise ValueError(
             f"--start {start}: the run would emit events up to {ahead} ahead of the wall clock, and event "
-            f"schemas reject timestamps more than {MAX_CLOCK_SKEW} in the future; use --start now")
+            f"schemas reject timestamps more than {MAX_CLOCK_SKEW} in the future; use --start now"
+        )
     return shifted
 
 
@@ -93,12 +94,17 @@ class LiveClock:
 
     def sim_now(self) -> datetime:
         ms = self.sim0 + (time.monotonic() - self.wall0) * 1000 * self.speed
-        return datetime.fromtimestamp(ms / 1000, timezone.utc)
+        return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def run_simulation(
-    scenario: Scenario, settings: Settings, *, sink=None, out: str | Path | None = None,
-    live_speed: float | None = None, disorder_spec: DisorderSpec | None = None,
+    scenario: Scenario,
+    settings: Settings,
+    *,
+    sink=None,
+    out: str | Path | None = None,
+    live_speed: float | None = None,
+    disorder_spec: DisorderSpec | None = None,
     progress: Callable[[RunSummary, int, datetime | None], None] | None = None,
     progress_every: int = 2000,
 ) -> RunSummary:

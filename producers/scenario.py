@@ -31,11 +31,24 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from common.calendar import LOCAL_TIMEZONE
 from schemas import units as unit_registry
 
 __all__ = [
-    "ScenarioError", "Quantity", "Procedure", "DossierPlan", "DocumentPlan", "MeetingPlan", "UnitPlan",
-    "GroupInfo", "Scenario", "load_scenario", "parse_scenario", "apportion", "CHANNELS", "RATING_LEVELS",
+    "CHANNELS",
+    "RATING_LEVELS",
+    "DocumentPlan",
+    "DossierPlan",
+    "GroupInfo",
+    "MeetingPlan",
+    "Procedure",
+    "Quantity",
+    "Scenario",
+    "ScenarioError",
+    "UnitPlan",
+    "apportion",
+    "load_scenario",
+    "parse_scenario",
 ]
 
 CHANNELS = ("online_full", "online_partial", "in_person", "postal")
@@ -190,14 +203,19 @@ class ProcedureIn(_Strict):
 class RatingsIn(_Strict):
     total: Q = Field(description="ratings: count, or share of resolved dossiers")
     levels: dict[Literal["very_satisfied", "satisfied", "unsatisfied"], Q] = Field(
-        default_factory=lambda: {"very_satisfied": _parse_quantity(0.85), "satisfied": _parse_quantity(0.13),
-                                 "unsatisfied": _parse_quantity(0.02)})
+        default_factory=lambda: {
+            "very_satisfied": _parse_quantity(0.85),
+            "satisfied": _parse_quantity(0.13),
+            "unsatisfied": _parse_quantity(0.02),
+        }
+    )
 
 
 class DossiersIn(_Strict):
     received: int = Field(ge=0)
     channels: dict[Literal["online_full", "online_partial", "in_person", "postal"], Q] = Field(
-        default_factory=lambda: {"in_person": _parse_quantity(1.0)})
+        default_factory=lambda: {"in_person": _parse_quantity(1.0)}
+    )
     procedures: list[ProcedureIn] = Field(min_length=1)
     resolved: Q
     on_time: Q = Field(description="resolved on time or early: count, or share of resolved")
@@ -230,7 +248,8 @@ class DocumentsIn(_Strict):
     signed: Q = Field(default_factory=lambda: _parse_quantity(0), description="ký số: count or share of issued")
     secret: Q = Field(default_factory=lambda: _parse_quantity(0), description="văn bản mật (never signed online)")
     certificate: dict[Literal["organisation", "personal"], Q] = Field(
-        default_factory=lambda: {"organisation": _parse_quantity(0.7), "personal": _parse_quantity(0.3)})
+        default_factory=lambda: {"organisation": _parse_quantity(0.7), "personal": _parse_quantity(0.3)}
+    )
     leader_signed: Q = Field(default_factory=lambda: _parse_quantity(0.4), description="of signed")
     received: int = Field(0, ge=0, description="văn bản đến")
     processed_online: Q = Field(default_factory=lambda: _parse_quantity(1.0), description="of received")
@@ -295,7 +314,7 @@ class UnitIn(_Strict):
 class PeriodIn(_Strict):
     start: date
     end: date = Field(description="inclusive")
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = LOCAL_TIMEZONE
 
     @model_validator(mode="after")
     def _order(self):
@@ -308,8 +327,9 @@ class PeriodIn(_Strict):
         for d in (self.start, self.end):
             off = datetime.combine(d, time(12), tz).utcoffset()
             if off != timedelta(hours=7):
-                raise ValueError(f"timezone: the working-day calendar is Vietnam's (UTC+07:00); "
-                                 f"{self.timezone} is {off} on {d}")
+                raise ValueError(
+                    f"timezone: the working-day calendar is Vietnam's (UTC+07:00); {self.timezone} is {off} on {d}"
+                )
         return self
 
 
@@ -321,7 +341,8 @@ class ScenarioIn(_Strict):
     extra_units: list[str] | str = Field(default_factory=list)
     source_system: str = Field("motcua", min_length=1, max_length=500)
     office_hours: list[tuple[time, time]] = Field(
-        default_factory=lambda: [(time(7, 30), time(11, 30)), (time(13, 30), time(17, 0))])
+        default_factory=lambda: [(time(7, 30), time(11, 30)), (time(13, 30), time(17, 0))]
+    )
     defaults: dict[str, Any] = Field(default_factory=dict)
     units: list[dict[str, Any]] = Field(min_length=1)
 
@@ -474,7 +495,7 @@ class Scenario:
                 return u
         raise KeyError(key)
 
-    def shifted(self, start: datetime) -> "Scenario":
+    def shifted(self, start: datetime) -> Scenario:
         """The same scenario over a period of the same length starting at ``start``.
 
         Generation then runs on the shifted dates (weekends and holidays of the new
@@ -496,12 +517,18 @@ class Scenario:
             c: dict[str, int] = {}
             d = u.dossiers
             if d:
-                c.update({
-                    "dossier.received": d.received, "dossier.resolved": d.resolved,
-                    "dossier.supplement_requested": d.supplements, "dossier.transferred": d.transfers,
-                    "dossier.withdrawn": d.withdrawn, "dossier.refused": d.refused,
-                    "dossier.apology_issued": d.apologies + d.open_overdue_apologies, "dossier.rated": d.rated,
-                })
+                c.update(
+                    {
+                        "dossier.received": d.received,
+                        "dossier.resolved": d.resolved,
+                        "dossier.supplement_requested": d.supplements,
+                        "dossier.transferred": d.transfers,
+                        "dossier.withdrawn": d.withdrawn,
+                        "dossier.refused": d.refused,
+                        "dossier.apology_issued": d.apologies + d.open_overdue_apologies,
+                        "dossier.rated": d.rated,
+                    }
+                )
             if u.documents:
                 c["document.issued"] = u.documents.issued
                 c["document.received"] = u.documents.received
@@ -614,9 +641,17 @@ def parse_scenario(data: Any, source: Path | None = None) -> Scenario:
             groups.append(GroupInfo(u.label or ykey, ykey, tuple(p.key for p in plans if p.group == ykey)))
 
     return Scenario(
-        name=top.name, description=top.description, seed=top.seed, start=start, end=end,
-        timezone=top.period.timezone, office_hours=tuple(top.office_hours), units=tuple(plans),
-        groups=tuple(groups), extra_unit_files=tuple(extra_paths), source=source,
+        name=top.name,
+        description=top.description,
+        seed=top.seed,
+        start=start,
+        end=end,
+        timezone=top.period.timezone,
+        office_hours=tuple(top.office_hours),
+        units=tuple(plans),
+        groups=tuple(groups),
+        extra_unit_files=tuple(extra_paths),
+        source=source,
     )
 
 
@@ -648,8 +683,20 @@ def _resolve_unit(u: UnitIn, key: str, top: ScenarioIn, index0: int, source) -> 
         raise ScenarioError(e.key, e.reason, source) from None
     src = u.source_system or top.source_system
     if u.wards is None:
-        return [UnitPlan(index0, u.label or _label(u, u.ward_code), u.province_code, u.ward_code, u.district_code,
-                         u.unit_code, src, d, docs, meets)]
+        return [
+            UnitPlan(
+                index0,
+                u.label or _label(u, u.ward_code),
+                u.province_code,
+                u.ward_code,
+                u.district_code,
+                u.unit_code,
+                src,
+                d,
+                docs,
+                meets,
+            )
+        ]
     weights = [Fraction(repr(w)) if isinstance(w, float) else Fraction(w) for w in u.wards.values()]
     n = len(wards)
     d_parts = _split_dossiers(d, weights) if d else [None] * n
@@ -657,22 +704,37 @@ def _resolve_unit(u: UnitIn, key: str, top: ScenarioIn, index0: int, source) -> 
     meet_parts = _split_meetings(meets, weights) if meets else [None] * n
     group_label = u.label or key
     return [
-        UnitPlan(index0 + j, f"{_label(u, w)} ({group_label})", u.province_code, w, u.district_code, u.unit_code,
-                 src, d_parts[j], doc_parts[j], meet_parts[j], group=key)
+        UnitPlan(
+            index0 + j,
+            f"{_label(u, w)} ({group_label})",
+            u.province_code,
+            w,
+            u.district_code,
+            u.unit_code,
+            src,
+            d_parts[j],
+            doc_parts[j],
+            meet_parts[j],
+            group=key,
+        )
         for j, w in enumerate(wards)
     ]
 
 
-def _mix(mix: dict[str, Quantity], names: tuple[str, ...] | list[str], base: int, key: str,
-         base_name: str) -> tuple[tuple[str, int], ...]:
+def _mix(
+    mix: dict[str, Quantity], names: tuple[str, ...] | list[str], base: int, key: str, base_name: str
+) -> tuple[tuple[str, int], ...]:
     fixed = {k: q.count for k, q in mix.items() if q.count is not None}
     weights = {k: q.share for k, q in mix.items() if q.share is not None}
     rest = base - sum(fixed.values())
     if rest < 0:
         raise ScenarioError(key, f"counts add up to {sum(fixed.values())}, more than {base_name} ({base})")
     if rest and (not weights or sum(weights.values()) == 0):
-        raise ScenarioError(key, f"counts add up to {sum(fixed.values())} but {base_name} is {base}; "
-                                 "make them add up or give shares for the rest")
+        raise ScenarioError(
+            key,
+            f"counts add up to {sum(fixed.values())} but {base_name} is {base}; "
+            "make them add up or give shares for the rest",
+        )
     order = [n for n in names if n in weights]
     parts = dict(zip(order, apportion(rest, [weights[n] for n in order]))) if rest else {}
     return tuple((n, fixed.get(n, 0) + parts.get(n, 0)) for n in names if n in mix)
@@ -715,8 +777,10 @@ def _resolve_dossiers(d: DossiersIn, key: str) -> DossierPlan:
     refused = d.refused.of(n, f"{key}.refused", "received")
     open_ = n - resolved - withdrawn - refused
     if open_ < 0:
-        raise ScenarioError(f"{key}.resolved", f"resolved ({resolved}) + withdrawn ({withdrawn}) + refused ({refused}) "
-                                               f"exceed received ({n})")
+        raise ScenarioError(
+            f"{key}.resolved",
+            f"resolved ({resolved}) + withdrawn ({withdrawn}) + refused ({refused}) exceed received ({n})",
+        )
     open_overdue = d.open_overdue.of(open_, f"{key}.open_overdue", "open dossiers")
     not_refused = n - refused
     supplements = d.supplements.of(not_refused, f"{key}.supplements", "received - refused")
@@ -732,11 +796,26 @@ def _resolve_dossiers(d: DossiersIn, key: str) -> DossierPlan:
     else:
         ratings = ()
     return DossierPlan(
-        received=n, channels=channels, procedures=procedures, resolved=resolved, early=early,
-        on_time_plain=on_time - early, late=late, withdrawn=withdrawn, refused=refused, open_overdue=open_overdue,
-        open_pending=open_ - open_overdue, supplements=supplements, transfers=transfers,
-        transfer_to=tuple(d.transfer_to), apologies=apologies, open_overdue_apologies=oo_apologies,
-        digitised=digitised, online_payment=d.online_payment, ratings=ratings, late_days_max=d.late_days_max,
+        received=n,
+        channels=channels,
+        procedures=procedures,
+        resolved=resolved,
+        early=early,
+        on_time_plain=on_time - early,
+        late=late,
+        withdrawn=withdrawn,
+        refused=refused,
+        open_overdue=open_overdue,
+        open_pending=open_ - open_overdue,
+        supplements=supplements,
+        transfers=transfers,
+        transfer_to=tuple(d.transfer_to),
+        apologies=apologies,
+        open_overdue_apologies=oo_apologies,
+        digitised=digitised,
+        online_payment=d.online_payment,
+        ratings=ratings,
+        late_days_max=d.late_days_max,
     )
 
 
@@ -744,8 +823,11 @@ def _resolve_documents(d: DocumentsIn, key: str) -> DocumentPlan:
     signed = d.signed.of(d.issued, f"{key}.signed", "issued")
     secret = d.secret.of(d.issued, f"{key}.secret", "issued")
     if signed + secret > d.issued:
-        raise ScenarioError(f"{key}.secret", f"signed ({signed}) + secret ({secret}) exceed issued ({d.issued}); "
-                                             "secret documents are never signed online")
+        raise ScenarioError(
+            f"{key}.secret",
+            f"signed ({signed}) + secret ({secret}) exceed issued ({d.issued}); "
+            "secret documents are never signed online",
+        )
     cert = _mix(d.certificate, CERTIFICATE_KINDS, signed, f"{key}.certificate", "signed")
     leader = d.leader_signed.of(signed, f"{key}.leader_signed", "signed")
     online = d.processed_online.of(d.received, f"{key}.processed_online", "received")
@@ -789,17 +871,36 @@ def _split_dossiers(d: DossierPlan, weights: list[Fraction]) -> list[DossierPlan
     channels = _split_pairs(rec, d.channels)
     procs = _split_pairs(rec, d.procedures)
     pay = d.online_payment
-    pays = ([Quantity(count=c) for c in apportion(pay.count, [Fraction(r) for r in resolved] if sum(resolved) else
-                                                   weights)] if pay.count is not None else [pay] * len(rec))
+    pays = (
+        [Quantity(count=c) for c in apportion(pay.count, [Fraction(r) for r in resolved] if sum(resolved) else weights)]
+        if pay.count is not None
+        else [pay] * len(rec)
+    )
     out = []
     for j in range(len(rec)):
-        out.append(replace(
-            d, received=rec[j], channels=channels[j], procedures=procs[j], resolved=resolved[j], early=early[j],
-            on_time_plain=on_time[j] - early[j], late=late[j], withdrawn=fate[j][1], refused=fate[j][2],
-            open_overdue=oo[j], open_pending=open_[j] - oo[j], supplements=supp[j], transfers=trans[j],
-            apologies=apol[j], open_overdue_apologies=oo_apol[j], digitised=digit[j], online_payment=pays[j],
-            ratings=tuple((lvl, rated[j][k]) for k, (lvl, _) in enumerate(d.ratings)),
-        ))
+        out.append(
+            replace(
+                d,
+                received=rec[j],
+                channels=channels[j],
+                procedures=procs[j],
+                resolved=resolved[j],
+                early=early[j],
+                on_time_plain=on_time[j] - early[j],
+                late=late[j],
+                withdrawn=fate[j][1],
+                refused=fate[j][2],
+                open_overdue=oo[j],
+                open_pending=open_[j] - oo[j],
+                supplements=supp[j],
+                transfers=trans[j],
+                apologies=apol[j],
+                open_overdue_apologies=oo_apol[j],
+                digitised=digit[j],
+                online_payment=pays[j],
+                ratings=tuple((lvl, rated[j][k]) for k, (lvl, _) in enumerate(d.ratings)),
+            )
+        )
     return out
 
 
@@ -811,8 +912,10 @@ def _split_documents(d: DocumentPlan, weights: list[Fraction]) -> list[DocumentP
     certs = _split_pairs(signed, d.certificate)
     received = apportion(d.received, weights)
     online = [r[0] for r in _split_cols(received, [d.processed_online, d.received - d.processed_online])]
-    return [DocumentPlan(issued[j], signed[j], kinds[j][1], certs[j], leader[j], received[j], online[j])
-            for j in range(len(weights))]
+    return [
+        DocumentPlan(issued[j], signed[j], kinds[j][1], certs[j], leader[j], received[j], online[j])
+        for j in range(len(weights))
+    ]
 
 
 def _split_meetings(m: MeetingPlan, weights: list[Fraction]) -> list[MeetingPlan]:

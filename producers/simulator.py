@@ -46,17 +46,35 @@ from datetime import datetime, time, timedelta
 from operator import attrgetter
 from zoneinfo import ZoneInfo
 
+from common.calendar import add_working_days, subtract_working_days
 from producers.scenario import (
-    CHANNELS, RATING_LEVELS, DocumentPlan, DossierPlan, MeetingPlan, Scenario, ScenarioError, UnitPlan,
+    CHANNELS,
+    RATING_LEVELS,
+    DocumentPlan,
+    DossierPlan,
+    MeetingPlan,
+    Scenario,
+    ScenarioError,
+    UnitPlan,
 )
 from schemas import (
-    ApologyIssued, DocumentIssued, DocumentReceived, DossierReceived, DossierRefused, DossierResolved,
-    DossierTransferred, DossierWithdrawn, Envelope, MeetingEnded, MeetingScheduled, MeetingStarted,
-    SatisfactionRated, SupplementRequested,
+    ApologyIssued,
+    DocumentIssued,
+    DocumentReceived,
+    DossierReceived,
+    DossierRefused,
+    DossierResolved,
+    DossierTransferred,
+    DossierWithdrawn,
+    Envelope,
+    MeetingEnded,
+    MeetingScheduled,
+    MeetingStarted,
+    SatisfactionRated,
+    SupplementRequested,
 )
-from streams.domain.calendar import add_working_days, subtract_working_days
 
-__all__ = ["Simulation", "PendingEvent", "Timeline", "simulate"]
+__all__ = ["PendingEvent", "Simulation", "Timeline", "simulate"]
 
 # fates
 EARLY, ON_TIME, LATE, WITHDRAWN, REFUSED, OPEN_OVERDUE, OPEN_PENDING = range(7)
@@ -96,7 +114,7 @@ class Timeline:
     """
 
     def __init__(self, start: datetime, end: datetime, sessions: tuple[tuple[time, time], ...], tz: ZoneInfo):
-        from streams.domain.calendar import working_days_in
+        from common.calendar import working_days_in
 
         s0, e0 = int(start.timestamp()), int(end.timestamp())
         starts, lengths, cum = [], [], [0]
@@ -142,9 +160,9 @@ class Timeline:
 class PendingEvent:
     """One planned event: its ordering key and how to build it (lazily, once)."""
 
-    __slots__ = ("key", "unit", "kind", "args", "_event")
+    __slots__ = ("_event", "args", "key", "kind", "unit")
 
-    def __init__(self, key: tuple, unit: "_UnitContext", kind: int, args: tuple):
+    def __init__(self, key: tuple, unit: _UnitContext, kind: int, args: tuple):
         self.key = key
         self.unit = unit
         self.kind = kind
@@ -183,11 +201,12 @@ class Simulation:
         self.tz = scenario.tz
         self.timeline = Timeline(scenario.start, scenario.end, scenario.office_hours, self.tz)
         if self.timeline.total == 0:
-            raise ScenarioError("period", f"no office time between {scenario.start} and {scenario.end}", scenario.source)
+            raise ScenarioError(
+                "period", f"no office time between {scenario.start} and {scenario.end}", scenario.source
+            )
         master = random.Random(scenario.seed)
         # child seeds in a fixed order: a unit's stream never depends on how streams interleave
-        self._seeds = [(master.getrandbits(64), master.getrandbits(64), master.getrandbits(64))
-                       for _ in scenario.units]
+        self._seeds = [(master.getrandbits(64), master.getrandbits(64), master.getrandbits(64)) for _ in scenario.units]
         self._end = int(scenario.end.timestamp())
         # Event ids also depend on where the period lies: re-running the same history gives
         # the same ids (the worker drops the repeats), while a shifted run (--start now) is
@@ -254,8 +273,15 @@ class Simulation:
         procs = [p for p, _ in d.procedures]
 
         fates = bytearray()
-        for code, count in ((EARLY, d.early), (ON_TIME, d.on_time_plain), (LATE, d.late), (WITHDRAWN, d.withdrawn),
-                            (REFUSED, d.refused), (OPEN_OVERDUE, d.open_overdue), (OPEN_PENDING, d.open_pending)):
+        for code, count in (
+            (EARLY, d.early),
+            (ON_TIME, d.on_time_plain),
+            (LATE, d.late),
+            (WITHDRAWN, d.withdrawn),
+            (REFUSED, d.refused),
+            (OPEN_OVERDUE, d.open_overdue),
+            (OPEN_PENDING, d.open_pending),
+        ):
             fates += bytes([code]) * count
         assert len(fates) == n, (len(fates), n)
         rng.shuffle(fates)
@@ -320,7 +346,9 @@ class Simulation:
                     f"procedure {procs[proc_of[i]].code} takes {days} working days"
                     f"{' (+ a supplement restart)' if supp[i] else ''}: a dossier cannot be {FATE_NAMES[fate]} "
                     f"within {self.scenario.start:%Y-%m-%d %H:%M} .. {self.scenario.end:%Y-%m-%d %H:%M}; "
-                    "lengthen the period or shorten the procedure", self.scenario.source)
+                    "lengthen the period or shorten the procedure",
+                    self.scenario.source,
+                )
             recv[i] = tl.instant(rng.randrange(lo, hi))
         order = sorted(range(n), key=recv.__getitem__)
 
@@ -337,8 +365,7 @@ class Simulation:
             p = procs[proc_of[i]]
             did = f"{plan.key}-{datetime.fromtimestamp(r, self.tz):%y%m%d}-{pos + 1:05d}"
             orig_due = self._add(r, p.days)
-            yield PendingEvent(rkey, ctx, K_RECEIVED,
-                               (idrng.getrandbits(128), did, p, channels[i], r, orig_due))
+            yield PendingEvent(rkey, ctx, K_RECEIVED, (idrng.getrandbits(128), did, p, channels[i], r, orig_due))
 
             later: list[tuple[int, int, int, tuple]] = []  # (t, rank, kind, args)
             start, due = r, orig_due
@@ -346,8 +373,14 @@ class Simulation:
                 s = tl.sample(rng, r, min(orig_due, end))
                 due = self._add(s, p.days)
                 start = s
-                later.append((s, R_SUPPLEMENT, K_SUPPLEMENT,
-                              (idrng.getrandbits(128), did, s, due, rng.randrange(len(SUPPLEMENT_REASONS)))))
+                later.append(
+                    (
+                        s,
+                        R_SUPPLEMENT,
+                        K_SUPPLEMENT,
+                        (idrng.getrandbits(128), did, s, due, rng.randrange(len(SUPPLEMENT_REASONS))),
+                    )
+                )
             close = None
             if fate == EARLY:
                 close = tl.sample(rng, start, min(self._midnight(due), end))
@@ -361,30 +394,55 @@ class Simulation:
                 if apology[i]:
                     a = tl.sample_incl(rng, due + 1, close)
                     later.append((a, R_APOLOGY, K_APOLOGY, (idrng.getrandbits(128), did, a, self._day_close(close))))
-                fee = (bool(paid[i]) if p.fee else None)
-                later.append((close, R_CLOSE, K_RESOLVED,
-                              (idrng.getrandbits(128), did, close, r, due, bool(digitised[i]), fee, channels[i])))
+                fee = bool(paid[i]) if p.fee else None
+                later.append(
+                    (
+                        close,
+                        R_CLOSE,
+                        K_RESOLVED,
+                        (idrng.getrandbits(128), did, close, r, due, bool(digitised[i]), fee, channels[i]),
+                    )
+                )
                 if rating[i]:
                     rt = close + rng.randrange(0, max(0, min(3 * 86400, end - 1 - close)) + 1)
                     later.append((rt, R_RATED, K_RATED, (idrng.getrandbits(128), did, rt, rating[i] - 1)))
             elif fate == WITHDRAWN:
                 close = tl.sample(rng, start, min(due, end))
-                later.append((close, R_CLOSE, K_WITHDRAWN,
-                              (idrng.getrandbits(128), did, close, rng.randrange(len(WITHDRAWAL_REASONS)))))
+                later.append(
+                    (
+                        close,
+                        R_CLOSE,
+                        K_WITHDRAWN,
+                        (idrng.getrandbits(128), did, close, rng.randrange(len(WITHDRAWAL_REASONS))),
+                    )
+                )
             elif fate == REFUSED:
                 close = tl.sample(rng, r, min(self._add(r, 1), end))
-                later.append((close, R_CLOSE, K_REFUSED,
-                              (idrng.getrandbits(128), did, close, rng.randrange(len(REFUSAL_REASONS)))))
+                later.append(
+                    (
+                        close,
+                        R_CLOSE,
+                        K_REFUSED,
+                        (idrng.getrandbits(128), did, close, rng.randrange(len(REFUSAL_REASONS))),
+                    )
+                )
             elif fate == OPEN_OVERDUE and apology[i]:
                 a = tl.sample(rng, due + 1, end)
-                later.append((a, R_APOLOGY, K_APOLOGY,
-                              (idrng.getrandbits(128), did, a, self._add(a, max(1, p.days // 2)))))
+                later.append(
+                    (a, R_APOLOGY, K_APOLOGY, (idrng.getrandbits(128), did, a, self._add(a, max(1, p.days // 2))))
+                )
             if trans[i]:
                 t = tl.sample(rng, start, close if close is not None else min(due, end))
                 if close is not None and t > close:
                     t = close
-                later.append((t, R_TRANSFER, K_TRANSFERRED,
-                              (idrng.getrandbits(128), did, t, d.transfer_to[rng.randrange(len(d.transfer_to))])))
+                later.append(
+                    (
+                        t,
+                        R_TRANSFER,
+                        K_TRANSFERRED,
+                        (idrng.getrandbits(128), did, t, d.transfer_to[rng.randrange(len(d.transfer_to))]),
+                    )
+                )
             for t, rank, kind, args in later:
                 heapq.heappush(heap, ((t * 1000, ui, S_DOSSIERS, rank, seq), kind, args))
                 seq += 1
@@ -432,14 +490,21 @@ class Simulation:
                 cert = cert_names[certs[si]] if signed else None
                 lead = bool(leader[si]) if signed else False
                 si += signed
-                yield PendingEvent((t * 1000, ui, S_DOCUMENTS, 0, 2 * j), ctx, K_DOC_ISSUED,
-                                   (idrng.getrandbits(128), f"{key}-VBDI-{j + 1:06d}", t, signed, cert, lead,
-                                    kinds[j] == 2))
+                yield PendingEvent(
+                    (t * 1000, ui, S_DOCUMENTS, 0, 2 * j),
+                    ctx,
+                    K_DOC_ISSUED,
+                    (idrng.getrandbits(128), f"{key}-VBDI-{j + 1:06d}", t, signed, cert, lead, kinds[j] == 2),
+                )
 
         def received() -> Iterator[PendingEvent]:
             for j, t in enumerate(received_times):
-                yield PendingEvent((t * 1000, ui, S_DOCUMENTS, 0, 2 * j + 1), ctx, K_DOC_RECEIVED,
-                                   (idrng.getrandbits(128), f"{key}-VBDEN-{j + 1:06d}", t, bool(online[j])))
+                yield PendingEvent(
+                    (t * 1000, ui, S_DOCUMENTS, 0, 2 * j + 1),
+                    ctx,
+                    K_DOC_RECEIVED,
+                    (idrng.getrandbits(128), f"{key}-VBDEN-{j + 1:06d}", t, bool(online[j])),
+                )
 
         # ids are drawn as the merge pulls; the merge order is fixed by the times drawn above
         yield from heapq.merge(issued(), received(), key=attrgetter("key"))
@@ -452,8 +517,9 @@ class Simulation:
         # a meeting must end inside the period: start no later than max duration + 1 h before the end
         hi = tl.offset(self._end - (hi_min + 60) * 60)
         if hi <= 0:
-            raise ScenarioError(f"{ctx.plan.label} ({key}).meetings", "the period is too short for a meeting",
-                                self.scenario.source)
+            raise ScenarioError(
+                f"{ctx.plan.label} ({key}).meetings", "the period is too short for a meeting", self.scenario.source
+            )
         starts = sorted(tl.instant(rng.randrange(hi)) for _ in range(m.count))
         smooth = bytearray([1]) * m.uninterrupted + bytearray(m.count - m.uninterrupted)
         rng.shuffle(smooth)
@@ -475,12 +541,27 @@ class Simulation:
             ended = min(ended, self._end - 1)
             # a dropped endpoint that did not reconnect by the end is not counted as connected
             connected = len(m.endpoints) - (1 if drops and len(m.endpoints) > 1 else 0)
-            out.append(((sched_at * 1000, ui, S_MEETINGS, 0, 3 * j), K_MEET_SCHEDULED,
-                        (idrng.getrandbits(128), mid, sched_at, m.title, s, m.endpoints)))
-            out.append(((began * 1000, ui, S_MEETINGS, 1, 3 * j + 1), K_MEET_STARTED,
-                        (idrng.getrandbits(128), mid, began, late_min)))
-            out.append(((ended * 1000, ui, S_MEETINGS, 2, 3 * j + 2), K_MEET_ENDED,
-                        (idrng.getrandbits(128), mid, began, ended, connected, drops, late_min, ok)))
+            out.append(
+                (
+                    (sched_at * 1000, ui, S_MEETINGS, 0, 3 * j),
+                    K_MEET_SCHEDULED,
+                    (idrng.getrandbits(128), mid, sched_at, m.title, s, m.endpoints),
+                )
+            )
+            out.append(
+                (
+                    (began * 1000, ui, S_MEETINGS, 1, 3 * j + 1),
+                    K_MEET_STARTED,
+                    (idrng.getrandbits(128), mid, began, late_min),
+                )
+            )
+            out.append(
+                (
+                    (ended * 1000, ui, S_MEETINGS, 2, 3 * j + 2),
+                    K_MEET_ENDED,
+                    (idrng.getrandbits(128), mid, began, ended, connected, drops, late_min, ok),
+                )
+            )
         out.sort(key=lambda x: x[0])
         for k, kind, args in out:
             yield PendingEvent(k, ctx, kind, args)
@@ -501,85 +582,175 @@ def _uuid(bits: int) -> uuid.UUID:
 def _b_received(u: _UnitContext, bits, did, p, ch, r, due):
     channel, service = _CHANNEL_FIELDS[CHANNELS[ch]]
     t = u.dt(r)
-    return DossierReceived(event_id=_uuid(bits), occurred_at=t, **u.env, dossier_id=did, procedure_code=p.code,
-                           procedure_name=p.name, field=p.field, channel=channel, online_service=service,
-                           received_at=t, due_at=u.dt(due))
+    return DossierReceived(
+        event_id=_uuid(bits),
+        occurred_at=t,
+        **u.env,
+        dossier_id=did,
+        procedure_code=p.code,
+        procedure_name=p.name,
+        field=p.field,
+        channel=channel,
+        online_service=service,
+        received_at=t,
+        due_at=u.dt(due),
+    )
 
 
 def _b_supplement(u, bits, did, s, new_due, reason):
     t = u.dt(s)
-    return SupplementRequested(event_id=_uuid(bits), occurred_at=t, **u.env, dossier_id=did, requested_at=t,
-                               reason=SUPPLEMENT_REASONS[reason], new_due_at=u.dt(new_due))
+    return SupplementRequested(
+        event_id=_uuid(bits),
+        occurred_at=t,
+        **u.env,
+        dossier_id=did,
+        requested_at=t,
+        reason=SUPPLEMENT_REASONS[reason],
+        new_due_at=u.dt(new_due),
+    )
 
 
 def _b_transferred(u, bits, did, t, to):
     ts = u.dt(t)
-    return DossierTransferred(event_id=_uuid(bits), occurred_at=ts, **u.env, dossier_id=did, transferred_at=ts,
-                              to_unit_code=to)
+    return DossierTransferred(
+        event_id=_uuid(bits), occurred_at=ts, **u.env, dossier_id=did, transferred_at=ts, to_unit_code=to
+    )
 
 
 def _b_apology(u, bits, did, a, new_due):
     t = u.dt(a)
-    return ApologyIssued(event_id=_uuid(bits), occurred_at=t, **u.env, dossier_id=did, issued_at=t,
-                         new_due_at=u.dt(new_due))
+    return ApologyIssued(
+        event_id=_uuid(bits), occurred_at=t, **u.env, dossier_id=did, issued_at=t, new_due_at=u.dt(new_due)
+    )
 
 
 def _b_resolved(u, bits, did, res, r, due, digitised, fee, ch):
     t = u.dt(res)
-    return DossierResolved(event_id=_uuid(bits), occurred_at=t, **u.env, dossier_id=did, received_at=u.dt(r),
-                           due_at=u.dt(due), resolved_at=t, result_digitised=digitised, fee_paid_online=fee,
-                           channel=_CHANNEL_FIELDS[CHANNELS[ch]][0])
+    return DossierResolved(
+        event_id=_uuid(bits),
+        occurred_at=t,
+        **u.env,
+        dossier_id=did,
+        received_at=u.dt(r),
+        due_at=u.dt(due),
+        resolved_at=t,
+        result_digitised=digitised,
+        fee_paid_online=fee,
+        channel=_CHANNEL_FIELDS[CHANNELS[ch]][0],
+    )
 
 
 def _b_withdrawn(u, bits, did, w, reason):
     t = u.dt(w)
-    return DossierWithdrawn(event_id=_uuid(bits), occurred_at=t, **u.env, dossier_id=did, withdrawn_at=t,
-                            reason=WITHDRAWAL_REASONS[reason])
+    return DossierWithdrawn(
+        event_id=_uuid(bits), occurred_at=t, **u.env, dossier_id=did, withdrawn_at=t, reason=WITHDRAWAL_REASONS[reason]
+    )
 
 
 def _b_refused(u, bits, did, f, reason):
     t = u.dt(f)
-    return DossierRefused(event_id=_uuid(bits), occurred_at=t, **u.env, dossier_id=did, refused_at=t,
-                          reason=REFUSAL_REASONS[reason])
+    return DossierRefused(
+        event_id=_uuid(bits), occurred_at=t, **u.env, dossier_id=did, refused_at=t, reason=REFUSAL_REASONS[reason]
+    )
 
 
 def _b_rated(u, bits, did, rt, level):
     t = u.dt(rt)
-    return SatisfactionRated(event_id=_uuid(bits), occurred_at=t, **u.env, rating_id=f"{did}-DG", dossier_id=did,
-                             rated_at=t, rating=RATING_LEVELS[level])
+    return SatisfactionRated(
+        event_id=_uuid(bits),
+        occurred_at=t,
+        **u.env,
+        rating_id=f"{did}-DG",
+        dossier_id=did,
+        rated_at=t,
+        rating=RATING_LEVELS[level],
+    )
 
 
 def _b_doc_issued(u, bits, doc_id, t, signed, cert, leader, secret):
     ts = u.dt(t)
-    return DocumentIssued(event_id=_uuid(bits), occurred_at=ts, **u.env, document_id=doc_id, issued_at=ts,
-                          digitally_signed=signed, certificate_kind=cert, signer_is_leader=leader, secret=secret)
+    return DocumentIssued(
+        event_id=_uuid(bits),
+        occurred_at=ts,
+        **u.env,
+        document_id=doc_id,
+        issued_at=ts,
+        digitally_signed=signed,
+        certificate_kind=cert,
+        signer_is_leader=leader,
+        secret=secret,
+    )
 
 
 def _b_doc_received(u, bits, doc_id, t, online):
     ts = u.dt(t)
-    return DocumentReceived(event_id=_uuid(bits), occurred_at=ts, **u.env, document_id=doc_id, received_at=ts,
-                            processed_online=online)
+    return DocumentReceived(
+        event_id=_uuid(bits), occurred_at=ts, **u.env, document_id=doc_id, received_at=ts, processed_online=online
+    )
 
 
 def _b_meet_scheduled(u, bits, mid, at, title, start, endpoints):
-    return MeetingScheduled(event_id=_uuid(bits), occurred_at=u.dt(at), **u.env, meeting_id=mid, title=title,
-                            scheduled_start=u.dt(start), endpoints=list(endpoints))
+    return MeetingScheduled(
+        event_id=_uuid(bits),
+        occurred_at=u.dt(at),
+        **u.env,
+        meeting_id=mid,
+        title=title,
+        scheduled_start=u.dt(start),
+        endpoints=list(endpoints),
+    )
 
 
 def _b_meet_started(u, bits, mid, began, late_min):
     t = u.dt(began)
-    return MeetingStarted(event_id=_uuid(bits), occurred_at=t, **u.env, meeting_id=mid, started_at=t,
-                          late_start_minutes=late_min)
+    return MeetingStarted(
+        event_id=_uuid(bits), occurred_at=t, **u.env, meeting_id=mid, started_at=t, late_start_minutes=late_min
+    )
 
 
 def _b_meet_ended(u, bits, mid, began, ended, connected, drops, late_min, ok):
     t = u.dt(ended)
-    return MeetingEnded(event_id=_uuid(bits), occurred_at=t, **u.env, meeting_id=mid, started_at=u.dt(began),
-                        ended_at=t, endpoints_connected=connected, connection_drops=drops,
-                        late_start_minutes=late_min, uninterrupted=ok)
+    return MeetingEnded(
+        event_id=_uuid(bits),
+        occurred_at=t,
+        **u.env,
+        meeting_id=mid,
+        started_at=u.dt(began),
+        ended_at=t,
+        endpoints_connected=connected,
+        connection_drops=drops,
+        late_start_minutes=late_min,
+        uninterrupted=ok,
+    )
 
 
-(K_RECEIVED, K_SUPPLEMENT, K_TRANSFERRED, K_APOLOGY, K_RESOLVED, K_WITHDRAWN, K_REFUSED, K_RATED,
- K_DOC_ISSUED, K_DOC_RECEIVED, K_MEET_SCHEDULED, K_MEET_STARTED, K_MEET_ENDED) = range(13)
-_BUILDERS = (_b_received, _b_supplement, _b_transferred, _b_apology, _b_resolved, _b_withdrawn, _b_refused, _b_rated,
-             _b_doc_issued, _b_doc_received, _b_meet_scheduled, _b_meet_started, _b_meet_ended)
+(
+    K_RECEIVED,
+    K_SUPPLEMENT,
+    K_TRANSFERRED,
+    K_APOLOGY,
+    K_RESOLVED,
+    K_WITHDRAWN,
+    K_REFUSED,
+    K_RATED,
+    K_DOC_ISSUED,
+    K_DOC_RECEIVED,
+    K_MEET_SCHEDULED,
+    K_MEET_STARTED,
+    K_MEET_ENDED,
+) = range(13)
+_BUILDERS = (
+    _b_received,
+    _b_supplement,
+    _b_transferred,
+    _b_apology,
+    _b_resolved,
+    _b_withdrawn,
+    _b_refused,
+    _b_rated,
+    _b_doc_issued,
+    _b_doc_received,
+    _b_meet_scheduled,
+    _b_meet_started,
+    _b_meet_ended,
+)

@@ -10,17 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from govpulse.settings import Settings
+from common.settings import Settings
+from common.topics import ALERTS, DEAD_LETTER, DOCUMENT_EVENTS, DOSSIER_EVENTS, EVENT_TOPICS, MEETING_EVENTS, TOPICS
 from producers.kafka_common import DEFAULT_CONNECT_TIMEOUT_S, admin_client
 
-DOSSIER_EVENTS = "dossier-events"
-DOCUMENT_EVENTS = "document-events"
-MEETING_EVENTS = "meeting-events"
-ALERTS = "alerts"
-DEAD_LETTER = "dead-letter"
-
-EVENT_TOPICS = (DOSSIER_EVENTS, DOCUMENT_EVENTS, MEETING_EVENTS)
-TOPICS = EVENT_TOPICS + (ALERTS, DEAD_LETTER)
+__all__ = ["EVENT_TOPICS", "TOPICS", "ensure_topics", "full_name", "list_topics", "partition_counts", "short_name"]
 
 # Record timestamps are business times (CreateTime = occurred_at), and history can be
 # years old; Kafka's time retention measures from the record timestamp, so any finite
@@ -55,8 +49,10 @@ def full_name(settings: Settings, name: str) -> str:
         return settings.topic(name)
     if name.startswith(settings.topic_prefix + "."):
         return name
-    raise ValueError(f"unknown topic {name!r}: expected one of {', '.join(TOPICS)} "
-                     f"(or a full name under prefix {settings.topic_prefix!r})")
+    raise ValueError(
+        f"unknown topic {name!r}: expected one of {', '.join(TOPICS)} "
+        f"(or a full name under prefix {settings.topic_prefix!r})"
+    )
 
 
 def short_name(topic: str) -> str | None:
@@ -67,9 +63,13 @@ def short_name(topic: str) -> str | None:
     return None
 
 
-def ensure_topics(settings: Settings, partitions: int | None = None, replication: int | None = None,
-                  names: tuple[str, ...] = TOPICS,
-                  connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> list[TopicStatus]:
+def ensure_topics(
+    settings: Settings,
+    partitions: int | None = None,
+    replication: int | None = None,
+    names: tuple[str, ...] = TOPICS,
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+) -> list[TopicStatus]:
     """Create the topics that are missing (idempotent); report each one's partition count.
 
     Existing topics are left as they are: a different partition count is reported, not
@@ -82,8 +82,11 @@ def ensure_topics(settings: Settings, partitions: int | None = None, replication
     admin = admin_client(settings, connect_timeout_s)
     try:
         spec = {
-            settings.topic(n): {"num_partitions": partitions, "replication_factor": replication,
-                                "configs": TOPIC_CONFIGS.get(n, {})}
+            settings.topic(n): {
+                "num_partitions": partitions,
+                "replication_factor": replication,
+                "configs": TOPIC_CONFIGS.get(n, {}),
+            }
             for n in names
         }
         result = admin.create_topics(spec, raise_errors=False, wait_for_metadata=True)
@@ -106,8 +109,9 @@ def ensure_topics(settings: Settings, partitions: int | None = None, replication
         admin.close()
 
 
-def list_topics(settings: Settings, all_prefixes: bool = False,
-                connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> list[tuple[str, int, int]]:
+def list_topics(
+    settings: Settings, all_prefixes: bool = False, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+) -> list[tuple[str, int, int]]:
     """(name, partitions, replication) of govpulse topics under this prefix (or every prefix)."""
     admin = admin_client(settings, connect_timeout_s)
     try:
@@ -125,12 +129,16 @@ def list_topics(settings: Settings, all_prefixes: bool = False,
         admin.close()
 
 
-def partition_counts(settings: Settings, topics: list[str],
-                     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> dict[str, int]:
+def partition_counts(
+    settings: Settings, topics: list[str], connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+) -> dict[str, int]:
     """Full topic name -> partition count (0 when missing)."""
     admin = admin_client(settings, connect_timeout_s)
     try:
-        return {t["name"]: len(t.get("partitions") or []) for t in admin.describe_topics(topics)
-                if t.get("error_code", 0) == 0}
+        return {
+            t["name"]: len(t.get("partitions") or [])
+            for t in admin.describe_topics(topics)
+            if t.get("error_code", 0) == 0
+        }
     finally:
         admin.close()

@@ -17,13 +17,14 @@ the Kafka key, so one unit's events stay in one partition, in order.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Annotated, Literal, Union
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from common import topics
 from schemas import units
 
 SCHEMA_VERSION = 1
@@ -49,10 +50,12 @@ Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")]
 # ---------------------------------------------------------------------------------------
 _YEAR = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"  # 0001-9999
 _LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
-_FULL_DATE = (rf"(?:{_YEAR}-(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
-              rf"|{_YEAR}-(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
-              rf"|{_YEAR}-02-(?:0[1-9]|1[0-9]|2[0-8])"
-              rf"|{_LEAP_YEAR}-02-29)")
+_FULL_DATE = (
+    rf"(?:{_YEAR}-(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    rf"|{_YEAR}-(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    rf"|{_YEAR}-02-(?:0[1-9]|1[0-9]|2[0-8])"
+    rf"|{_LEAP_YEAR}-02-29)"
+)
 _FULL_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 # One text, the same meaning in ECMA-262 (JSON Schema's dialect), Python, Java and .NET:
 # [0-9], not \d (Python's \d takes other scripts' digits), and the end is "nothing follows"
@@ -67,8 +70,9 @@ DATETIME_RULES = (
     "leap second 60 and year 0000. Fractions finer than microseconds are truncated."
 )
 _rfc3339_match = re.compile(RFC3339_PATTERN).match
-_LOOSE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(.)([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?([.,][0-9]*)?(.*)",
-                    re.DOTALL)
+_LOOSE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})(.)([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?([.,][0-9]*)?(.*)", re.DOTALL
+)
 _OFFSET = re.compile(r"Z|[+-]([0-9]{2}):([0-9]{2})")
 
 
@@ -106,7 +110,7 @@ def _reason(v: str) -> str:
             return "the offset is ±hh:mm, with a colon"
         return f"the offset must be Z or ±hh:mm, not {offset[:10]!r}"
     if om.end() != len(offset):
-        return f"unexpected {offset[om.end():om.end() + 10]!r} after the offset"
+        return f"unexpected {offset[om.end() : om.end() + 10]!r} after the offset"
     y, mo, d = int(year), int(month), int(day)
     if y == 0:
         return "year 0000 is not accepted (not representable)"
@@ -144,7 +148,7 @@ def timestamp_problems(event_type: str, data: dict) -> list[tuple[str, str]]:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Envelope(BaseModel):
@@ -193,7 +197,8 @@ def _past_fields(cls: type) -> tuple[str, ...]:
     names = _PAST_FIELDS.get(cls)
     if names is None:
         names = tuple(
-            n for n, f in cls.model_fields.items()
+            n
+            for n, f in cls.model_fields.items()
             if "datetime" in str(f.annotation).lower() and "due" not in n and n != "scheduled_start"
         )
         _PAST_FIELDS[cls] = names
@@ -251,7 +256,9 @@ class DossierReceived(_DossierEvent):
     @model_validator(mode="after")
     def _rules(self):
         if self.due_at <= self.received_at:
-            raise ValueError(f"due_at: {self.due_at.isoformat()} must be after received_at {self.received_at.isoformat()}")
+            raise ValueError(
+                f"due_at: {self.due_at.isoformat()} must be after received_at {self.received_at.isoformat()}"
+            )
         if self.due_at - self.received_at > MAX_DUE_SPAN:
             raise ValueError(f"due_at: more than {MAX_DUE_SPAN.days} days after received_at")
         if self.channel is Channel.online and self.online_service is None:
@@ -448,19 +455,29 @@ class MeetingEnded(_MeetingEvent):
     @model_validator(mode="after")
     def _rules(self):
         if self.ended_at <= self.started_at:
-            raise ValueError(f"ended_at: {self.ended_at.isoformat()} must be after started_at {self.started_at.isoformat()}")
+            raise ValueError(
+                f"ended_at: {self.ended_at.isoformat()} must be after started_at {self.started_at.isoformat()}"
+            )
         if self.uninterrupted and self.connection_drops > 0:
             raise ValueError("uninterrupted: cannot be true with connection_drops > 0")
         return self
 
 
-DOSSIER_EVENTS = (DossierReceived, SupplementRequested, DossierTransferred, DossierResolved, DossierWithdrawn,
-                  DossierRefused, ApologyIssued, SatisfactionRated)
+DOSSIER_EVENTS = (
+    DossierReceived,
+    SupplementRequested,
+    DossierTransferred,
+    DossierResolved,
+    DossierWithdrawn,
+    DossierRefused,
+    ApologyIssued,
+    SatisfactionRated,
+)
 DOCUMENT_EVENTS = (DocumentIssued, DocumentReceived)
 MEETING_EVENTS = (MeetingScheduled, MeetingStarted, MeetingEnded)
 ALL_EVENTS = DOSSIER_EVENTS + DOCUMENT_EVENTS + MEETING_EVENTS
 
-Event = Annotated[Union[ALL_EVENTS], Field(discriminator="event_type")]  # type: ignore[valid-type]
+Event = Annotated[Union[ALL_EVENTS], Field(discriminator="event_type")]  # type: ignore[valid-type]  # noqa: UP007 - Union of a tuple of types
 EVENT_ADAPTER: TypeAdapter = TypeAdapter(Event)
 EVENT_TYPES: dict[str, type[Envelope]] = {m.model_fields["event_type"].default: m for m in ALL_EVENTS}
 # The date-time fields of each event type, which :func:`timestamp_problems` checks.
@@ -471,7 +488,7 @@ TIMESTAMP_FIELDS: dict[str, tuple[str, ...]] = {
 
 # Which topic (short name) each family goes to.
 TOPIC_OF_TYPE: dict[str, str] = {
-    **{m.model_fields["event_type"].default: "dossier-events" for m in DOSSIER_EVENTS},
-    **{m.model_fields["event_type"].default: "document-events" for m in DOCUMENT_EVENTS},
-    **{m.model_fields["event_type"].default: "meeting-events" for m in MEETING_EVENTS},
+    **{m.model_fields["event_type"].default: topics.DOSSIER_EVENTS for m in DOSSIER_EVENTS},
+    **{m.model_fields["event_type"].default: topics.DOCUMENT_EVENTS for m in DOCUMENT_EVENTS},
+    **{m.model_fields["event_type"].default: topics.MEETING_EVENTS for m in MEETING_EVENTS},
 }

@@ -85,16 +85,22 @@ def tag_value_problem(s: str) -> str | None:
         return "it contains a carriage return (stored, but Flux's CSV results drop it, so it never reads back)"
     m = _ODD_BACKSLASHES_BEFORE_ESCAPED.search(s)
     if m:
-        return (f"it has an odd number of backslashes right before {m.group()[-1]!r} at character {m.end() - 1} "
-                "(InfluxDB's line splitter then misreads the line: use an even number, or none)")
+        return (
+            f"it has an odd number of backslashes right before {m.group()[-1]!r} at character {m.end() - 1} "
+            "(InfluxDB's line splitter then misreads the line: use an even number, or none)"
+        )
     if s.endswith("\\"):
-        return ("it ends with a backslash (InfluxDB would read the separator after it as escaped and "
-                "reject the line: invalid tag format)")
+        return (
+            "it ends with a backslash (InfluxDB would read the separator after it as escaped and "
+            "reject the line: invalid tag format)"
+        )
     try:
         n = len(escape_tag(s).encode("utf-8"))
     except UnicodeEncodeError:
         return "it is not valid Unicode text (lone surrogate), so it has no UTF-8 form"
     if n > MAX_TAG_VALUE_BYTES:
-        return (f"it takes {n} bytes escaped, more than {MAX_TAG_VALUE_BYTES} "
-                f"(InfluxDB limits a series key to {MAX_SERIES_KEY_BYTES} bytes)")
+        return (
+            f"it takes {n} bytes escaped, more than {MAX_TAG_VALUE_BYTES} "
+            f"(InfluxDB limits a series key to {MAX_SERIES_KEY_BYTES} bytes)"
+        )
     return None

@@ -75,8 +75,9 @@ def lookup(code: str) -> Unit | None:
     return ward(code) or extra_unit(code)
 
 
-def check_codes(province_code: str, ward_code: str | None = None, district_code: str | None = None,
-                unit_code: str | None = None) -> list[tuple[str, str]]:
+def check_codes(
+    province_code: str, ward_code: str | None = None, district_code: str | None = None, unit_code: str | None = None
+) -> list[tuple[str, str]]:
     """The unit rules shared by event envelopes and scenario files: (field, reason) for each problem."""
     problems: list[tuple[str, str]] = []
     if province_name(province_code) is None:
@@ -86,8 +87,12 @@ def check_codes(province_code: str, ward_code: str | None = None, district_code:
         if w is None:
             problems.append(("ward_code", f"{ward_code!r} is not an official ward code (vietnam-provinces)"))
         elif w.province_code != province_code:
-            problems.append(("ward_code", f"{ward_code} ({w.name}) belongs to province {w.province_code}, "
-                                          f"not province_code {province_code}"))
+            problems.append(
+                (
+                    "ward_code",
+                    f"{ward_code} ({w.name}) belongs to province {w.province_code}, not province_code {province_code}",
+                )
+            )
     for field, code in (("district_code", district_code), ("unit_code", unit_code)):
         if code is None:
             continue
@@ -106,8 +111,9 @@ def _check(unit: Unit) -> None:
     name_problem = tag_value_problem(unit.name)
     if name_problem:
         shown = repr(unit.name) if len(unit.name) <= 80 else repr(unit.name[:60]) + f"… ({len(unit.name)} characters)"
-        raise ValueError(f"extra unit {unit.code!r}: the name {shown} cannot be an InfluxDB tag value "
-                         f"(unit_name): {name_problem}")
+        raise ValueError(
+            f"extra unit {unit.code!r}: the name {shown} cannot be an InfluxDB tag value (unit_name): {name_problem}"
+        )
     if unit.province_code not in _provinces():
         raise ValueError(f"extra unit {unit.code!r}: unknown province_code {unit.province_code!r}")
     existing = _wards().get(unit.code)

@@ -20,7 +20,8 @@ import time
 import faust
 import orjson
 
-from govpulse.settings import Settings
+from common.settings import Settings
+from common.topics import ALERTS, DEAD_LETTER, EVENT_TOPICS, repartition_topic
 from streams import fence
 from streams.changelog import CHANGELOG_BATCH_BYTES, ChangelogWriter
 from streams.core import Forward, RecordStore, WorkerCore
@@ -28,7 +29,6 @@ from streams.sink import InfluxSink, ensure_bucket
 
 log = logging.getLogger("govpulse.worker")
 
-SOURCE_TOPICS = ("dossier-events", "document-events", "meeting-events")
 FAILED_LIVE_SECONDS = 3.0
 
 
@@ -41,15 +41,22 @@ def ensure_repartition_topic(settings: Settings, name: str, sources: list[str]) 
 
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_client_kwargs())
     try:
-        counts = {t["name"]: len(t.get("partitions") or []) for t in admin.describe_topics(sources)
-                  if t.get("error_code", 0) == 0 and t.get("partitions")}
+        counts = {
+            t["name"]: len(t.get("partitions") or [])
+            for t in admin.describe_topics(sources)
+            if t.get("error_code", 0) == 0 and t.get("partitions")
+        }
         partitions = max(counts.values(), default=settings.topic_partitions)
         if len(set(counts.values())) > 1:
-            log.warning("source topics are not co-partitioned (%s): a unit's events must share one partition "
-                        "number in every topic", counts)
+            log.warning(
+                "source topics are not co-partitioned (%s): a unit's events must share one partition "
+                "number in every topic",
+                counts,
+            )
         try:
-            admin.create_topics([NewTopic(name, partitions, settings.topic_replication,
-                                          topic_configs={"retention.ms": "-1"})])
+            admin.create_topics(
+                [NewTopic(name, partitions, settings.topic_replication, topic_configs={"retention.ms": "-1"})]
+            )
         except TopicAlreadyExistsError:
             pass
         for t in admin.describe_topics([name]):
@@ -59,8 +66,16 @@ def ensure_repartition_topic(settings: Settings, name: str, sources: list[str]) 
         admin.close()
 
 
-def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | None = None, replay: bool = False,
-              web_port: int = 6066, until_idle: float | None = None, batch_size: int = 2000) -> faust.App:
+def build_app(
+    settings: Settings,
+    *,
+    app_id: str | None = None,
+    bucket: str | None = None,
+    replay: bool = False,
+    web_port: int = 6066,
+    until_idle: float | None = None,
+    batch_size: int = 2000,
+) -> faust.App:
     app_id = app_id or (f"{settings.app_id}-replay" if replay else settings.app_id)
     bucket = bucket or settings.influx_bucket
     datadir = settings.home / "worker" / app_id
@@ -102,12 +117,12 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
     # Records a foreign partitioner put outside their unit's partition are forwarded here, into the
     # unit's partition, and processed from here (per app id, as Faust's own repartition topics, so a
     # replay's group never feeds the live one).
-    repartition = f"{app_id}-repartition"
-    names = [settings.topic(t) for t in SOURCE_TOPICS] + [repartition]
+    repartition = repartition_topic(app_id)
+    names = [settings.topic(t) for t in EVENT_TOPICS] + [repartition]
     partition_counts = ensure_repartition_topic(settings, repartition, names[:-1])
     sources = app.topic(*names, key_serializer="raw", value_serializer="raw")
-    alerts_topic = app.topic(settings.topic("alerts"), key_serializer="raw", value_serializer="raw")
-    dead_letters = app.topic(settings.topic("dead-letter"), key_serializer="raw", value_serializer="raw")
+    alerts_topic = app.topic(settings.topic(ALERTS), key_serializer="raw", value_serializer="raw")
+    dead_letters = app.topic(settings.topic(DEAD_LETTER), key_serializer="raw", value_serializer="raw")
     forward_to = app.topic(repartition, key_serializer="raw", value_serializer="raw")
     facts = app.Table("facts", key_type=bytes, value_type=bytes, partitions=settings.topic_partitions)
 
@@ -172,8 +187,13 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
                 try:
                     await consumer.seek_back(tp, expected)
                 except Exception as exc:  # e.g. revoked meanwhile: nothing is committed past it anyway
-                    log.warning("could not seek %s[%d] back to %d: %r (retried in 10 s or after the next "
-                                "rebalance)", tp.topic, tp.partition, expected, exc)
+                    log.warning(
+                        "could not seek %s[%d] back to %d: %r (retried in 10 s or after the next rebalance)",
+                        tp.topic,
+                        tp.partition,
+                        expected,
+                        exc,
+                    )
         return False
 
     def fail(exc: BaseException) -> None:
@@ -193,7 +213,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         ts = msg.timestamp and int(msg.timestamp * 1000)
         try:
             return c.handle(msg.topic, msg.partition, msg.offset, msg.key, msg.value, ts)
-        except Exception as exc:  # noqa: BLE001 - one record must not stop its partition (dead letter)
+        except Exception as exc:
             log.exception("processing %s[%d]@%d failed: dead-lettered", msg.topic, msg.partition, msg.offset)
             return c.processing_error(exc, msg.topic, msg.partition, msg.offset, msg.key, msg.value, ts)
 
@@ -204,7 +224,7 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
                 await process_batch(events)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - anything else: stop loudly, never hang half-alive
+        except Exception as exc:
             fail(exc)
             raise
 
@@ -219,8 +239,11 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
                 continue
             out = handle(c, msg)
             if isinstance(out, Forward):
-                deliveries.append(await forward_to.send(key=out.key, value=out.value, partition=out.partition,
-                                                        timestamp=msg.timestamp))
+                deliveries.append(
+                    await forward_to.send(
+                        key=out.key, value=out.value, partition=out.partition, timestamp=msg.timestamp
+                    )
+                )
             elif out is not None:
                 deliveries.append(await dead_letters.send(key=c.dead_letter_key(msg.key), value=orjson.dumps(out)))
         await send_alerts(c.advance())
@@ -265,7 +288,8 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
         # The consumer tells the core where each partition resumes (the committed offsets, right
         # after this), and asks it how far each may be committed (see WorkerCore.admit).
         app.consumer.on_positions = lambda positions: c.set_positions(
-            {(tp.topic, tp.partition): off for tp, off in positions.items()})
+            {(tp.topic, tp.partition): off for tp, off in positions.items()}
+        )
         app.consumer.commit_limit = lambda tp: c.durable_next.get((tp.topic, tp.partition))
         state["sought_back"].clear()
         t0 = time.monotonic()
@@ -274,8 +298,9 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
             trace.write(f"{time.time():.3f} rebuild {sorted(actives)}\n")
         state["ready"] = True
         state["rebuilt_at"] = time.time()
-        log.info("rebuilt aggregates from %d records for partitions %s in %.1fs", n, sorted(actives),
-                 time.monotonic() - t0)
+        log.info(
+            "rebuilt aggregates from %d records for partitions %s in %.1fs", n, sorted(actives), time.monotonic() - t0
+        )
 
     @app.timer(interval=1.0)
     async def _alert_tick() -> None:
@@ -341,10 +366,14 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
             if caught_up and idle_for >= until_idle and ready():
                 if await flush_once() and sink.pending == 0:
                     state["stopping"] = True
-                    log.info("caught up and idle for %.0fs: stopping (--until-idle) after %d events; offset fence: "
-                             "%s, stale after a seek: %d", idle_for,
-                             sum(st.events_total for st in core().stats.values()), app.consumer.fence.stats,
-                             app.consumer.epochs.dropped)
+                    log.info(
+                        "caught up and idle for %.0fs: stopping (--until-idle) after %d events; offset fence: "
+                        "%s, stale after a seek: %d",
+                        idle_for,
+                        sum(st.events_total for st in core().stats.values()),
+                        app.consumer.fence.stats,
+                        app.consumer.epochs.dropped,
+                    )
                     os.kill(os.getpid(), signal.SIGTERM)
 
     @app.page("/live")
@@ -359,8 +388,12 @@ def build_app(settings: Settings, *, app_id: str | None = None, bucket: str | No
     async def health(web, request):  # noqa: ANN001
         c = core()
         body = {
-            "ready": ready(), "app_id": app_id, "bucket": bucket, "error": state["failed"],
-            "pending_points": sink.pending, "influx_last_error": sink.last_error,
+            "ready": ready(),
+            "app_id": app_id,
+            "bucket": bucket,
+            "error": state["failed"],
+            "pending_points": sink.pending,
+            "influx_last_error": sink.last_error,
             "events": {t: s.events_total for t, s in c.stats.items()},
         }
         return web.json(body, status=200 if ready() else 503)

@@ -34,12 +34,16 @@ class ChangelogWriter:
             by_partition[partition].append((key, value))
         topic = self.table.changelog_topic.get_topic_name()
         producer = self.app.producer._ensure_producer()  # the aiokafka producer Faust started
-        await asyncio.gather(*(self._send_partition(producer, topic, p, items)
-                               for p, items in by_partition.items()))
+        await asyncio.gather(*(self._send_partition(producer, topic, p, items) for p, items in by_partition.items()))
         return len(records)
 
-    async def _send_partition(self, producer, topic: str, partition: int,  # noqa: ANN001
-                              items: list[tuple[bytes, bytes]]) -> None:
+    async def _send_partition(
+        self,
+        producer,
+        topic: str,
+        partition: int,  # noqa: ANN001
+        items: list[tuple[bytes, bytes]],
+    ) -> None:
         last = None
         i = 0
         while i < len(items):
@@ -49,7 +53,9 @@ class ChangelogWriter:
                 i += 1
                 n += 1
             if n == 0:
-                raise ValueError(f"changelog record {items[i][0]!r} does not fit in a {CHANGELOG_BATCH_BYTES}-byte batch")
+                raise ValueError(
+                    f"changelog record {items[i][0]!r} does not fit in a {CHANGELOG_BATCH_BYTES}-byte batch"
+                )
             # one batch in flight per partition (aiokafka waits for the previous one to drain)
             meta = await (await producer.send_batch(batch, topic, partition=partition))
             last = meta.offset + n - 1

@@ -13,18 +13,17 @@ import logging
 import time
 import traceback
 from collections import defaultdict
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Iterable, MutableMapping
 
 import orjson
 from kafka.partitioner import murmur2
 
-from govpulse.settings import Settings
+from common import measurements as m
+from common.settings import Settings
 from schemas import InvalidEvent, parse_event
-from streams import measurements as m
 from streams.domain.aggregator import Aggregator, AlertPolicy, Row
-from streams.domain.records import (Record, apply_event, event_id_key, fingerprint, fingerprints, new_record,
-                                    record_key)
+from streams.domain.records import Record, apply_event, event_id_key, fingerprint, fingerprints, new_record, record_key
 from streams.domain.windows import LocalCalendar, to_ms
 
 # In live mode a partition with no event for this long follows the wall clock, so a dossier
@@ -54,7 +53,7 @@ def _cut_utf8(raw: bytes, limit: int) -> str | None:
     head = raw[:limit]
     for drop in range(4):  # a cut may split a multi-byte character: drop its first bytes
         try:
-            return head[:len(head) - drop].decode("utf-8")
+            return head[: len(head) - drop].decode("utf-8")
         except UnicodeDecodeError:
             continue
     return None
@@ -65,6 +64,7 @@ class Forward:
     """A record read from a partition other than its unit's (a producer with another partitioner):
     it goes on, unchanged and keyed by its unit, to ``partition`` of the worker's repartition topic,
     and is processed from there, next to the unit's state."""
+
     key: bytes
     value: bytes
     partition: int
@@ -129,8 +129,15 @@ class TopicStats:
 
 
 class WorkerCore:
-    def __init__(self, settings: Settings, store: RecordStore, *, replay: bool = False, app_id: str = "govpulse",
-                 worker: str = "worker"):
+    def __init__(
+        self,
+        settings: Settings,
+        store: RecordStore,
+        *,
+        replay: bool = False,
+        app_id: str = "govpulse",
+        worker: str = "worker",
+    ):
         self.settings = settings
         self.worker = worker  # pipeline_health tag: workers sharing an app id each report their partitions
         self.store = store
@@ -139,8 +146,9 @@ class WorkerCore:
         self.cal = LocalCalendar.for_zone(settings.timezone, settings.report_year_start)
         policy = AlertPolicy(settings.due_soon_lead_working_days, int(settings.apology_grace.total_seconds() * 1000))
         self.rolling = tuple(w.strip() for w in settings.rolling_windows.split(",") if w.strip())
-        self.agg = Aggregator(self.cal, policy, store.get, int(settings.allowed_lateness.total_seconds() * 1000),
-                              self.rolling)
+        self.agg = Aggregator(
+            self.cal, policy, store.get, int(settings.allowed_lateness.total_seconds() * 1000), self.rolling
+        )
         self.stats: dict[str, TopicStats] = defaultdict(TopicStats)
         # Per source partition: the next offset to process (None: the first one that comes; no key:
         # position not known yet), and the next offset whose predecessors' state is in the changelog
@@ -167,8 +175,9 @@ class WorkerCore:
         self.unflushed_timestamps: list[int] = []
 
     # -- per event ---------------------------------------------------------------------
-    def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-               timestamp_ms: int | None) -> dict | Forward | None:
+    def handle(
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, timestamp_ms: int | None
+    ) -> dict | Forward | None:
         """Process one Kafka record. Returns a dead-letter payload when it cannot be used, a Forward
         when it belongs to another partition, None when it was used (or was a redelivery)."""
         st = self.stats[topic]
@@ -182,14 +191,16 @@ class WorkerCore:
             event = parse_event(value if value is not None else b"null")
         except InvalidEvent as e:
             st.dead_letters += 1
-            return self._dead_letter("invalid_event", str(e), e.errors, topic, partition, offset, key, value,
-                                     timestamp_ms)
+            return self._dead_letter(
+                "invalid_event", str(e), e.errors, topic, partition, offset, key, value, timestamp_ms
+            )
         unit = event.unit_key
         if key is not None and key.decode(errors="replace") != unit:
             st.dead_letters += 1
             reason = f"Kafka key {key!r} is not the event's unit {unit!r}; producers must key events by unit"
-            return self._dead_letter("wrong_key", reason, [("key", reason)], topic, partition, offset, key, value,
-                                     timestamp_ms)
+            return self._dead_letter(
+                "wrong_key", reason, [("key", reason)], topic, partition, offset, key, value, timestamp_ms
+            )
         if key is None:
             # Policy: a record without a key is keyed by its unit (and forwarded if that is another
             # partition), and counted, so that a producer that forgets keys is seen, not punished.
@@ -205,8 +216,9 @@ class WorkerCore:
         if wm is not None and t < wm - self.agg.allowed_lateness_ms:
             st.late_events += 1
             reason = f"event time {event.event_time().isoformat()} is older than the allowed lateness"
-            return self._dead_letter("too_late", reason, [("occurred_at", reason)], topic, partition, offset, key,
-                                     value, timestamp_ms)
+            return self._dead_letter(
+                "too_late", reason, [("occurred_at", reason)], topic, partition, offset, key, value, timestamp_ms
+            )
         rkey, kind = record_key(event)
         if kind in ("d", "r"):
             # Fire what fell due before this event, in partition order, before applying it: the
@@ -223,12 +235,24 @@ class WorkerCore:
             # see; the first version, in partition order, stays
             st.conflicting_event_ids += 1
             st.dead_letters += 1
-            reason = (f"event_id {event.event_id} was already used for an event with other content "
-                      f"(fingerprint {first:016x}, this one {fp:016x}); a redelivery must repeat the "
-                      "event exactly, a new event needs a new id")
-            return self._dead_letter("conflicting_event_id", reason, [("event_id", reason)], topic, partition,
-                                     offset, key, value, timestamp_ms,
-                                     first_fingerprint=f"{first:016x}", fingerprint=f"{fp:016x}")
+            reason = (
+                f"event_id {event.event_id} was already used for an event with other content "
+                f"(fingerprint {first:016x}, this one {fp:016x}); a redelivery must repeat the "
+                "event exactly, a new event needs a new id"
+            )
+            return self._dead_letter(
+                "conflicting_event_id",
+                reason,
+                [("event_id", reason)],
+                topic,
+                partition,
+                offset,
+                key,
+                value,
+                timestamp_ms,
+                first_fingerprint=f"{first:016x}",
+                fingerprint=f"{fp:016x}",
+            )
         old = self.store.get(rkey)
         new = orjson.loads(orjson.dumps(old)) if old is not None else new_record(event, kind, partition)
         if not apply_event(new, event, fp):
@@ -287,8 +311,14 @@ class WorkerCore:
         if self.missing.get(key) != expected:  # count and log each gap once, not each record queued behind it
             self.missing[key] = expected
             self.stats[topic].offset_gaps += 1
-            log.warning("offsets %d-%d of %s[%d] did not reach the worker (%d came next): reading them again",
-                        expected, offset - 1, topic, partition, offset)
+            log.warning(
+                "offsets %d-%d of %s[%d] did not reach the worker (%d came next): reading them again",
+                expected,
+                offset - 1,
+                topic,
+                partition,
+                offset,
+            )
         return "missing"
 
     def accept_hole(self, topic: str, partition: int, offset: int) -> None:
@@ -302,18 +332,47 @@ class WorkerCore:
             if offset is not None:
                 self.durable_next[key] = offset
 
-    def processing_error(self, exc: BaseException, topic: str, partition: int, offset: int, key: bytes | None,
-                         value: bytes | None, timestamp_ms: int | None) -> dict:
+    def processing_error(
+        self,
+        exc: BaseException,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp_ms: int | None,
+    ) -> dict:
         """A dead letter for a record whose processing raised: it must not block its partition."""
         self.stats[topic].processing_errors += 1
         self.stats[topic].dead_letters += 1
         where = "".join(traceback.format_exception(exc, limit=-3)).strip()
         reason = f"processing failed: {type(exc).__name__}: {exc}"
-        return self._dead_letter("processing_error", reason, [("", reason)], topic, partition, offset, key, value,
-                                 timestamp_ms, traceback=where[-DEAD_LETTER_REASON_CHARS:])
+        return self._dead_letter(
+            "processing_error",
+            reason,
+            [("", reason)],
+            topic,
+            partition,
+            offset,
+            key,
+            value,
+            timestamp_ms,
+            traceback=where[-DEAD_LETTER_REASON_CHARS:],
+        )
 
-    def _dead_letter(self, kind: str, reason: str, errors: list[tuple[str, str]], topic: str, partition: int,
-                     offset: int, key: bytes | None, value: bytes | None, ts: int | None, **extra: str) -> dict:
+    def _dead_letter(
+        self,
+        kind: str,
+        reason: str,
+        errors: list[tuple[str, str]],
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        ts: int | None,
+        **extra: str,
+    ) -> dict:
         """The dead-letter payload: reason, source position and the raw record, bounded in size. A
         raw payload over ``dead_letter_max_raw_bytes`` keeps its first bytes, its size and its
         SHA-256 (``raw_truncated``); binary payloads are base64 within the same bound."""
@@ -327,13 +386,19 @@ class WorkerCore:
             text, encoding = base64.b64encode(raw[:kept]).decode(), "base64"
             kept = min(kept, len(raw))
         return {
-            "reason_kind": kind, "reason": reason[:DEAD_LETTER_REASON_CHARS],
+            "reason_kind": kind,
+            "reason": reason[:DEAD_LETTER_REASON_CHARS],
             "errors": [{"field": f[:200], "reason": r[:500]} for f, r in errors[:DEAD_LETTER_ERRORS]],
             "errors_total": len(errors),
             "source": {"topic": topic, "partition": partition, "offset": offset, "timestamp_ms": ts},
             "key": key[:DEAD_LETTER_KEY_BYTES].decode(errors="replace") if key else None,
-            "raw": text, "raw_encoding": encoding, "raw_size": len(raw), "raw_truncated": kept < len(raw),
-            "raw_sha256": hashlib.sha256(raw).hexdigest(), "app_id": self.app_id, **extra,
+            "raw": text,
+            "raw_encoding": encoding,
+            "raw_size": len(raw),
+            "raw_truncated": kept < len(raw),
+            "raw_sha256": hashlib.sha256(raw).hexdigest(),
+            "app_id": self.app_id,
+            **extra,
         }
 
     @staticmethod
@@ -343,7 +408,7 @@ class WorkerCore:
 
     # -- clocks, alerts, snapshots ----------------------------------------------------------
     def clock(self, partition: int, wall: float | None = None) -> int | None:
-        """"Now" for a partition: the event-time watermark in replay; in live operation the wall
+        """ "Now" for a partition: the event-time watermark in replay; in live operation the wall
         clock once the partition is idle and caught up."""
         wm = self.dossier_wm.get(partition)
         if wm is None or self.replay:
@@ -406,8 +471,9 @@ class WorkerCore:
                     self.dossier_wm[rec["p"]] = t
         return self.agg.rebuild(records)
 
-    def health_rows(self, lags: dict[str, int | None], wall: float | None = None,
-                    points_rejected: int | None = None) -> list[Row]:
+    def health_rows(
+        self, lags: dict[str, int | None], wall: float | None = None, points_rejected: int | None = None
+    ) -> list[Row]:
         wall = time.time() if wall is None else wall
         rows = []
         mono = time.monotonic()
@@ -415,17 +481,37 @@ class WorkerCore:
             dt = max(mono - st.last_time, 1e-6)
             eps = (st.events_total - st.last_total) / dt
             st.last_total, st.last_time = st.events_total, mono
-            fields = {"events_total": st.events_total, "events_per_second": float(eps),
-                      "dead_letters": st.dead_letters, "late_events": st.late_events, "duplicates": st.duplicates,
-                      "offset_gaps": st.offset_gaps, "conflicting_event_ids": st.conflicting_event_ids,
-                      "repartitioned": st.repartitioned, "unkeyed": st.unkeyed,
-                      "processing_errors": st.processing_errors}
+            fields = {
+                "events_total": st.events_total,
+                "events_per_second": float(eps),
+                "dead_letters": st.dead_letters,
+                "late_events": st.late_events,
+                "duplicates": st.duplicates,
+                "offset_gaps": st.offset_gaps,
+                "conflicting_event_ids": st.conflicting_event_ids,
+                "repartitioned": st.repartitioned,
+                "unkeyed": st.unkeyed,
+                "processing_errors": st.processing_errors,
+            }
             lag = lags.get(topic)
             if lag is not None:
                 fields["consumer_lag"] = lag
-            rows.append((m.PIPELINE_HEALTH, {"app_id": self.app_id, "worker": self.worker, "topic": topic}, fields, int(wall * 1000)))
+            rows.append(
+                (
+                    m.PIPELINE_HEALTH,
+                    {"app_id": self.app_id, "worker": self.worker, "topic": topic},
+                    fields,
+                    int(wall * 1000),
+                )
+            )
         if points_rejected is not None:
             # the sink's count is the worker's, not a topic's
-            rows.append((m.PIPELINE_HEALTH, {"app_id": self.app_id, "worker": self.worker, "topic": m.SINK_TOPIC},
-                         {"points_rejected": points_rejected}, int(wall * 1000)))
+            rows.append(
+                (
+                    m.PIPELINE_HEALTH,
+                    {"app_id": self.app_id, "worker": self.worker, "topic": m.SINK_TOPIC},
+                    {"points_rejected": points_rejected},
+                    int(wall * 1000),
+                )
+            )
         return rows

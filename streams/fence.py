@@ -30,8 +30,8 @@ import enum
 import logging
 import os
 import time
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Hashable, Iterable, Mapping
 
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
@@ -253,12 +253,22 @@ class FencedConsumer(AIOKafkaConsumer):
                 yield tp, message
             elif verdict is Verdict.RESEEK:
                 expected = fence.expected(tp)
-                log.info("offset fence: %s[%d] handed over offset %d, expected %d (fetched before a seek?): "
-                         "seeking back", tp.topic, tp.partition, message.offset, expected)
+                log.info(
+                    "offset fence: %s[%d] handed over offset %d, expected %d (fetched before a seek?): seeking back",
+                    tp.topic,
+                    tp.partition,
+                    message.offset,
+                    expected,
+                )
                 await self.seek_wait({tp: expected})
             elif verdict is Verdict.GAP:
-                log.warning("offset fence: %s[%d] has no records before offset %d after %d fetches: "
-                            "accepting the hole", tp.topic, tp.partition, message.offset, fence.confirmations + 1)
+                log.warning(
+                    "offset fence: %s[%d] has no records before offset %d after %d fetches: accepting the hole",
+                    tp.topic,
+                    tp.partition,
+                    message.offset,
+                    fence.confirmations + 1,
+                )
                 yield tp, message
 
 

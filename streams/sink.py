@@ -15,13 +15,13 @@ import logging
 import os
 import threading
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 from influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from govpulse.settings import Settings
+from common.settings import Settings
 from schemas.line_protocol import escape_field_key, escape_measurement, escape_string_field, escape_tag
 from streams.domain.aggregator import Row, Tags
 
@@ -107,14 +107,16 @@ def ensure_bucket(settings: Settings, bucket: str) -> None:
 
 
 class InfluxSink:
-    def __init__(self, settings: Settings, bucket: str | None = None, batch_size: int = 5000,
-                 max_pending: int = 2_000_000):
+    def __init__(
+        self, settings: Settings, bucket: str | None = None, batch_size: int = 5000, max_pending: int = 2_000_000
+    ):
         self.settings = settings
         self.bucket = bucket or settings.influx_bucket
         self.batch_size = batch_size
         self.max_pending = max_pending
-        self.client = InfluxDBClient(url=settings.influx_url, token=settings.resolve_influx_token(),
-                                     org=settings.influx_org, timeout=30_000)
+        self.client = InfluxDBClient(
+            url=settings.influx_url, token=settings.resolve_influx_token(), org=settings.influx_org, timeout=30_000
+        )
         self.write_api = self.client.write_api(write_options=SYNCHRONOUS)
         self._pending: dict[tuple, Row] = {}
         self._lock = threading.Lock()
@@ -155,10 +157,10 @@ class InfluxSink:
         start = 0
         try:
             for start in range(0, len(rows), self.batch_size):
-                chunk = rows[start:start + self.batch_size]
+                chunk = rows[start : start + self.batch_size]
                 done = self._write_lines(chunk, [line(r) for _, r in chunk], attempts, top=True)
                 if done < len(chunk):
-                    self._keep_pending(rows[start + done:])
+                    self._keep_pending(rows[start + done :])
                     return False
         except BaseException:
             # 401/403/404 (configuration) propagate; nothing of this chunk on is lost meanwhile
@@ -171,8 +173,7 @@ class InfluxSink:
             for k, r in rows:
                 self._pending.setdefault(k, r)  # a newer snapshot that arrived meanwhile wins
 
-    def _write_lines(self, items: list[tuple[tuple, Row]], lines: list[str], attempts: int,
-                     top: bool = False) -> int:
+    def _write_lines(self, items: list[tuple[tuple, Row]], lines: list[str], attempts: int, top: bool = False) -> int:
         """Write these lines, splitting an invalid batch; returns how many leading items were
         dealt with (written or rejected): the rest could not be written now (InfluxDB down)."""
         body = "\n".join(lines)
@@ -188,13 +189,20 @@ class InfluxSink:
         if len(lines) == 1:
             self.rejected_points += 1
             _, row = items[0]
-            log.error("InfluxDB rejected a point as invalid, dropped: series %s, time %s (ms), fields %s: %s",
-                      _series(row), row[3], ",".join(k for k, v in row[2].items() if v is not None),
-                      _reason(*self._rejection))
+            log.error(
+                "InfluxDB rejected a point as invalid, dropped: series %s, time %s (ms), fields %s: %s",
+                _series(row),
+                row[3],
+                ",".join(k for k, v in row[2].items() if v is not None),
+                _reason(*self._rejection),
+            )
             return 1
         if top:
-            log.warning("InfluxDB rejected a batch of %d lines as invalid (%s); splitting it to isolate the "
-                        "offending lines", len(lines), _short(self.last_error or "", 300))
+            log.warning(
+                "InfluxDB rejected a batch of %d lines as invalid (%s); splitting it to isolate the offending lines",
+                len(lines),
+                _short(self.last_error or "", 300),
+            )
         mid = len(lines) // 2
         done = self._write_lines(items[:mid], lines[:mid], attempts)
         if done < mid:
@@ -206,8 +214,9 @@ class InfluxSink:
         delay = 0.5
         for i in range(attempts):
             try:
-                self.write_api.write(bucket=self.bucket, org=self.settings.influx_org, record=body,
-                                     write_precision="ms")
+                self.write_api.write(
+                    bucket=self.bucket, org=self.settings.influx_org, record=body, write_precision="ms"
+                )
                 self.last_error = None
                 return True
             except ApiException as e:

@@ -26,8 +26,8 @@ os.environ.setdefault("GOVPULSE_EXTRA_UNITS_FILE", SHIPPED_UNITS)
 # core fixtures (services, settings, pipeline)
 # ---------------------------------------------------------------------------------------------
 def _services_healthy() -> str | None:
+    from common.settings import Settings
     from govpulse.services import status
-    from govpulse.settings import Settings
 
     bad = [f"{r.name} ({r.address}): {r.detail or 'down'}" for r in status(Settings()) if not r.healthy]
     return "; ".join(bad) or None
@@ -42,7 +42,7 @@ def services() -> None:
 
 
 def make_settings(**overrides):
-    from govpulse.settings import Settings
+    from common.settings import Settings
 
     tag = uuid.uuid4().hex[:10]
     base = {"topic_prefix": f"test-{tag}", "influx_bucket": f"test-{tag}", "app_id": f"test-{tag}"}
@@ -53,8 +53,16 @@ def make_settings(**overrides):
 def settings_env(settings) -> dict[str, str]:
     """Environment that makes a `govpulse` subprocess use these settings."""
     env = dict(os.environ)
-    for name in ("topic_prefix", "influx_bucket", "app_id", "kafka_bootstrap_servers", "influx_url",
-                 "topic_partitions", "emit_interval_seconds", "due_soon_lead_working_days"):
+    for name in (
+        "topic_prefix",
+        "influx_bucket",
+        "app_id",
+        "kafka_bootstrap_servers",
+        "influx_url",
+        "topic_partitions",
+        "emit_interval_seconds",
+        "due_soon_lead_working_days",
+    ):
         env[f"GOVPULSE_{name.upper()}"] = str(getattr(settings, name))
     return env
 
@@ -64,13 +72,23 @@ def run_govpulse(args: list[str], settings, timeout: float = 900, check: bool = 
     env.update(extra_env or {})
     proc = subprocess.run(GOVPULSE + args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(f"govpulse {' '.join(args)} exited {proc.returncode}\n"
-                             f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"govpulse {' '.join(args)} exited {proc.returncode}\n"
+            f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
-def run_worker(settings, *, bucket: str | None = None, app_id: str | None = None, replay: bool = False,
-               until_idle: float = 4, timeout: float = 900, extra: list[str] | None = None):
+def run_worker(
+    settings,
+    *,
+    bucket: str | None = None,
+    app_id: str | None = None,
+    replay: bool = False,
+    until_idle: float = 4,
+    timeout: float = 900,
+    extra: list[str] | None = None,
+):
     args = ["worker", "--until-idle", str(until_idle), "--web-port", str(_free_port())]
     if bucket:
         args += ["--bucket", bucket]
@@ -94,15 +112,20 @@ def flux(settings, query: str, bucket: str | None = None) -> list[dict]:
     from influxdb_client import InfluxDBClient
 
     query = query.replace("BUCKET", bucket or settings.influx_bucket)
-    with InfluxDBClient(url=settings.influx_url, token=settings.resolve_influx_token(), org=settings.influx_org,
-                        timeout=120_000) as c:
+    with InfluxDBClient(
+        url=settings.influx_url, token=settings.resolve_influx_token(), org=settings.influx_org, timeout=120_000
+    ) as c:
         return [r.values for t in c.query_api().query(query) for r in t.records]
 
 
 def unit_figures(settings, bucket: str | None = None, window: str = "report_year") -> dict:
     """{(unit_code, window_start, field): value} for every count/rate written for a window."""
-    rows = flux(settings, f'''from(bucket: "BUCKET") |> range(start: 0)
-        |> filter(fn: (r) => r._measurement == "unit_rates" and r.window == "{window}")''', bucket)
+    rows = flux(
+        settings,
+        f'''from(bucket: "BUCKET") |> range(start: 0)
+        |> filter(fn: (r) => r._measurement == "unit_rates" and r.window == "{window}")''',
+        bucket,
+    )
     return {(r["unit_code"], r["_time"].isoformat(), r["_field"]): r["_value"] for r in rows}
 
 
@@ -154,6 +177,7 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.5, what: str = 
 def unique_settings():
     """Factory of Settings with a unique topic prefix (``test-<uuid>``) per call, so producer
     tests never collide with other runs on the shared broker: ``s = unique_settings()``."""
+
     def factory(**overrides):
         return make_settings(**overrides)
 
@@ -201,7 +225,7 @@ def pytest_runtest_setup(item):
 
 @pytest.fixture(scope="session", autouse=True)
 def _delete_what_the_session_created():
-    from govpulse.settings import Settings
+    from common.settings import Settings
 
     s = Settings()
     try:
@@ -227,6 +251,6 @@ def _delete_what_the_session_created():
         admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers, request_timeout_ms=30000)
         try:
             for i in range(0, len(new_topics), 50):
-                admin.delete_topics(new_topics[i:i + 50])
+                admin.delete_topics(new_topics[i : i + 50])
         finally:
             admin.close()

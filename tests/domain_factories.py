@@ -2,7 +2,7 @@
 
 Events are built as wire dicts and validated with ``schemas.parse_event``. The *oracle*
 functions compute what a lifecycle should count straight from its specification (the
-generator's ground truth) and the definitions in DOMAIN.md / streams.measurements, using
+generator's ground truth) and the definitions in DOMAIN.md / common.measurements, using
 ``zoneinfo`` for local dates — they never call ``streams.domain.records.contributions`` or
 ``LocalCalendar``, so they can disagree with the code under test.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from schemas import parse_event
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SEC = 1000
 MIN = 60 * SEC
 HOUR = 60 * MIN
@@ -55,7 +55,7 @@ def local(y, m, d, hh=0, mm=0, ss=0, ms=0) -> int:
 
 
 def utc(y, m, d, hh=0, mm=0, ss=0, ms=0) -> int:
-    return ms_of(datetime(y, m, d, hh, mm, ss, ms * 1000, tzinfo=timezone.utc))
+    return ms_of(datetime(y, m, d, hh, mm, ss, ms * 1000, tzinfo=UTC))
 
 
 def local_date(ms: int) -> date:
@@ -67,90 +67,254 @@ def eid(n: int) -> str:
 
 
 # -- event builders (wire dicts -> validated models) ----------------------------------------
-def _env(event_type: str, event_id: str, occ: int, unit: str = WARD, source: str = SOURCE,
-         district: str | None = None, **extra) -> dict:
-    d = {"event_type": event_type, "event_id": event_id, "occurred_at": iso(occ), "source_system": source,
-         "province_code": PROVINCE, "ward_code": unit}
+def _env(
+    event_type: str,
+    event_id: str,
+    occ: int,
+    unit: str = WARD,
+    source: str = SOURCE,
+    district: str | None = None,
+    **extra,
+) -> dict:
+    d = {
+        "event_type": event_type,
+        "event_id": event_id,
+        "occurred_at": iso(occ),
+        "source_system": source,
+        "province_code": PROVINCE,
+        "ward_code": unit,
+    }
     if district:
         d["district_code"] = district
     d.update(extra)
     return d
 
 
-def received(eid_, dossier, at, due, channel="in_person", online_service=None, occ=None, unit=WARD,
-             proc="1.001612", fld="Hộ tịch", source=SOURCE):
+def received(
+    eid_,
+    dossier,
+    at,
+    due,
+    channel="in_person",
+    online_service=None,
+    occ=None,
+    unit=WARD,
+    proc="1.001612",
+    fld="Hộ tịch",
+    source=SOURCE,
+):
     extra = {}
     if online_service:
         extra["online_service"] = online_service
-    return parse_event(_env("dossier.received", eid_, at if occ is None else occ, unit, source, dossier_id=dossier,
-                            procedure_code=proc, field=fld, channel=channel, received_at=iso(at), due_at=iso(due),
-                            **extra))
+    return parse_event(
+        _env(
+            "dossier.received",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            source,
+            dossier_id=dossier,
+            procedure_code=proc,
+            field=fld,
+            channel=channel,
+            received_at=iso(at),
+            due_at=iso(due),
+            **extra,
+        )
+    )
 
 
 def resolved(eid_, dossier, rcv, due, at, digitised=False, fee=None, occ=None, unit=WARD, source=SOURCE):
     extra = {} if fee is None else {"fee_paid_online": fee}
-    return parse_event(_env("dossier.resolved", eid_, at if occ is None else occ, unit, source, dossier_id=dossier,
-                            received_at=iso(rcv), due_at=iso(due), resolved_at=iso(at), result_digitised=digitised,
-                            **extra))
+    return parse_event(
+        _env(
+            "dossier.resolved",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            source,
+            dossier_id=dossier,
+            received_at=iso(rcv),
+            due_at=iso(due),
+            resolved_at=iso(at),
+            result_digitised=digitised,
+            **extra,
+        )
+    )
 
 
 def supplement(eid_, dossier, at, new_due, occ=None, unit=WARD, source=SOURCE):
-    return parse_event(_env("dossier.supplement_requested", eid_, at if occ is None else occ, unit, source,
-                            dossier_id=dossier, requested_at=iso(at), reason="thiếu giấy tờ", new_due_at=iso(new_due)))
+    return parse_event(
+        _env(
+            "dossier.supplement_requested",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            source,
+            dossier_id=dossier,
+            requested_at=iso(at),
+            reason="thiếu giấy tờ",
+            new_due_at=iso(new_due),
+        )
+    )
 
 
 def transferred(eid_, dossier, at, to=WARD2, occ=None, unit=WARD, source=SOURCE):
-    return parse_event(_env("dossier.transferred", eid_, at if occ is None else occ, unit, source, dossier_id=dossier,
-                            transferred_at=iso(at), to_unit_code=to))
+    return parse_event(
+        _env(
+            "dossier.transferred",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            source,
+            dossier_id=dossier,
+            transferred_at=iso(at),
+            to_unit_code=to,
+        )
+    )
 
 
 def apology(eid_, dossier, at, new_due=None, occ=None, unit=WARD, source=SOURCE):
     extra = {} if new_due is None else {"new_due_at": iso(new_due)}
-    return parse_event(_env("dossier.apology_issued", eid_, at if occ is None else occ, unit, source,
-                            dossier_id=dossier, issued_at=iso(at), **extra))
+    return parse_event(
+        _env(
+            "dossier.apology_issued",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            source,
+            dossier_id=dossier,
+            issued_at=iso(at),
+            **extra,
+        )
+    )
 
 
 def withdrawn(eid_, dossier, at, occ=None, unit=WARD, source=SOURCE):
-    return parse_event(_env("dossier.withdrawn", eid_, at if occ is None else occ, unit, source, dossier_id=dossier,
-                            withdrawn_at=iso(at)))
+    return parse_event(
+        _env(
+            "dossier.withdrawn",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            source,
+            dossier_id=dossier,
+            withdrawn_at=iso(at),
+        )
+    )
 
 
 def refused(eid_, dossier, at, occ=None, unit=WARD, source=SOURCE):
-    return parse_event(_env("dossier.refused", eid_, at if occ is None else occ, unit, source, dossier_id=dossier,
-                            refused_at=iso(at), reason="không đủ điều kiện"))
+    return parse_event(
+        _env(
+            "dossier.refused",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            source,
+            dossier_id=dossier,
+            refused_at=iso(at),
+            reason="không đủ điều kiện",
+        )
+    )
 
 
 def rated(eid_, rating_id, at, level, occ=None, unit=WARD, source=SOURCE):
-    return parse_event(_env("dossier.rated", eid_, at if occ is None else occ, unit, source, rating_id=rating_id,
-                            rated_at=iso(at), rating=level))
+    return parse_event(
+        _env(
+            "dossier.rated",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            source,
+            rating_id=rating_id,
+            rated_at=iso(at),
+            rating=level,
+        )
+    )
 
 
 def doc_issued(eid_, doc, at, signed, leader=False, secret=False, occ=None, unit=WARD, source=SOURCE):
     extra = {"certificate_kind": "organisation"} if signed else {}
-    return parse_event(_env("document.issued", eid_, at if occ is None else occ, unit, source, document_id=doc,
-                            issued_at=iso(at), digitally_signed=signed, signer_is_leader=leader, secret=secret,
-                            **extra))
+    return parse_event(
+        _env(
+            "document.issued",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            source,
+            document_id=doc,
+            issued_at=iso(at),
+            digitally_signed=signed,
+            signer_is_leader=leader,
+            secret=secret,
+            **extra,
+        )
+    )
 
 
 def doc_received(eid_, doc, at, online, occ=None, unit=WARD, source=SOURCE):
-    return parse_event(_env("document.received", eid_, at if occ is None else occ, unit, source, document_id=doc,
-                            received_at=iso(at), processed_online=online))
+    return parse_event(
+        _env(
+            "document.received",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            source,
+            document_id=doc,
+            received_at=iso(at),
+            processed_online=online,
+        )
+    )
 
 
 def meeting_scheduled(eid_, mid, occ, start, endpoints=(WARD2,), unit=WARD, source=SOURCE):
-    return parse_event(_env("meeting.scheduled", eid_, occ, unit, source, meeting_id=mid, title="Giao ban",
-                            scheduled_start=iso(start), endpoints=list(endpoints)))
+    return parse_event(
+        _env(
+            "meeting.scheduled",
+            eid_,
+            occ,
+            unit,
+            source,
+            meeting_id=mid,
+            title="Giao ban",
+            scheduled_start=iso(start),
+            endpoints=list(endpoints),
+        )
+    )
 
 
 def meeting_started(eid_, mid, at, late=0, occ=None, unit=WARD, source=SOURCE):
-    return parse_event(_env("meeting.started", eid_, at if occ is None else occ, unit, source, meeting_id=mid,
-                            started_at=iso(at), late_start_minutes=late))
+    return parse_event(
+        _env(
+            "meeting.started",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            source,
+            meeting_id=mid,
+            started_at=iso(at),
+            late_start_minutes=late,
+        )
+    )
 
 
 def meeting_ended(eid_, mid, start, end, smooth, drops=0, eps=3, occ=None, unit=WARD, source=SOURCE):
-    return parse_event(_env("meeting.ended", eid_, end if occ is None else occ, unit, source, meeting_id=mid,
-                            started_at=iso(start), ended_at=iso(end), endpoints_connected=eps,
-                            connection_drops=drops, uninterrupted=smooth))
+    return parse_event(
+        _env(
+            "meeting.ended",
+            eid_,
+            end if occ is None else occ,
+            unit,
+            source,
+            meeting_id=mid,
+            started_at=iso(start),
+            ended_at=iso(end),
+            endpoints_connected=eps,
+            connection_drops=drops,
+            uninterrupted=smooth,
+        )
+    )
 
 
 # -- entity specifications (ground truth) and their events -------------------------------------
@@ -214,8 +378,10 @@ def classify(res_at: int, due: int) -> str:
 def oracle_dossier(s: DossierSpec) -> list[tuple[int, str, int]]:
     out = [(s.rcv_at, "received", 1)]
     if s.channel == "online":
-        out += [(s.rcv_at, "received_online", 1),
-                (s.rcv_at, "received_online_full" if s.os == "full" else "received_online_partial", 1)]
+        out += [
+            (s.rcv_at, "received_online", 1),
+            (s.rcv_at, "received_online_full" if s.os == "full" else "received_online_partial", 1),
+        ]
     else:
         out.append((s.rcv_at, {"in_person": "received_in_person", "postal": "received_postal"}[s.channel], 1))
     w = s.winner
@@ -277,8 +443,16 @@ def _interesting_res_at(draw, rcv_at: int, due: int) -> int:
 
 
 @st.composite
-def dossier_specs(draw, dossier: str = "HS-1", unit: str = WARD, t_lo: int = T_LO, t_hi: int = T_HI,
-                  allow_corrections: bool = True, multi_source: bool = False, ids=None) -> DossierSpec:
+def dossier_specs(
+    draw,
+    dossier: str = "HS-1",
+    unit: str = WARD,
+    t_lo: int = T_LO,
+    t_hi: int = T_HI,
+    allow_corrections: bool = True,
+    multi_source: bool = False,
+    ids=None,
+) -> DossierSpec:
     ids = ids or Ids(draw)
     # arbitrary ms, or a time just around a local midnight (00:00 +07:00 = 17:00 UTC)
     if draw(st.booleans()):
@@ -287,8 +461,9 @@ def dossier_specs(draw, dossier: str = "HS-1", unit: str = WARD, t_lo: int = T_L
         day = draw(st.integers(t_lo // DAY + 1, t_hi // DAY - 1))
         rcv_at = day * DAY - 7 * HOUR + draw(st.sampled_from([-1, 0, 1, -30 * MIN, 30 * MIN]))
     due = rcv_at + draw(st.integers(HOUR, 12 * DAY))
-    channel, os_ = draw(st.sampled_from([("online", "full"), ("online", "partial"), ("in_person", None),
-                                         ("postal", None)]))
+    channel, os_ = draw(
+        st.sampled_from([("online", "full"), ("online", "partial"), ("in_person", None), ("postal", None)])
+    )
     sups = []
     for _ in range(draw(st.integers(0, 2))):
         at = rcv_at + draw(st.integers(1, 6 * DAY))
@@ -296,8 +471,12 @@ def dossier_specs(draw, dossier: str = "HS-1", unit: str = WARD, t_lo: int = T_L
     trfs = [(ids(), rcv_at + draw(st.integers(0, 5 * DAY))) for _ in range(draw(st.integers(0, 1)))]
     apos = [(ids(), rcv_at + draw(st.integers(0, 30 * DAY))) for _ in range(draw(st.integers(0, 2)))]
     spec = DossierSpec(dossier, unit, rcv_at, due, channel, os_, sups, trfs, apos, [], None, None, ids())
-    end = draw(st.sampled_from(["open", "resolved", "resolved", "resolved", "withdrawn", "refused"]
-                               + (["corrected"] if allow_corrections else [])))
+    end = draw(
+        st.sampled_from(
+            ["open", "resolved", "resolved", "resolved", "withdrawn", "refused"]
+            + (["corrected"] if allow_corrections else [])
+        )
+    )
     eff = spec.eff_due
     if end in ("resolved", "corrected"):
         at = _interesting_res_at(draw, rcv_at, eff)
@@ -323,8 +502,9 @@ def other_specs(draw, n: int = 0, unit: str = WARD, t_lo: int = T_LO, t_hi: int 
     at = draw(st.integers(t_lo, t_hi))
     if kind == "rating":
         lvl = draw(st.sampled_from(["very_satisfied", "satisfied", "unsatisfied"]))
-        return OtherSpec(kind, unit, [rated(ids(), f"R{n}", at, lvl, unit=unit)],
-                         [(at, "ratings", 1), (at, "ratings_" + lvl, 1)])
+        return OtherSpec(
+            kind, unit, [rated(ids(), f"R{n}", at, lvl, unit=unit)], [(at, "ratings", 1), (at, "ratings_" + lvl, 1)]
+        )
     if kind == "doc_issued":
         signed, leader, secret = draw(st.booleans()), draw(st.booleans()), draw(st.booleans())
         c = [(at, "documents_issued", 1)]
@@ -343,9 +523,11 @@ def other_specs(draw, n: int = 0, unit: str = WARD, t_lo: int = T_LO, t_hi: int 
     end = start + draw(st.integers(10 * MIN, 4 * HOUR))
     drops = draw(st.integers(0, 3))
     smooth = drops == 0 and draw(st.booleans())
-    evs = [meeting_scheduled(ids(), f"M{n}", start - DAY, start, unit=unit),
-           meeting_started(ids(), f"M{n}", start, unit=unit),
-           meeting_ended(ids(), f"M{n}", start, end, smooth, drops, unit=unit)]
+    evs = [
+        meeting_scheduled(ids(), f"M{n}", start - DAY, start, unit=unit),
+        meeting_started(ids(), f"M{n}", start, unit=unit),
+        meeting_ended(ids(), f"M{n}", start, end, smooth, drops, unit=unit),
+    ]
     c = [(end, "meetings_held", 1)] + ([(end, "meetings_uninterrupted", 1)] if smooth else [])
     if drops:
         c.append((end, "meeting_connection_drops", drops))
@@ -404,7 +586,7 @@ class Harness:
             self.rows[key] = {**self.rows.get(key, {}), **fields}
         return rows
 
-    def rebuilt(self) -> "Harness":
+    def rebuilt(self) -> Harness:
         """A fresh aggregator rebuilt from this store (as after a restart/rebalance)."""
         h = Harness(self.cal, self.policy, self.partition_of)
         h.store = copy.deepcopy(self.store)

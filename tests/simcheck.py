@@ -6,8 +6,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from common.calendar import add_working_days, is_working_day, local_date
 from producers.scenario import Scenario
-from streams.domain.calendar import add_working_days, is_working_day, local_date
 
 
 @dataclass

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.domain.calendar import (
-    LOCAL_TZ, add_working_days, holidays_in, is_working_day, local_date, next_working_day, previous_working_day,
-    subtract_working_days, weekend_workdays_in, working_days_between, working_days_in,
+from common.calendar import (
+    LOCAL_TZ,
+    add_working_days,
+    holidays_in,
+    is_working_day,
+    local_date,
+    next_working_day,
+    previous_working_day,
+    subtract_working_days,
+    weekend_workdays_in,
+    working_days_between,
+    working_days_in,
 )
 
 VN = LOCAL_TZ
@@ -22,7 +31,9 @@ def at(y, m, d, hh=9, mm=0, tz=VN) -> datetime:
 
 
 # --- known dates -------------------------------------------------------------------
-@pytest.mark.parametrize("d", [date(2022, 1, 31), date(2022, 2, 1), date(2022, 2, 2), date(2022, 2, 3), date(2022, 2, 4)])
+@pytest.mark.parametrize(
+    "d", [date(2022, 1, 31), date(2022, 2, 1), date(2022, 2, 2), date(2022, 2, 3), date(2022, 2, 4)]
+)
 def test_tet_2022_is_off(d):
     assert d in holidays_in(2022)
     assert not is_working_day(d)
@@ -74,15 +85,15 @@ def test_due_date_across_30_4_2022():
 
 
 def test_keeps_time_of_day_and_callers_timezone():
-    start = datetime(2022, 4, 29, 7, 0, tzinfo=timezone.utc)  # 14:00 in Hà Nội, Friday
+    start = datetime(2022, 4, 29, 7, 0, tzinfo=UTC)  # 14:00 in Hà Nội, Friday
     due = add_working_days(start, 1)
-    assert due.tzinfo is timezone.utc
-    assert due == datetime(2022, 5, 4, 7, 0, tzinfo=timezone.utc)
+    assert due.tzinfo is UTC
+    assert due == datetime(2022, 5, 4, 7, 0, tzinfo=UTC)
 
 
 def test_local_date_decides_the_day():
     # 23:30 UTC on Friday 28/1 is already Saturday 29/1 06:30 in Hà Nội
-    t = datetime(2022, 1, 28, 23, 30, tzinfo=timezone.utc)
+    t = datetime(2022, 1, 28, 23, 30, tzinfo=UTC)
     assert local_date(t) == date(2022, 1, 29)
     assert add_working_days(t, 1).astimezone(VN) == at(2022, 2, 7, 6, 30)
 
@@ -111,7 +122,9 @@ def test_between():
     assert working_days_between(at(2022, 3, 15, 8), at(2022, 3, 15, 17)) == 0
     assert working_days_between(at(2021, 12, 31), at(2022, 1, 4)) == 1  # 1/1 Sat, 3/1 observed
     # a full year: 2022 has 249 working days (Mon-Fri minus weekday holidays)
-    assert working_days_between(at(2021, 12, 31), at(2022, 12, 31)) == len(working_days_in(date(2022, 1, 1), date(2022, 12, 31)))
+    assert working_days_between(at(2021, 12, 31), at(2022, 12, 31)) == len(
+        working_days_in(date(2022, 1, 1), date(2022, 12, 31))
+    )
 
 
 def test_working_days_in_range():
@@ -142,8 +155,9 @@ def test_is_working_day_rejects_datetime():
 
 # --- properties -------------------------------------------------------------------------
 instants = st.datetimes(
-    min_value=datetime(2015, 1, 1), max_value=datetime(2030, 12, 31),
-    timezones=st.sampled_from([VN, timezone.utc, ZoneInfo("Europe/Paris"), timezone(timedelta(hours=-5))]),
+    min_value=datetime(2015, 1, 1),
+    max_value=datetime(2030, 12, 31),
+    timezones=st.sampled_from([VN, UTC, ZoneInfo("Europe/Paris"), timezone(timedelta(hours=-5))]),
 )
 counts = st.integers(min_value=0, max_value=400)
 

@@ -10,20 +10,21 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from dashboards import alerts, queries as Q
+from common import measurements as M
+from dashboards import alerts
+from dashboards import queries as Q
 from dashboards.flux import interpolate
-from streams import measurements as M
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parent.parent
-START = datetime(2021, 6, 1, tzinfo=timezone.utc)
-PERIOD_END = datetime(2022, 11, 30, 17, 0, tzinfo=timezone.utc)  # 2022-12-01 00:00 Asia/Ho_Chi_Minh
+START = datetime(2021, 6, 1, tzinfo=UTC)
+PERIOD_END = datetime(2022, 11, 30, 17, 0, tzinfo=UTC)  # 2022-12-01 00:00 Asia/Ho_Chi_Minh
 WINDOW_PERIOD = timedelta(hours=1)
 PROVINCE, CITY_DESK = "82", "815"
 VARS = {"province": PROVINCE, "unit": CITY_DESK, "window": "report_year"}
@@ -46,35 +47,96 @@ def _registry() -> dict[str, tuple[str, set[str]]]:
         for s in scopes:
             reg[Q.rate_latest(rate, s)] = (f"rate_latest:{rate}:{s.name}", _rate_cols(rate))
             reg[Q.rate_over_time(rate, s)] = (f"rate_over_time:{rate}:{s.name}", _rate_cols(rate))
-    reg[Q.unit_ranking()] = ("unit_ranking", {"rank", "unit_code", "unit_name", "unit_level", "received", "resolved",
-                                              "on_time", "late", "on_time_rate", "as_of"})
+    reg[Q.unit_ranking()] = (
+        "unit_ranking",
+        {
+            "rank",
+            "unit_code",
+            "unit_name",
+            "unit_level",
+            "received",
+            "resolved",
+            "on_time",
+            "late",
+            "on_time_rate",
+            "as_of",
+        },
+    )
     for s in scopes:
-        reg[Q.unit_rate_table(s)] = (f"unit_rate_table:{s.name}",
-                                     {"rate", "label", "numerator", "denominator", "value", "as_of"})
+        reg[Q.unit_rate_table(s)] = (
+            f"unit_rate_table:{s.name}",
+            {"rate", "label", "numerator", "denominator", "value", "as_of"},
+        )
         for f in M.OPEN_FIELDS:
             reg[Q.open_dossiers_latest(f, s)] = (f"open_latest:{f}:{s.name}", {"_time", f})
         reg[Q.open_dossiers_over_time(s)] = (f"open_over_time:{s.name}", {"_time", *M.OPEN_FIELDS})
-        reg[Q.late_dossiers_live(s)] = (f"late_live:{s.name}", {
-            "status", "unit_code", "unit_name", "procedure_code", "field", "dossier_id", "due_at", "late_seconds",
-            "late_seconds_now", "apology_sent"})
+        reg[Q.late_dossiers_live(s)] = (
+            f"late_live:{s.name}",
+            {
+                "status",
+                "unit_code",
+                "unit_name",
+                "procedure_code",
+                "field",
+                "dossier_id",
+                "due_at",
+                "late_seconds",
+                "late_seconds_now",
+                "apology_sent",
+            },
+        )
         for status in ("Quá hạn", "Sắp đến hạn"):
             for wa in (False, True):
                 reg[Q.late_dossiers_count(status, s, wa)] = (f"late_count:{status}:{wa}:{s.name}", {"count"})
-        reg[Q.late_by_procedure(s)] = (f"late_by_procedure:{s.name}", {
-            "unit_code", "unit_name", "procedure_code", "overdue", "without_apology", "max_late_seconds"})
-        reg[Q.resolved_late_dossiers(s)] = (f"resolved_late:{s.name}", {
-            "unit_code", "unit_name", "procedure_code", "field", "dossier_id", "due_at", "resolved_at",
-            "late_seconds", "apology_sent"})
-        reg[Q.unit_alerts(s)] = (f"unit_alerts:{s.name}", {
-            "_time", "kind", "procedure_code", "field", "dossier_id", "due_at", "late_seconds", "apology_sent",
-            "resolved"})
+        reg[Q.late_by_procedure(s)] = (
+            f"late_by_procedure:{s.name}",
+            {"unit_code", "unit_name", "procedure_code", "overdue", "without_apology", "max_late_seconds"},
+        )
+        reg[Q.resolved_late_dossiers(s)] = (
+            f"resolved_late:{s.name}",
+            {
+                "unit_code",
+                "unit_name",
+                "procedure_code",
+                "field",
+                "dossier_id",
+                "due_at",
+                "resolved_at",
+                "late_seconds",
+                "apology_sent",
+            },
+        )
+        reg[Q.unit_alerts(s)] = (
+            f"unit_alerts:{s.name}",
+            {
+                "_time",
+                "kind",
+                "procedure_code",
+                "field",
+                "dossier_id",
+                "due_at",
+                "late_seconds",
+                "apology_sent",
+                "resolved",
+            },
+        )
     for f in M.HEALTH_FIELDS:
         for fn in ("mean", "max", "last"):
             reg[Q.health_gauge(f, fn)] = (f"health_gauge:{f}", {"_time", "app_id", "topic", f})
         reg[Q.health_counter_increase(f)] = (f"health_increase:{f}", {"_time", "app_id", "topic", f})
         reg[Q.health_counter_total(f)] = (f"health_total:{f}", {f})
-    reg[Q.unit_activity_table()] = ("unit_activity", {"unit_code", "unit_name", "unit_level", "source_system",
-                                                      "last_event_at", "last_event_age_seconds", "reported_at"})
+    reg[Q.unit_activity_table()] = (
+        "unit_activity",
+        {
+            "unit_code",
+            "unit_name",
+            "unit_level",
+            "source_system",
+            "last_event_at",
+            "last_event_age_seconds",
+            "reported_at",
+        },
+    )
     reg[Q.silent_units_count()] = ("silent_units", {"silent"})
     for name, fn in (("var_province", Q.var_province), ("var_window", Q.var_window), ("var_unit", Q.var_unit)):
         reg[fn()] = (name, {"_value"})
@@ -101,26 +163,49 @@ class Influx:
 
         self.settings = settings
         self.bucket = settings.influx_bucket
-        self.client = InfluxDBClient(url=settings.influx_url, token=settings.resolve_influx_token(),
-                                     org=settings.influx_org, timeout=300_000)
+        self.client = InfluxDBClient(
+            url=settings.influx_url, token=settings.resolve_influx_token(), org=settings.influx_org, timeout=300_000
+        )
 
     def raw(self, flux: str) -> list[dict]:
         tables = self.client.query_api().query(flux)
         return [{k: v for k, v in r.values.items() if k not in ("result", "table")} for t in tables for r in t.records]
 
     def tables(self, flux: str) -> list[list[dict]]:
-        return [[{k: v for k, v in r.values.items() if k not in ("result", "table")} for r in t.records]
-                for t in self.client.query_api().query(flux)]
+        return [
+            [{k: v for k, v in r.values.items() if k not in ("result", "table")} for r in t.records]
+            for t in self.client.query_api().query(flux)
+        ]
 
-    def grafana(self, query: str, *, start: datetime = START, stop: datetime | None = None,
-                window_period: timedelta = WINDOW_PERIOD, **variables: str) -> list[dict]:
+    def grafana(
+        self,
+        query: str,
+        *,
+        start: datetime = START,
+        stop: datetime | None = None,
+        window_period: timedelta = WINDOW_PERIOD,
+        **variables: str,
+    ) -> list[dict]:
         """Run a query as Grafana would send it for this time range and these variable values."""
-        text = interpolate(query, start=start, stop=stop or _now(), window_period=window_period,
-                           bucket=self.bucket, organization=self.settings.influx_org, variables=VARS | variables)
+        text = interpolate(
+            query,
+            start=start,
+            stop=stop or _now(),
+            window_period=window_period,
+            bucket=self.bucket,
+            organization=self.settings.influx_org,
+            variables=VARS | variables,
+        )
         return self.raw(text)
 
-    def snapshot_counts(self, window: str, stop: datetime, unit: str | None = None,
-                        step_ahead: bool = True, since: datetime = START - timedelta(days=400)) -> tuple[datetime, dict]:
+    def snapshot_counts(
+        self,
+        window: str,
+        stop: datetime,
+        unit: str | None = None,
+        step_ahead: bool = True,
+        since: datetime = START - timedelta(days=400),
+    ) -> tuple[datetime, dict]:
         """Independently of the dashboard queries: the latest unit_rates points of a window as of ``stop``
         (for rolling windows the step containing it: its point is at the step's end), counts summed over
         the province (or one unit)."""
@@ -142,11 +227,11 @@ class Influx:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=1)
+    return datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
 
 
 def _ts(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +288,7 @@ def test_province_on_time_rate_is_the_city_figure(influx):
     assert row["resolved_early"] + row["resolved_on_time"] == CITY_ON_TIME
     assert row["on_time_rate"] == pytest.approx(CITY_ON_TIME / CITY_RESOLVED, abs=1e-12)
     assert round(row["on_time_rate"] * 100, 2) == 99.66
-    assert row["_time"] == datetime(2021, 12, 14, 17, tzinfo=timezone.utc)  # report year 2022 starts 15/12 local
+    assert row["_time"] == datetime(2021, 12, 14, 17, tzinfo=UTC)  # report year 2022 starts 15/12 local
 
 
 def test_city_desk_on_time_rate(influx):
@@ -241,7 +326,11 @@ def test_ranking_table(influx):
     rows = influx.grafana(Q.unit_ranking())
     desk = next(r for r in rows if r["unit_code"] == CITY_DESK)
     assert (desk["received"], desk["resolved"], desk["on_time"], desk["late"]) == (
-        DESK_RECEIVED, DESK_RESOLVED, DESK_ON_TIME, DESK_RESOLVED - DESK_ON_TIME)
+        DESK_RECEIVED,
+        DESK_RESOLVED,
+        DESK_ON_TIME,
+        DESK_RESOLVED - DESK_ON_TIME,
+    )
     assert desk["unit_level"] == "district"
     assert sum(r["resolved"] for r in rows) == CITY_RESOLVED
     assert sum(r["on_time"] for r in rows) == CITY_ON_TIME
@@ -276,15 +365,23 @@ def test_rolling_rates_over_time_match_the_snapshots(influx):
     """7-day window, one point per day: each point is the province sum of the as-of snapshot in that
     interval (counts absent from a unit's point are 0 there, not an older value)."""
     start = PERIOD_END - timedelta(days=20)
-    rows = influx.grafana(Q.rate_over_time("on_time_rate", Q.PROVINCE), start=start, stop=PERIOD_END,
-                          window_period=timedelta(days=1), window="7d")
+    rows = influx.grafana(
+        Q.rate_over_time("on_time_rate", Q.PROVINCE),
+        start=start,
+        stop=PERIOD_END,
+        window_period=timedelta(days=1),
+        window="7d",
+    )
     assert len(rows) >= 19
     for r in rows:
         # aggregateWindow stamps the interval's end (UTC midnight); the as-of inside it is local midnight
         t, counts = influx.snapshot_counts("7d", r["_time"], step_ahead=False, since=r["_time"] - timedelta(days=2))
         assert r["_time"] - t < timedelta(days=1)
         assert (r["resolved"], r["resolved_early"], r["resolved_on_time"]) == (
-            counts["resolved"], counts["resolved_early"], counts["resolved_on_time"])
+            counts["resolved"],
+            counts["resolved_early"],
+            counts["resolved_on_time"],
+        )
 
 
 def test_open_and_late_dossiers_agree(influx):
@@ -345,8 +442,14 @@ def _evaluate(influx, rule: dict, stop: datetime) -> dict[tuple, tuple[float, bo
     assert m, c
     op, thr = m.group(1), float(m.group(2))
     start = stop - timedelta(seconds=a["relativeTimeRange"]["from"])
-    text = interpolate(a["model"]["query"], start=start, stop=stop, window_period=timedelta(seconds=1),
-                       bucket=influx.bucket, organization=influx.settings.influx_org)
+    text = interpolate(
+        a["model"]["query"],
+        start=start,
+        stop=stop,
+        window_period=timedelta(seconds=1),
+        bucket=influx.bucket,
+        organization=influx.settings.influx_org,
+    )
     out = {}
     for table in influx.tables(text):
         assert len(table) == 1, "one value per series"
@@ -390,8 +493,9 @@ def test_alert_unit_silent(influx):
     rule["data"][0]["relativeTimeRange"]["from"] = int((_now() - START).total_seconds())
     result = _evaluate(influx, rule, _now())
     activity = influx.grafana(Q.unit_activity_table())
-    assert result and {(dict(k)["unit_code"], dict(k)["source_system"]) for k in result} == \
-        {(r["unit_code"], r["source_system"]) for r in activity}
+    assert result and {(dict(k)["unit_code"], dict(k)["source_system"]) for k in result} == {
+        (r["unit_code"], r["source_system"]) for r in activity
+    }
     for k, (value, firing) in result.items():
         assert value >= 0 and firing == (value > float(alerts.THRESHOLDS["silent"].default))
 
@@ -401,8 +505,9 @@ def test_alert_dead_letters(influx):
     # the replay ran before this test: look at the whole run, as the rule looks at its last 15 minutes
     rule["data"][0]["relativeTimeRange"]["from"] = int((_now() - START).total_seconds())
     result = _evaluate(influx, rule, _now())
-    assert result and {dict(k)["topic"] for k in result} <= {r["topic"] for r in influx.grafana(
-        Q.health_gauge("dead_letters", "max"))}
+    assert result and {dict(k)["topic"] for k in result} <= {
+        r["topic"] for r in influx.grafana(Q.health_gauge("dead_letters", "max"))
+    }
     for _, (value, _firing) in result.items():
         assert value >= 0
 
@@ -415,7 +520,7 @@ def test_health_queries_sum_the_workers_of_a_group(influx):
     health query reports per (app_id, topic) the sum over both workers, never one of them."""
     import uuid
 
-    from govpulse.settings import Settings
+    from common.settings import Settings
     from streams.core import RecordStore, WorkerCore
     from streams.sink import InfluxSink, ensure_bucket
 
@@ -423,7 +528,7 @@ def test_health_queries_sum_the_workers_of_a_group(influx):
     bucket = f"health-{uuid.uuid4().hex[:8]}"
     ensure_bucket(s, bucket)
     topic = "govpulse.dossier-events"
-    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
     cores = [WorkerCore(Settings(home=s.home), RecordStore({}), app_id="grp", worker=w) for w in ("host:1", "host:2")]
     sink = InfluxSink(s, bucket)
     # worker 1: 3 dead letters and 5 lagging; worker 2: 4 dead letters (2 of them later) and 7 lagging
@@ -435,8 +540,11 @@ def test_health_queries_sum_the_workers_of_a_group(influx):
     db = Influx(s)
     db.bucket = bucket
     try:
-        span = {"start": t0 - timedelta(minutes=1), "stop": t0 + timedelta(minutes=1),
-                "window_period": timedelta(minutes=5)}
+        span = {
+            "start": t0 - timedelta(minutes=1),
+            "stop": t0 + timedelta(minutes=1),
+            "window_period": timedelta(minutes=5),
+        }
         (lag,) = db.grafana(Q.health_gauge("consumer_lag", "max"), **span)
         assert (lag["app_id"], lag["topic"], lag["consumer_lag"]) == ("grp", topic, 12.0)
         inc = db.grafana(Q.health_counter_increase("dead_letters"), **span)
@@ -444,8 +552,14 @@ def test_health_queries_sum_the_workers_of_a_group(influx):
         assert sum(r["dead_letters"] for r in inc) == (3 - 1) + (4 - 2)
         (total,) = db.grafana(Q.health_counter_total("dead_letters"), **span)
         assert total["dead_letters"] == 4.0
-        text = interpolate(Q.alert_dead_letters(), start=span["start"], stop=span["stop"],
-                           window_period=timedelta(seconds=1), bucket=bucket, organization=s.influx_org)
+        text = interpolate(
+            Q.alert_dead_letters(),
+            start=span["start"],
+            stop=span["stop"],
+            window_period=timedelta(seconds=1),
+            bucket=bucket,
+            organization=s.influx_org,
+        )
         (table,) = db.tables(text)
         assert [(r["app_id"], r["topic"], r["_value"]) for r in table] == [("grp", topic, 4.0)]
     finally:
@@ -459,8 +573,10 @@ def test_health_queries_sum_the_workers_of_a_group(influx):
 # ---------------------------------------------------------------------------------------
 # points InfluxDB rejected and reused event ids: panels and alert rules
 # ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("uid,field", [("govpulse-points-rejected", "points_rejected"),
-                                       ("govpulse-conflicting-event-ids", "conflicting_event_ids")])
+@pytest.mark.parametrize(
+    "uid,field",
+    [("govpulse-points-rejected", "points_rejected"), ("govpulse-conflicting-event-ids", "conflicting_event_ids")],
+)
 def test_alert_points_rejected_and_conflicting_ids_on_the_pipeline(influx, uid, field):
     """Mỹ Tho 2022 has no invalid point and no reused id: the rules see the worker's series, at 0."""
     rule = _rule(uid)
@@ -485,34 +601,56 @@ def test_a_rejected_point_and_reused_ids_fire_their_rules(influx):
     s = influx.settings
     bucket = f"health-{uuid.uuid4().hex[:8]}"
     ensure_bucket(s, bucket)
-    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
     ms = lambda t: int(t.timestamp() * 1000)  # noqa: E731
     sink = InfluxSink(s, bucket)
     # one line InfluxDB cannot parse (a tag value ending with a backslash) beside a good one
-    sink.add([(M.UNIT_RATES, {"unit_code": "U1", "unit_name": "Tổ 3\\", "window": "month"}, {"received": 1}, ms(t0)),
-              (M.UNIT_RATES, {"unit_code": "U2", "unit_name": "Tổ 4", "window": "month"}, {"received": 1}, ms(t0))])
+    sink.add(
+        [
+            (M.UNIT_RATES, {"unit_code": "U1", "unit_name": "Tổ 3\\", "window": "month"}, {"received": 1}, ms(t0)),
+            (M.UNIT_RATES, {"unit_code": "U2", "unit_name": "Tổ 4", "window": "month"}, {"received": 1}, ms(t0)),
+        ]
+    )
     assert sink.flush() and sink.rejected_points == 1
     topic = "govpulse.dossier-events"
     rows = []
     # worker 1: rejects its point between the first and second report; worker 2: 2 rejected later;
     # conflicting ids: 1 on worker 1, 3 on worker 2
-    for step, counts in enumerate([((0, 0), (0, 0)), ((sink.rejected_points, 1), (0, 0)),
-                                   ((sink.rejected_points, 1), (2, 3))]):
+    for step, counts in enumerate(
+        [((0, 0), (0, 0)), ((sink.rejected_points, 1), (0, 0)), ((sink.rejected_points, 1), (2, 3))]
+    ):
         wall = ms(t0 + timedelta(seconds=10 * step))
         for worker, (rejected, conflicting) in zip(("host:1", "host:2"), counts):
-            rows.append((M.PIPELINE_HEALTH, {"app_id": "grp", "worker": worker, "topic": topic},
-                         {"events_total": 10 * step, "conflicting_event_ids": conflicting}, wall))
-            rows.append((M.PIPELINE_HEALTH, {"app_id": "grp", "worker": worker, "topic": M.SINK_TOPIC},
-                         {"points_rejected": rejected}, wall))
+            rows.append(
+                (
+                    M.PIPELINE_HEALTH,
+                    {"app_id": "grp", "worker": worker, "topic": topic},
+                    {"events_total": 10 * step, "conflicting_event_ids": conflicting},
+                    wall,
+                )
+            )
+            rows.append(
+                (
+                    M.PIPELINE_HEALTH,
+                    {"app_id": "grp", "worker": worker, "topic": M.SINK_TOPIC},
+                    {"points_rejected": rejected},
+                    wall,
+                )
+            )
     sink.add(rows)
     assert sink.flush() and sink.rejected_points == 1
     db = Influx(s)
     db.bucket = bucket
     try:
-        span = {"start": t0 - timedelta(minutes=1), "stop": t0 + timedelta(minutes=1),
-                "window_period": timedelta(minutes=5)}
-        for field, group_topic, expected in (("points_rejected", M.SINK_TOPIC, 3.0),
-                                             ("conflicting_event_ids", topic, 4.0)):
+        span = {
+            "start": t0 - timedelta(minutes=1),
+            "stop": t0 + timedelta(minutes=1),
+            "window_period": timedelta(minutes=5),
+        }
+        for field, group_topic, expected in (
+            ("points_rejected", M.SINK_TOPIC, 3.0),
+            ("conflicting_event_ids", topic, 4.0),
+        ):
             inc = db.grafana(Q.health_counter_increase(field), **span)
             assert {(r["app_id"], r["topic"]) for r in inc} == {("grp", group_topic)}
             assert sum(r[field] for r in inc) == expected
@@ -520,9 +658,11 @@ def test_a_rejected_point_and_reused_ids_fire_their_rules(influx):
             assert total[field] == expected
         stop = t0 + timedelta(minutes=1)
         assert _evaluate(db, _rule("govpulse-points-rejected"), stop) == {
-            (("app_id", "grp"), ("topic", M.SINK_TOPIC)): (3.0, True)}
+            (("app_id", "grp"), ("topic", M.SINK_TOPIC)): (3.0, True)
+        }
         assert _evaluate(db, _rule("govpulse-conflicting-event-ids"), stop) == {
-            (("app_id", "grp"), ("topic", topic)): (4.0, True)}
+            (("app_id", "grp"), ("topic", topic)): (4.0, True)
+        }
     finally:
         from influxdb_client import InfluxDBClient
 

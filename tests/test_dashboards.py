@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dashboards import alerts, artifacts, queries as Q
+from common import measurements as M
+from dashboards import alerts, artifacts
+from dashboards import queries as Q
 from dashboards.build import DASHBOARDS, render_dashboards, to_json_text
 from dashboards.flux import DATASOURCE_UID, FluxQuery, interpolate, register, substitute_variables
-from streams import measurements as M
 
 REPO = Path(__file__).resolve().parent.parent
 KNOWN_VARIABLES = {"province", "unit", "window"}
@@ -101,8 +102,10 @@ def test_queries_use_the_datasource_and_known_variables(name):
         declared = {v["name"] for v in dash["templating"]["list"]}
         assert used <= declared, (panel["title"], used - declared)
         # Grafana's backend rewrites any `word.bucket` / `word.organization`: only v.* may use them
-        assert not re.search(r"(?<!v)\.(bucket|organization|windowPeriod|timeRangeStart|timeRangeStop)\b",
-                             q.replace("v.defaultBucket", "")), panel["title"]
+        assert not re.search(
+            r"(?<!v)\.(bucket|organization|windowPeriod|timeRangeStart|timeRangeStop)\b",
+            q.replace("v.defaultBucket", ""),
+        ), panel["title"]
     assert n > 0
     for var in dash["templating"]["list"]:
         assert var["type"] == "query" and var["datasource"]["uid"] == DATASOURCE_UID
@@ -162,14 +165,24 @@ def test_provisioning_files_hold_no_secret_and_escape_dollars():
 
 
 def test_alert_thresholds_come_from_the_environment():
-    env = {"GOVPULSE_ALERT_ON_TIME_THRESHOLD": "0.9", "GOVPULSE_ALERT_SILENT_SECONDS": "3600",
-           "GOVPULSE_ALERT_DEAD_LETTERS": "3", "GOVPULSE_ALERT_OFFSET_GAPS": "2",
-           "GOVPULSE_ALERT_POINTS_REJECTED": "4", "GOVPULSE_ALERT_CONFLICTING_EVENT_IDS": "5"}
+    env = {
+        "GOVPULSE_ALERT_ON_TIME_THRESHOLD": "0.9",
+        "GOVPULSE_ALERT_SILENT_SECONDS": "3600",
+        "GOVPULSE_ALERT_DEAD_LETTERS": "3",
+        "GOVPULSE_ALERT_OFFSET_GAPS": "2",
+        "GOVPULSE_ALERT_POINTS_REJECTED": "4",
+        "GOVPULSE_ALERT_CONFLICTING_EVENT_IDS": "5",
+    }
     exprs = {r["uid"]: r["data"][2]["model"]["expression"] for r in alerts.api_rules(env)}
-    assert exprs == {"govpulse-on-time-7d": "$B < 0.9", "govpulse-overdue-open": "$B > 0",
-                     "govpulse-unit-silent": "$B > 3600", "govpulse-dead-letters": "$B > 3",
-                     "govpulse-offset-gaps": "$B > 2", "govpulse-points-rejected": "$B > 4",
-                     "govpulse-conflicting-event-ids": "$B > 5"}
+    assert exprs == {
+        "govpulse-on-time-7d": "$B < 0.9",
+        "govpulse-overdue-open": "$B > 0",
+        "govpulse-unit-silent": "$B > 3600",
+        "govpulse-dead-letters": "$B > 3",
+        "govpulse-offset-gaps": "$B > 2",
+        "govpulse-points-rejected": "$B > 4",
+        "govpulse-conflicting-event-ids": "$B > 5",
+    }
     defaults = {r["uid"]: r["data"][2]["model"]["expression"] for r in alerts.api_rules({})}
     assert defaults["govpulse-points-rejected"] == "$B > 0" and defaults["govpulse-conflicting-event-ids"] == "$B > 0"
     with pytest.raises(ValueError):
@@ -177,12 +190,21 @@ def test_alert_thresholds_come_from_the_environment():
 
 
 def test_interpolate_does_what_grafana_does():
-    q = ('from(bucket: v.defaultBucket) |> range(start: v.timeRangeStart, stop: v.timeRangeStop) '
-         '|> aggregateWindow(every: v.windowPeriod, fn: last) |> filter(fn: (r) => r.unit_code == "${unit}")')
-    out = interpolate(q, start=datetime(2021, 12, 14, 17, tzinfo=timezone.utc),
-                      stop=datetime(2022, 12, 1, tzinfo=timezone(timedelta(hours=7))),
-                      window_period=timedelta(hours=1), bucket="b", variables={"unit": "815"})
-    assert out == ('from(bucket: "b") |> range(start: 2021-12-14T17:00:00Z, stop: 2022-11-30T17:00:00Z) '
-                   '|> aggregateWindow(every: 1h0m0s, fn: last) |> filter(fn: (r) => r.unit_code == "815")')
+    q = (
+        "from(bucket: v.defaultBucket) |> range(start: v.timeRangeStart, stop: v.timeRangeStop) "
+        '|> aggregateWindow(every: v.windowPeriod, fn: last) |> filter(fn: (r) => r.unit_code == "${unit}")'
+    )
+    out = interpolate(
+        q,
+        start=datetime(2021, 12, 14, 17, tzinfo=UTC),
+        stop=datetime(2022, 12, 1, tzinfo=timezone(timedelta(hours=7))),
+        window_period=timedelta(hours=1),
+        bucket="b",
+        variables={"unit": "815"},
+    )
+    assert out == (
+        'from(bucket: "b") |> range(start: 2021-12-14T17:00:00Z, stop: 2022-11-30T17:00:00Z) '
+        '|> aggregateWindow(every: 1h0m0s, fn: last) |> filter(fn: (r) => r.unit_code == "815")'
+    )
     with pytest.raises(KeyError):
         substitute_variables("${province}", {})

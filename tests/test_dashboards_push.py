@@ -139,8 +139,10 @@ class FakeGrafana:
                 return 412, {"message": "The dashboard has been changed by someone else", "status": "version-mismatch"}
             dash["id"] = old["dashboard"]["id"] if old else self._id()
             dash["version"] = old["dashboard"]["version"] + 1 if old else 1
-            self.dashboards[uid] = {"dashboard": dash, "meta": {"folderUid": body.get("folderUid", ""),
-                                                                 "slug": uid, "provisioned": False}}
+            self.dashboards[uid] = {
+                "dashboard": dash,
+                "meta": {"folderUid": body.get("folderUid", ""), "slug": uid, "provisioned": False},
+            }
             return 200, {"id": dash["id"], "uid": uid, "status": "success", "version": dash["version"]}
         m = re.fullmatch(r"/api/v1/provisioning/alert-rules(?:/([^/]+))?", path)
         if m:
@@ -162,8 +164,12 @@ class FakeGrafana:
             if method == "GET":
                 if not rules:
                     return 404, {"message": "rule group not found"}
-                return 200, {"title": key[1], "folderUid": key[0], "interval": self.groups.get(key, 60),
-                             "rules": copy.deepcopy(rules)}
+                return 200, {
+                    "title": key[1],
+                    "folderUid": key[0],
+                    "interval": self.groups.get(key, 60),
+                    "rules": copy.deepcopy(rules),
+                }
             if method == "PUT":
                 self.groups[key] = body["interval"]
                 return 200, body
@@ -171,9 +177,17 @@ class FakeGrafana:
 
     def _store_ds(self, body: dict, old: dict | None) -> dict:
         stored = {k: v for k, v in body.items() if k != "secureJsonData"}
-        stored.update(id=old["id"] if old else self._id(), orgId=1, version=(old["version"] + 1) if old else 1,
-                      readOnly=False, withCredentials=False, database="", user="", basicAuthUser="",
-                      typeLogoUrl="public/app/plugins/datasource/influxdb/img/influxdb_logo.svg")
+        stored.update(
+            id=old["id"] if old else self._id(),
+            orgId=1,
+            version=(old["version"] + 1) if old else 1,
+            readOnly=False,
+            withCredentials=False,
+            database="",
+            user="",
+            basicAuthUser="",
+            typeLogoUrl="public/app/plugins/datasource/influxdb/img/influxdb_logo.svg",
+        )
         secrets = dict((old or {}).get("secureJsonFields", {}))
         secrets.update({k: True for k in (body.get("secureJsonData") or {})})
         stored["secureJsonFields"] = secrets
@@ -189,8 +203,13 @@ class FakeGrafana:
 
 
 def _push(url: str, token: str = ADMIN, **kw):
-    args = dict(influx_url="http://influxdb:8086", influx_org="govpulse", influx_bucket="govpulse",
-                influx_token="influx-read-token", timeout=5)
+    args = dict(
+        influx_url="http://influxdb:8086",
+        influx_org="govpulse",
+        influx_bucket="govpulse",
+        influx_token="influx-read-token",
+        timeout=5,
+    )
     args.update(kw)
     return push(url, token, **args)
 
@@ -217,7 +236,9 @@ def test_push_installs_everything_then_changes_nothing():
         g.rules["govpulse-dead-letters"]["for"] = "1h"
         third = _push(g.url)
         assert sorted((k, n) for k, n, what in third.actions if what != "unchanged") == [
-            ("alert rule", "govpulse-dead-letters"), ("dashboard", "govpulse-late")]
+            ("alert rule", "govpulse-dead-letters"),
+            ("dashboard", "govpulse-late"),
+        ]
         assert g.dashboards["govpulse-late"]["dashboard"]["title"] == "Hồ sơ trễ hạn"
         assert g.dashboards["govpulse-late"]["dashboard"]["version"] == 2
 

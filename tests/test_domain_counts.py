@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.measurements import COUNT_FIELDS, RATE_DEFINITIONS, RATE_FIELDS
 from streams.domain.counts import FIELD_INDEX, N_FIELDS, Counts, merge, on_time_rate, rates, ratio, rollup
-from streams.measurements import COUNT_FIELDS, RATE_DEFINITIONS, RATE_FIELDS
 
 F = FIELD_INDEX
 
@@ -38,7 +38,7 @@ def test_rate_definitions_only_name_count_fields():
         assert den in F, rate
         assert nums and all(n in F for n in nums), rate
         assert den not in nums, rate
-    assert RATE_FIELDS == tuple(RATE_DEFINITIONS)
+    assert tuple(RATE_DEFINITIONS) == RATE_FIELDS
     assert not set(RATE_FIELDS) & set(COUNT_FIELDS)
 
 
@@ -161,6 +161,7 @@ def test_rates_accepts_named_counts_too():
 @given(st.dictionaries(st.sampled_from(COUNT_FIELDS), st.integers(0, 1000), max_size=len(COUNT_FIELDS)))
 def test_rates_match_the_definitions(named):
     """Every rate whose denominator is positive and numerator fits is present and exact; others absent."""
+
     def get(n):
         return named.get(n, 0)
 

@@ -15,13 +15,42 @@ from hypothesis import strategies as st
 from schemas import units
 from streams.domain.counts import FIELD_INDEX
 from streams.domain.records import (
-    apply_event, contributions, effective_due, has_apology, is_open, latest_time, new_record, record_key,
+    apply_event,
+    contributions,
+    effective_due,
+    has_apology,
+    is_open,
+    latest_time,
+    new_record,
+    record_key,
 )
 from streams.domain.windows import LocalCalendar, to_ms
 from tests.domain_factories import (
-    DAY, HOUR, MIN, PROVINCE, WARD, WARD2, Ids, apology, doc_issued, doc_received, dossier_specs, eid, local,
-    meeting_ended, meeting_scheduled, meeting_started, oracle_dossier, other_specs, rated, received, refused,
-    resolved, supplement, transferred, withdrawn,
+    DAY,
+    HOUR,
+    MIN,
+    PROVINCE,
+    WARD,
+    WARD2,
+    Ids,
+    apology,
+    doc_issued,
+    doc_received,
+    dossier_specs,
+    eid,
+    local,
+    meeting_ended,
+    meeting_scheduled,
+    meeting_started,
+    oracle_dossier,
+    other_specs,
+    rated,
+    received,
+    refused,
+    resolved,
+    supplement,
+    transferred,
+    withdrawn,
 )
 
 CAL = LocalCalendar.for_zone()
@@ -67,8 +96,16 @@ def test_new_record_carries_unit_identity():
     t = local(2024, 3, 4, 9)
     e = received(eid(1), "HS-1", t, t + DAY)
     rec = new_record(e, "d", 3)
-    assert rec == {"k": "d", "p": 3, "u": WARD, "pc": PROVINCE, "dc": None, "wc": WARD, "src": "motcua-dongthap",
-                   "eids": []}
+    assert rec == {
+        "k": "d",
+        "p": 3,
+        "u": WARD,
+        "pc": PROVINCE,
+        "dc": None,
+        "wc": WARD,
+        "src": "motcua-dongthap",
+        "eids": [],
+    }
 
 
 # -- idempotence ----------------------------------------------------------------------------------
@@ -152,12 +189,15 @@ T0 = local(2024, 3, 4, 9)
 DUE0 = local(2024, 3, 7, 9)
 
 
-@pytest.mark.parametrize("occ_a,eid_a,occ_b,eid_b,winner", [
-    (T0 + 2 * DAY, 10, T0 + 3 * DAY, 5, "b"),  # later occurred_at wins although its id is smaller
-    (T0 + 3 * DAY, 5, T0 + 2 * DAY, 10, "a"),
-    (T0 + 2 * DAY, 10, T0 + 2 * DAY, 11, "b"),  # tie on occurred_at: greater event_id wins
-    (T0 + 2 * DAY, 0xFF << 100, T0 + 2 * DAY, 0xFE << 100, "a"),
-])
+@pytest.mark.parametrize(
+    "occ_a,eid_a,occ_b,eid_b,winner",
+    [
+        (T0 + 2 * DAY, 10, T0 + 3 * DAY, 5, "b"),  # later occurred_at wins although its id is smaller
+        (T0 + 3 * DAY, 5, T0 + 2 * DAY, 10, "a"),
+        (T0 + 2 * DAY, 10, T0 + 2 * DAY, 11, "b"),  # tie on occurred_at: greater event_id wins
+        (T0 + 2 * DAY, 0xFF << 100, T0 + 2 * DAY, 0xFE << 100, "a"),
+    ],
+)
 def test_two_resolutions_greatest_occurred_at_then_event_id_wins(occ_a, eid_a, occ_b, eid_b, winner):
     rcv = received(eid(1), "HS-1", T0, DUE0)
     a = resolved(eid(eid_a), "HS-1", T0, DUE0, T0 + DAY, digitised=True, occ=occ_a)  # early
@@ -178,9 +218,11 @@ def test_two_resolutions_greatest_occurred_at_then_event_id_wins(occ_a, eid_a, o
 
 def test_singletons_for_ratings_documents_meetings():
     t = local(2024, 3, 4, 9)
-    for make in (lambda i, o: rated(eid(i), "R1", t, ["satisfied", "unsatisfied"][i % 2], occ=o),
-                 lambda i, o: doc_issued(eid(i), "VB1", t + i, bool(i % 2), occ=o),
-                 lambda i, o: meeting_ended(eid(i), "M1", t, t + HOUR + i, bool(i % 2), occ=o)):
+    for make in (
+        lambda i, o: rated(eid(i), "R1", t, ["satisfied", "unsatisfied"][i % 2], occ=o),
+        lambda i, o: doc_issued(eid(i), "VB1", t + i, bool(i % 2), occ=o),
+        lambda i, o: meeting_ended(eid(i), "M1", t, t + HOUR + i, bool(i % 2), occ=o),
+    ):
         x, y = make(1, t + 2 * HOUR), make(2, t + HOUR)  # x occurred later -> x wins
         r1, _ = build([x, y])
         r2, _ = build([y, x])
@@ -215,12 +257,19 @@ def districts():
 
 def test_district_code_of_a_record_does_not_depend_on_arrival_order(districts):
     from schemas import parse_event
-
     from tests.domain_factories import iso
 
     def ev(n, etype, dc, **kw):
-        d = {"event_type": etype, "event_id": eid(n), "occurred_at": iso(T0 + n), "source_system": "motcua",
-             "province_code": PROVINCE, "ward_code": WARD, "dossier_id": "HS-1", **kw}
+        d = {
+            "event_type": etype,
+            "event_id": eid(n),
+            "occurred_at": iso(T0 + n),
+            "source_system": "motcua",
+            "province_code": PROVINCE,
+            "ward_code": WARD,
+            "dossier_id": "HS-1",
+            **kw,
+        }
         if dc:
             d["district_code"] = dc
         return parse_event(d)
@@ -254,8 +303,11 @@ def test_is_open_and_has_apology():
     rcv = received(eid(1), "HS-1", T0, DUE0)
     assert is_open(build([rcv])[0])
     assert not is_open(build([supplement(eid(2), "HS-1", T0, DUE0)])[0])  # never received
-    for closing in (resolved(eid(3), "HS-1", T0, DUE0, T0 + DAY), withdrawn(eid(4), "HS-1", T0 + DAY),
-                    refused(eid(5), "HS-1", T0 + HOUR)):
+    for closing in (
+        resolved(eid(3), "HS-1", T0, DUE0, T0 + DAY),
+        withdrawn(eid(4), "HS-1", T0 + DAY),
+        refused(eid(5), "HS-1", T0 + HOUR),
+    ):
         assert not is_open(build([rcv, closing])[0])
         assert not is_open(build([closing, rcv])[0])
     assert is_open(build([rcv, transferred(eid(6), "HS-1", T0 + HOUR), supplement(eid(7), "HS-1", T0, DUE0 + DAY)])[0])
@@ -270,31 +322,46 @@ def test_contributions_of_a_late_dossier_with_apology_by_hand():
     rcv_at, due = local(2024, 3, 4, 9), local(2024, 3, 7, 9)
     sup_at, new_due = local(2024, 3, 5, 10), local(2024, 3, 8, 10)
     res_at = local(2024, 3, 8, 10, 0, 0, 1)  # 1 ms after the restarted due date
-    evs = [received(eid(1), "HS-1", rcv_at, due, "online", "partial"),
-           supplement(eid(2), "HS-1", sup_at, new_due),
-           transferred(eid(3), "HS-1", local(2024, 3, 5, 11)),
-           apology(eid(4), "HS-1", local(2024, 3, 8, 11), new_due=local(2024, 3, 11, 9)),
-           resolved(eid(5), "HS-1", rcv_at, new_due, res_at, digitised=True, fee=False)]
+    evs = [
+        received(eid(1), "HS-1", rcv_at, due, "online", "partial"),
+        supplement(eid(2), "HS-1", sup_at, new_due),
+        transferred(eid(3), "HS-1", local(2024, 3, 5, 11)),
+        apology(eid(4), "HS-1", local(2024, 3, 8, 11), new_due=local(2024, 3, 11, 9)),
+        resolved(eid(5), "HS-1", rcv_at, new_due, res_at, digitised=True, fee=False),
+    ]
     rec, _ = build(evs)
-    assert named(contributions(rec, CAL)) == Counter([
-        (rcv_at, "received", 1), (rcv_at, "received_online", 1), (rcv_at, "received_online_partial", 1),
-        (sup_at, "supplements", 1), (local(2024, 3, 5, 11), "transfers", 1),
-        (local(2024, 3, 8, 11), "apologies", 1),
-        (res_at, "resolved", 1), (res_at, "resolved_late", 1), (res_at, "results_digitised", 1),
-        (res_at, "fee_applicable", 1), (res_at, "late_with_apology", 1),
-    ])
+    assert named(contributions(rec, CAL)) == Counter(
+        [
+            (rcv_at, "received", 1),
+            (rcv_at, "received_online", 1),
+            (rcv_at, "received_online_partial", 1),
+            (sup_at, "supplements", 1),
+            (local(2024, 3, 5, 11), "transfers", 1),
+            (local(2024, 3, 8, 11), "apologies", 1),
+            (res_at, "resolved", 1),
+            (res_at, "resolved_late", 1),
+            (res_at, "results_digitised", 1),
+            (res_at, "fee_applicable", 1),
+            (res_at, "late_with_apology", 1),
+        ]
+    )
 
 
-@pytest.mark.parametrize("res_at,cls", [
-    (local(2024, 3, 6, 23, 59, 59, 999), "resolved_early"),
-    (local(2024, 3, 7, 0, 0), "resolved_on_time"),
-    (local(2024, 3, 7, 9, 0), "resolved_on_time"),  # exactly at due_at
-    (local(2024, 3, 7, 9, 0, 0, 1), "resolved_late"),
-])
+@pytest.mark.parametrize(
+    "res_at,cls",
+    [
+        (local(2024, 3, 6, 23, 59, 59, 999), "resolved_early"),
+        (local(2024, 3, 7, 0, 0), "resolved_on_time"),
+        (local(2024, 3, 7, 9, 0), "resolved_on_time"),  # exactly at due_at
+        (local(2024, 3, 7, 9, 0, 0, 1), "resolved_late"),
+    ],
+)
 def test_resolution_class_uses_due_at_of_the_resolution(res_at, cls):
-    evs = [received(eid(1), "HS-1", T0, DUE0, "in_person"),
-           apology(eid(2), "HS-1", T0 + HOUR),
-           resolved(eid(3), "HS-1", T0, DUE0, res_at, fee=True)]
+    evs = [
+        received(eid(1), "HS-1", T0, DUE0, "in_person"),
+        apology(eid(2), "HS-1", T0 + HOUR),
+        resolved(eid(3), "HS-1", T0, DUE0, res_at, fee=True),
+    ]
     got = named(contributions(build(evs)[0], CAL))
     assert got[(res_at, cls, 1)] == 1
     assert got[(res_at, "paid_online", 1)] == 1 and got[(res_at, "fee_applicable", 1)] == 1
@@ -307,19 +374,31 @@ def test_resolution_class_uses_due_at_of_the_resolution(res_at, cls):
 def test_contributions_other_kinds_by_hand():
     t = local(2024, 3, 4, 9)
     assert named(contributions(build([rated(eid(1), "R", t, "very_satisfied")])[0], CAL)) == Counter(
-        [(t, "ratings", 1), (t, "ratings_very_satisfied", 1)])
+        [(t, "ratings", 1), (t, "ratings_very_satisfied", 1)]
+    )
     assert named(contributions(build([doc_issued(eid(2), "V", t, True, leader=True, secret=True)])[0], CAL)) == Counter(
-        [(t, "documents_issued", 1), (t, "documents_signed", 1), (t, "documents_signed_by_leader", 1),
-         (t, "documents_secret", 1)])
+        [
+            (t, "documents_issued", 1),
+            (t, "documents_signed", 1),
+            (t, "documents_signed_by_leader", 1),
+            (t, "documents_secret", 1),
+        ]
+    )
     assert named(contributions(build([doc_issued(eid(3), "V", t, False, leader=True)])[0], CAL)) == Counter(
-        [(t, "documents_issued", 1)])
+        [(t, "documents_issued", 1)]
+    )
     assert named(contributions(build([doc_received(eid(4), "V", t, False)])[0], CAL)) == Counter(
-        [(t, "documents_received", 1)])
+        [(t, "documents_received", 1)]
+    )
     end = t + 2 * HOUR
-    m = [meeting_scheduled(eid(5), "M", t - DAY, t), meeting_started(eid(6), "M", t + 5 * MIN, late=5),
-         meeting_ended(eid(7), "M", t, end, False, drops=3)]
-    assert named(contributions(build(m)[0], CAL)) == Counter([(end, "meetings_held", 1),
-                                                              (end, "meeting_connection_drops", 3)])
+    m = [
+        meeting_scheduled(eid(5), "M", t - DAY, t),
+        meeting_started(eid(6), "M", t + 5 * MIN, late=5),
+        meeting_ended(eid(7), "M", t, end, False, drops=3),
+    ]
+    assert named(contributions(build(m)[0], CAL)) == Counter(
+        [(end, "meetings_held", 1), (end, "meeting_connection_drops", 3)]
+    )
     assert contributions(build(m[:2])[0], CAL) == []  # not held (ended) yet: nothing counted
     assert contributions(None, CAL) == [] and contributions({}, CAL) == []
 
@@ -331,8 +410,13 @@ def test_supplement_only_record_counts_supplement_but_no_receipt():
 
 # -- latest time (watermark after a rebuild) -------------------------------------------------------
 def test_latest_time_is_the_latest_business_time():
-    rec, _ = build([received(eid(1), "HS-1", T0, DUE0), supplement(eid(2), "HS-1", T0 + 2 * DAY, DUE0 + DAY),
-                    apology(eid(3), "HS-1", T0 + DAY)])
+    rec, _ = build(
+        [
+            received(eid(1), "HS-1", T0, DUE0),
+            supplement(eid(2), "HS-1", T0 + 2 * DAY, DUE0 + DAY),
+            apology(eid(3), "HS-1", T0 + DAY),
+        ]
+    )
     assert latest_time(rec) == T0 + 2 * DAY  # due dates are not business times
     rec["al"] = {"dossier_overdue": [DUE0 + 10 * DAY, DUE0]}  # alert flags are not either
     assert latest_time(rec) == T0 + 2 * DAY
@@ -367,8 +451,11 @@ def test_latest_time_is_the_max_event_time_of_the_facts_kept(life):
 
 def test_records_are_json_roundtrippable_and_compact():
     rng = random.Random(4)
-    evs = [received(eid(1), "HS-1", T0, DUE0, "postal"), apology(eid(2), "HS-1", DUE0 + HOUR),
-           resolved(eid(3), "HS-1", T0, DUE0, DUE0 + 2 * HOUR)]
+    evs = [
+        received(eid(1), "HS-1", T0, DUE0, "postal"),
+        apology(eid(2), "HS-1", DUE0 + HOUR),
+        resolved(eid(3), "HS-1", T0, DUE0, DUE0 + 2 * HOUR),
+    ]
     rng.shuffle(evs)
     rec, _ = build(evs)
     back = orjson.loads(orjson.dumps(rec))

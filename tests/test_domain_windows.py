@@ -5,14 +5,23 @@ Expected values are worked out by hand, or with ``zoneinfo`` (Asia/Ho_Chi_Minh) 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.domain.windows import (
-    DAY_MS, EARLY, HOUR_MS, LATE, ON_TIME, ROLLING, LocalCalendar, from_ms, to_ms, touched_asof_steps,
+    DAY_MS,
+    EARLY,
+    HOUR_MS,
+    LATE,
+    ON_TIME,
+    ROLLING,
+    LocalCalendar,
+    from_ms,
+    to_ms,
+    touched_asof_steps,
     window_bucket_range,
 )
 from tests.domain_factories import DAY, HOUR, VN, dt_of, local, local_date, ms_of, utc
@@ -30,7 +39,7 @@ def test_to_ms_requires_timezone():
 
 
 def test_to_ms_same_instant_in_any_zone():
-    a = datetime(2024, 3, 7, 23, 30, tzinfo=timezone.utc)
+    a = datetime(2024, 3, 7, 23, 30, tzinfo=UTC)
     b = datetime(2024, 3, 8, 6, 30, tzinfo=VN)
     assert to_ms(a) == to_ms(b) == 1709854200000
 
@@ -38,7 +47,7 @@ def test_to_ms_same_instant_in_any_zone():
 @settings(max_examples=300, deadline=None)
 @given(instants)
 def test_ms_roundtrip_is_exact(ms):
-    assert from_ms(ms) == datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
+    assert from_ms(ms) == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
     assert to_ms(from_ms(ms)) == ms
     assert to_ms(dt_of(ms)) == ms
     assert from_ms(ms).tzinfo is not None and from_ms(ms).utcoffset() == timedelta(0)
@@ -61,16 +70,19 @@ def test_for_zone_rejects_impossible_report_year_start(bad):
 DUE = local(2024, 3, 7, 17, 0)  # Thu 7 Mar 2024 17:00 +07:00 = 10:00 UTC
 
 
-@pytest.mark.parametrize("resolved_at,expected", [
-    (local(2024, 3, 1, 9, 0), EARLY),                    # days before
-    (local(2024, 3, 6, 23, 59, 59, 999), EARLY),          # last ms of the previous local day
-    (local(2024, 3, 7, 0, 0), ON_TIME),                   # first ms of the due local day
-    (local(2024, 3, 7, 16, 59, 59, 999), ON_TIME),
-    (DUE, ON_TIME),                                       # exactly at due_at
-    (DUE + 1, LATE),                                      # 1 ms after due_at
-    (local(2024, 3, 7, 23, 59), LATE),                    # same local day but after due
-    (local(2024, 3, 20, 9, 0), LATE),
-])
+@pytest.mark.parametrize(
+    "resolved_at,expected",
+    [
+        (local(2024, 3, 1, 9, 0), EARLY),  # days before
+        (local(2024, 3, 6, 23, 59, 59, 999), EARLY),  # last ms of the previous local day
+        (local(2024, 3, 7, 0, 0), ON_TIME),  # first ms of the due local day
+        (local(2024, 3, 7, 16, 59, 59, 999), ON_TIME),
+        (DUE, ON_TIME),  # exactly at due_at
+        (DUE + 1, LATE),  # 1 ms after due_at
+        (local(2024, 3, 7, 23, 59), LATE),  # same local day but after due
+        (local(2024, 3, 20, 9, 0), LATE),
+    ],
+)
 def test_classification_boundaries(resolved_at, expected):
     assert CAL.classify_resolution(resolved_at, DUE) == expected
 
@@ -79,7 +91,7 @@ def test_classification_uses_local_day_not_utc_day():
     # due Fri 8 Mar 08:00 local = 01:00 UTC on the 8th; resolved 7 Mar 23:30 UTC = 8 Mar 06:30 local
     due = local(2024, 3, 8, 8, 0)
     res = utc(2024, 3, 7, 23, 30)
-    assert datetime.fromtimestamp(res / 1000, timezone.utc).date() < datetime.fromtimestamp(due / 1000, timezone.utc).date()
+    assert datetime.fromtimestamp(res / 1000, UTC).date() < datetime.fromtimestamp(due / 1000, UTC).date()
     assert CAL.classify_resolution(res, due) == ON_TIME  # same local day: on time, not early
     # the mirror: same UTC day, earlier local day -> early
     due2 = utc(2024, 3, 7, 23, 0)  # 8 Mar 06:00 local
@@ -131,13 +143,16 @@ def test_other_fixed_offsets():
 
 
 # -- calendar windows ----------------------------------------------------------------------------
-@pytest.mark.parametrize("ms,month,year", [
-    (local(2024, 1, 31, 23, 59, 59, 999), (2024, 1), 2024),
-    (local(2024, 2, 1), (2024, 2), 2024),
-    (utc(2024, 1, 31, 17, 0), (2024, 2), 2024),  # 1 Feb 00:00 local
-    (utc(2023, 12, 31, 16, 59, 59, 999), (2023, 12), 2023),
-    (utc(2023, 12, 31, 17, 0), (2024, 1), 2024),  # new year in Vietnam, still 2023 in UTC
-])
+@pytest.mark.parametrize(
+    "ms,month,year",
+    [
+        (local(2024, 1, 31, 23, 59, 59, 999), (2024, 1), 2024),
+        (local(2024, 2, 1), (2024, 2), 2024),
+        (utc(2024, 1, 31, 17, 0), (2024, 2), 2024),  # 1 Feb 00:00 local
+        (utc(2023, 12, 31, 16, 59, 59, 999), (2023, 12), 2023),
+        (utc(2023, 12, 31, 17, 0), (2024, 1), 2024),  # new year in Vietnam, still 2023 in UTC
+    ],
+)
 def test_month_and_year_keys(ms, month, year):
     y, mo = month
     assert CAL.month_key(ms) == y * 12 + mo - 1
@@ -179,8 +194,10 @@ def _oracle_report_year(d: date, m: int, dd: int) -> tuple[int, date]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(utc(1990, 1, 1), utc(2090, 1, 1)),
-       st.sampled_from(["12-15", "01-01", "01-02", "07-01", "12-31", "02-28"]))
+@given(
+    st.integers(utc(1990, 1, 1), utc(2090, 1, 1)),
+    st.sampled_from(["12-15", "01-01", "01-02", "07-01", "12-31", "02-28"]),
+)
 def test_calendar_windows_match_zoneinfo(ms, start_spec):
     cal = LocalCalendar.for_zone("Asia/Ho_Chi_Minh", start_spec)
     d = dt_of(ms).date()
@@ -246,11 +263,11 @@ def test_rolling_7d_window_is_seven_local_days():
 @pytest.mark.parametrize("ms", [274_377_507_678, 1_000_000_000_001, 1_900_000_000_003])
 def test_to_ms_known_float_traps(ms):
     """Instants where int(timestamp() * 1000) used to truncate to ms - 1."""
-    t = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
+    t = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
     assert to_ms(t) == ms
     assert to_ms(t.astimezone(VN)) == ms
 
 
 def test_to_ms_floors_sub_millisecond_parts():
-    t = datetime(2024, 3, 7, 10, 0, 0, 999, tzinfo=timezone.utc)  # 999 µs
+    t = datetime(2024, 3, 7, 10, 0, 0, 999, tzinfo=UTC)  # 999 µs
     assert to_ms(t) == utc(2024, 3, 7, 10)

@@ -103,8 +103,9 @@ def test_confirmations_must_be_positive():
 # -- simulation -------------------------------------------------------------------------------
 
 
-def _simulate(log_offsets: list[int], committed: int, rebalances: list[tuple[int, int, int]],
-              fetch_size: int) -> list[tuple[int, list[int]]]:
+def _simulate(
+    log_offsets: list[int], committed: int, rebalances: list[tuple[int, int, int]], fetch_size: int
+) -> list[tuple[int, list[int]]]:
     """A consumer over a log holding ``log_offsets`` (with holes), starting at ``committed``.
 
     ``rebalances``: (after this many deliveries, commit lag, stale records). At a rebalance the
@@ -157,13 +158,14 @@ def _simulate(log_offsets: list[int], committed: int, rebalances: list[tuple[int
     rebalances=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 30), st.integers(0, 40)), max_size=4),
     fetch_size=st.integers(1, 40),
 )
-def test_after_every_seek_records_are_delivered_in_log_order_with_none_skipped(holes, committed, rebalances,
-                                                                             fetch_size):
+def test_after_every_seek_records_are_delivered_in_log_order_with_none_skipped(
+    holes, committed, rebalances, fetch_size
+):
     log_offsets = [o for o in range(200) if o not in holes]
     segments = _simulate(log_offsets, committed, rebalances, fetch_size)
     for start, got in segments:
         # from each seek on, a prefix of the log from that offset: nothing skipped, nothing twice
-        assert got == [o for o in log_offsets if o >= start][:len(got)]
+        assert got == [o for o in log_offsets if o >= start][: len(got)]
     start, got = segments[-1]
     assert got == [o for o in log_offsets if o >= start]  # the last assignment reads to the end
 

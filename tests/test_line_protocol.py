@@ -14,7 +14,9 @@ import logging
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from schemas import units
 from schemas.line_protocol import MAX_TAG_VALUE_BYTES, escape_tag, tag_value_problem
@@ -24,7 +26,7 @@ PROVINCE = "82"
 
 # Characters that matter to the parser, mixed into arbitrary Unicode (no lone surrogates: a
 # Python str holding one has no UTF-8 form at all).
-SPECIAL = list('\\,= "\'#\t\x00\r\n') + ["\\ ", "\\,", "\\=", "\\\\", "\u2028", "\ufeff", "\U0001F600"]
+SPECIAL = list("\\,= \"'#\t\x00\r\n") + ["\\ ", "\\,", "\\=", "\\\\", "\u2028", "\ufeff", "\U0001f600"]
 _any_char = st.characters(blacklist_categories=("Cs",))
 _piece = st.one_of(st.sampled_from(SPECIAL), _any_char, st.sampled_from(list("Tổ3Khuờng")))
 texts = st.lists(_piece, max_size=30).map("".join)
@@ -34,20 +36,51 @@ names = texts.filter(lambda s: tag_value_problem(s) is None)
 # ---------------------------------------------------------------------------------------------
 # no server: what is refused, and the registry refusing it
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("value,why", [
-    ("Tổ 3\\", "ends with a backslash"), ("\\", "ends with a backslash"), ("a\\\\", "ends with a backslash"),
-    ("a\nb", "line feed"), ("a\\\nb", "line feed"), ("a\rb", "carriage return"), ("", "empty"),
-    ("a\ud800b", "lone surrogate"), ("x" * (MAX_TAG_VALUE_BYTES + 1), "bytes escaped"),
-    (" " * (MAX_TAG_VALUE_BYTES // 2 + 1), "bytes escaped"),
-    ("a\\,b", "odd number of backslashes right before ','"), ("a\\ b", "odd number"), ("a\\=b", "odd number"),
-    ("x\\\\\\ y", "odd number"), ("Khu\\ 3\\", "odd number"),
-])
+@pytest.mark.parametrize(
+    "value,why",
+    [
+        ("Tổ 3\\", "ends with a backslash"),
+        ("\\", "ends with a backslash"),
+        ("a\\\\", "ends with a backslash"),
+        ("a\nb", "line feed"),
+        ("a\\\nb", "line feed"),
+        ("a\rb", "carriage return"),
+        ("", "empty"),
+        ("a\ud800b", "lone surrogate"),
+        ("x" * (MAX_TAG_VALUE_BYTES + 1), "bytes escaped"),
+        (" " * (MAX_TAG_VALUE_BYTES // 2 + 1), "bytes escaped"),
+        ("a\\,b", "odd number of backslashes right before ','"),
+        ("a\\ b", "odd number"),
+        ("a\\=b", "odd number"),
+        ("x\\\\\\ y", "odd number"),
+        ("Khu\\ 3\\", "odd number"),
+    ],
+)
 def test_tag_value_problem_names_the_reason(value, why):
     assert why in tag_value_problem(value)
 
 
-@pytest.mark.parametrize("value", ["Phường Mỹ Tho", "Tổ 3\\Khu 2", "a\\\\,b", "a\\\\ b", "a\\\\\\\\=b", "\\\\x", "=a", "a=",
-                                   " a ", " ", ",", '"q"', "#1", "a\tb", "a\x00b", "x" * MAX_TAG_VALUE_BYTES])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Phường Mỹ Tho",
+        "Tổ 3\\Khu 2",
+        "a\\\\,b",
+        "a\\\\ b",
+        "a\\\\\\\\=b",
+        "\\\\x",
+        "=a",
+        "a=",
+        " a ",
+        " ",
+        ",",
+        '"q"',
+        "#1",
+        "a\tb",
+        "a\x00b",
+        "x" * MAX_TAG_VALUE_BYTES,
+    ],
+)
 def test_tag_value_problem_accepts_what_round_trips(value):
     assert tag_value_problem(value) is None
 
@@ -80,10 +113,15 @@ def _units_file(tmp_path, entries, suffix=".yaml"):
     return p
 
 
-@pytest.mark.parametrize("name,why", [
-    ("Tổ 3\\", "ends with a backslash"), ("Khu\nphố 2", "line feed"), ("Khu\rphố 2", "carriage return"),
-    ("", "empty"),
-])
+@pytest.mark.parametrize(
+    "name,why",
+    [
+        ("Tổ 3\\", "ends with a backslash"),
+        ("Khu\nphố 2", "line feed"),
+        ("Khu\rphố 2", "carriage return"),
+        ("", "empty"),
+    ],
+)
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
 def test_registry_refuses_names_influxdb_cannot_hold(tmp_path, clean_registry, name, why, suffix):
     good = {"code": "DEPT-8", "level": "department", "name": "Sở Nội vụ", "province_code": PROVINCE}
@@ -106,8 +144,10 @@ def test_register_refuses_a_bad_name_or_code(clean_registry):
 
 
 def test_registry_accepts_hard_but_representable_names(tmp_path, clean_registry):
-    entries = [{"code": f"U{i}", "level": "other", "name": n, "province_code": PROVINCE}
-               for i, n in enumerate(["Tổ 3\\Khu 2", "a\\\\,b", "=Khu", " Khu 1 ", '"Tổ" 5', "#7"])]
+    entries = [
+        {"code": f"U{i}", "level": "other", "name": n, "province_code": PROVINCE}
+        for i, n in enumerate(["Tổ 3\\Khu 2", "a\\\\,b", "=Khu", " Khu 1 ", '"Tổ" 5', "#7"])
+    ]
     loaded = units.load_extra_units(_units_file(tmp_path, entries))
     assert [u.name for u in loaded] == [e["name"] for e in entries]
     assert units.extra_unit("U0").name == "Tổ 3\\Khu 2"
@@ -152,7 +192,7 @@ class _ApiStub:
 
 
 def _stub_sink(monkeypatch):
-    from govpulse.settings import Settings
+    from common.settings import Settings
     from streams.sink import InfluxSink
 
     sink = InfluxSink(Settings(influx_token="unused"), "b", batch_size=8)
@@ -218,27 +258,40 @@ def influx(services):
 
 
 def _read_back(s, case: str) -> dict[int, dict]:
-    rows = flux(s, f'''import "json"
+    rows = flux(
+        s,
+        f'''import "json"
         from(bucket: "BUCKET") |> range(start: 0)
           |> filter(fn: (r) => r._measurement == "lp_roundtrip" and r.case == "{case}")
           |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
           |> map(fn: (r) => ({{i: r.i, unit_name_csv: r.unit_name, procedure_code_csv: r.procedure_code,
               unit_name: string(v: json.encode(v: r.unit_name)),
               procedure_code: string(v: json.encode(v: r.procedure_code)),
-              text: string(v: json.encode(v: r.text))}}))''')
+              text: string(v: json.encode(v: r.text))}}))''',
+    )
     return {r["i"]: r for r in rows}
 
 
 @pytest.mark.integration
-@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                                                    HealthCheck.function_scoped_fixture])
+@hsettings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+)
 @given(st.lists(st.tuples(names, names, texts), min_size=1, max_size=60))
 @example([("Tổ 3\\Khu 2", "a\\\\,b\\\\ c\\\\=d", 'He said "ok"\\\n\r\t'), ("=x", " ", ""), ("\\\\x", "#", "\\")])
 def test_names_and_strings_round_trip_byte_for_byte(influx, examples):
     s, sink = influx
     case = uuid.uuid4().hex
-    rows = [("lp_roundtrip", {"case": case, "unit_name": name, "procedure_code": proc}, {"i": i, "text": text},
-             1_700_000_000_000 + i) for i, (name, proc, text) in enumerate(examples)]
+    rows = [
+        (
+            "lp_roundtrip",
+            {"case": case, "unit_name": name, "procedure_code": proc},
+            {"i": i, "text": text},
+            1_700_000_000_000 + i,
+        )
+        for i, (name, proc, text) in enumerate(examples)
+    ]
     before = sink.rejected_points
     sink.add(rows)
     assert sink.flush() and sink.rejected_points == before, sink.last_error
@@ -261,8 +314,15 @@ def test_no_line_is_lost_for_a_neighbour(influx, examples):
     case = uuid.uuid4().hex
     # empty tag values are left out of the line by design; give them a placeholder
     examples = [(n or "-", p or "-", text) for n, p, text in examples]
-    rows = [("lp_roundtrip", {"case": case, "unit_name": name, "procedure_code": proc}, {"i": i, "text": text},
-             1_700_000_000_000 + i) for i, (name, proc, text) in enumerate(examples)]
+    rows = [
+        (
+            "lp_roundtrip",
+            {"case": case, "unit_name": name, "procedure_code": proc},
+            {"i": i, "text": text},
+            1_700_000_000_000 + i,
+        )
+        for i, (name, proc, text) in enumerate(examples)
+    ]
     before = sink.rejected_points
     sink.add(rows)
     assert sink.flush() and sink.pending == 0
@@ -272,19 +332,33 @@ def test_no_line_is_lost_for_a_neighbour(influx, examples):
     for i, (name, proc, text) in enumerate(examples):
         if tag_value_problem(name) is None and tag_value_problem(proc) is None:
             r = got[i]
-            assert (json.loads(r["unit_name"]), json.loads(r["procedure_code"]), json.loads(r["text"])) == \
-                (name, proc, text)
+            assert (json.loads(r["unit_name"]), json.loads(r["procedure_code"]), json.loads(r["text"])) == (
+                name,
+                proc,
+                text,
+            )
 
 
 @pytest.mark.integration
 def test_one_invalid_line_costs_only_itself(influx, caplog):
     s, sink = influx
     case = uuid.uuid4().hex
-    rows = [("lp_roundtrip", {"case": case, "unit_name": f"Phường {i}", "procedure_code": "1.001612"},
-             {"i": i, "text": "ok"}, 1_700_000_000_000 + i) for i in range(500)]
+    rows = [
+        (
+            "lp_roundtrip",
+            {"case": case, "unit_name": f"Phường {i}", "procedure_code": "1.001612"},
+            {"i": i, "text": "ok"},
+            1_700_000_000_000 + i,
+        )
+        for i in range(500)
+    ]
     # a name the registry would refuse, reaching the sink anyway: InfluxDB rejects its line (HTTP 400)
-    rows[137] = ("lp_roundtrip", {"case": case, "unit_name": "Tổ 3\\", "procedure_code": "1.001612"},
-                 {"i": 137, "text": "bad"}, 1_700_000_000_137)
+    rows[137] = (
+        "lp_roundtrip",
+        {"case": case, "unit_name": "Tổ 3\\", "procedure_code": "1.001612"},
+        {"i": 137, "text": "bad"},
+        1_700_000_000_137,
+    )
     before, written = sink.rejected_points, sink.points_written
     sink.add(rows)
     with caplog.at_level(logging.ERROR, logger="govpulse.sink"):
@@ -297,19 +371,24 @@ def test_one_invalid_line_costs_only_itself(influx, caplog):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("tags,text,answer", [
-    ({"unit_name": "Tổ 3\\"}, "ok", "invalid tag format"),  # trailing backslash
-    ({"unit_name": "Khu\nphố"}, "ok", "missing fields"),  # a line feed cuts the line
-    # odd runs of backslashes before escaped characters (tags sorted: the space one first): the line
-    # splitter cuts at the line feed inside the string field (accepted without the line feed)
-    ({"procedure_code": "x\\ y", "unit_name": "c\\,d"}, "l1\nl2", "unbalanced quotes"),
-])
+@pytest.mark.parametrize(
+    "tags,text,answer",
+    [
+        ({"unit_name": "Tổ 3\\"}, "ok", "invalid tag format"),  # trailing backslash
+        ({"unit_name": "Khu\nphố"}, "ok", "missing fields"),  # a line feed cuts the line
+        # odd runs of backslashes before escaped characters (tags sorted: the space one first): the line
+        # splitter cuts at the line feed inside the string field (accepted without the line feed)
+        ({"procedure_code": "x\\ y", "unit_name": "c\\,d"}, "l1\nl2", "unbalanced quotes"),
+    ],
+)
 def test_what_the_registry_refuses_is_really_refused_by_influxdb(influx, caplog, tags, text, answer):
     s, sink = influx
     case = uuid.uuid4().hex
     assert any(tag_value_problem(v) for v in tags.values())
-    rows = [("lp_roundtrip", {"case": case, **tags}, {"i": 0, "text": text}, 1_700_000_000_000),
-            ("lp_roundtrip", {"case": case, "unit_name": "Phường 1"}, {"i": 1, "text": text}, 1_700_000_000_001)]
+    rows = [
+        ("lp_roundtrip", {"case": case, **tags}, {"i": 0, "text": text}, 1_700_000_000_000),
+        ("lp_roundtrip", {"case": case, "unit_name": "Phường 1"}, {"i": 1, "text": text}, 1_700_000_000_001),
+    ]
     before = sink.rejected_points
     sink.add(rows)
     with caplog.at_level(logging.ERROR, logger="govpulse.sink"):
@@ -334,8 +413,10 @@ def test_a_field_type_conflict_costs_only_its_line(influx):
     """HTTP 422 (partial write: influxd writes the others and drops the conflicting one)."""
     s, sink = influx
     case = uuid.uuid4().hex
-    rows = [("lp_roundtrip", {"case": case, "unit_name": "Phường 1"}, {"i": i, "text": "ok"}, 1_700_000_000_000 + i)
-            for i in range(50)]
+    rows = [
+        ("lp_roundtrip", {"case": case, "unit_name": "Phường 1"}, {"i": i, "text": "ok"}, 1_700_000_000_000 + i)
+        for i in range(50)
+    ]
     rows[20] = ("lp_roundtrip", {"case": case, "unit_name": "Phường 1"}, {"i": 20, "text": 5}, 1_700_000_000_020)
     before = sink.rejected_points
     sink.add(rows)
@@ -351,13 +432,25 @@ def test_the_longest_accepted_name_is_written(influx):
     case = uuid.uuid4().hex
     name = "ờ" * (MAX_TAG_VALUE_BYTES // len("ờ".encode()))
     assert tag_value_problem(name) is None and tag_value_problem(name + "xx") is not None
-    tags = {"case": case, "unit_name": name, "province_code": PROVINCE, "unit_code": "U" * 40, "unit_level": "department",
-            "district_code": "815", "kind": "apology_missing", "procedure_code": "p" * 100, "dossier_id": "d" * 100}
+    tags = {
+        "case": case,
+        "unit_name": name,
+        "province_code": PROVINCE,
+        "unit_code": "U" * 40,
+        "unit_level": "department",
+        "district_code": "815",
+        "kind": "apology_missing",
+        "procedure_code": "p" * 100,
+        "dossier_id": "d" * 100,
+    }
     before = sink.rejected_points
     sink.add([("dossier_alerts", tags, {"overdue_without_apology": 1}, 1_700_000_000_000)])
     assert sink.flush() and sink.rejected_points == before, sink.last_error
-    (r,) = flux(s, f'''from(bucket: "BUCKET") |> range(start: 0)
-        |> filter(fn: (r) => r._measurement == "dossier_alerts" and r.case == "{case}")''')
+    (r,) = flux(
+        s,
+        f'''from(bucket: "BUCKET") |> range(start: 0)
+        |> filter(fn: (r) => r._measurement == "dossier_alerts" and r.case == "{case}")''',
+    )
     assert r["unit_name"] == name
 
 

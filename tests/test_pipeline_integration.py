@@ -16,27 +16,57 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import (GOVPULSE, REPO, flux, make_settings, run_govpulse, run_pipeline, run_worker,
-                            settings_env, wait_for)
+from tests.conftest import (
+    GOVPULSE,
+    REPO,
+    flux,
+    make_settings,
+    run_govpulse,
+    run_pipeline,
+    run_worker,
+    settings_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
-COMPARED_FIELDS = ("received", "received_online", "resolved", "resolved_early", "resolved_on_time", "resolved_late",
-                   "late_with_apology", "documents_issued", "documents_signed", "meetings_held",
-                   "meetings_uninterrupted", "ratings", "on_time_rate", "signature_adoption")
+COMPARED_FIELDS = (
+    "received",
+    "received_online",
+    "resolved",
+    "resolved_early",
+    "resolved_on_time",
+    "resolved_late",
+    "late_with_apology",
+    "documents_issued",
+    "documents_signed",
+    "meetings_held",
+    "meetings_uninterrupted",
+    "ratings",
+    "on_time_rate",
+    "signature_adoption",
+)
 
 
 def figures(settings, bucket: str) -> dict:
     """Every compared field of every window point of every unit: {(unit, window, time, field): value}."""
     fields = " or ".join(f'r._field == "{f}"' for f in COMPARED_FIELDS)
-    rows = flux(settings, f'''from(bucket: "BUCKET") |> range(start: 0)
-        |> filter(fn: (r) => r._measurement == "unit_rates") |> filter(fn: (r) => {fields})''', bucket)
+    rows = flux(
+        settings,
+        f"""from(bucket: "BUCKET") |> range(start: 0)
+        |> filter(fn: (r) => r._measurement == "unit_rates") |> filter(fn: (r) => {fields})""",
+        bucket,
+    )
     return {(r["unit_code"], r["window"], r["_time"].isoformat(), r["_field"]): r["_value"] for r in rows}
 
 
 def alerts_in(settings, bucket: str) -> set:
-    rows = flux(settings, '''from(bucket: "BUCKET") |> range(start: 0)
-        |> filter(fn: (r) => r._measurement == "dossier_alerts" and r._field == "late_seconds")''', bucket)
+    rows = flux(
+        settings,
+        """from(bucket: "BUCKET") |> range(start: 0)
+        |> filter(fn: (r) => r._measurement == "dossier_alerts" and r._field == "late_seconds")""",
+        bucket,
+    )
     return {(r["unit_code"], r["dossier_id"], r["kind"], r["_time"].isoformat(), r["_value"]) for r in rows}
 
 
@@ -49,16 +79,28 @@ def assert_same(a: dict, b: dict, what: str, logs: list[Path] = ()) -> None:
     assert not missing and not extra and not diff, (
         f"{what}: {len(missing)} points missing, {len(extra)} extra, {len(diff)} different; e.g. "
         f"missing={sorted(missing)[:3]} extra={sorted(extra)[:3]} diff={list(diff.items())[:3]}\n"
-        + "\n".join(_tail(log, 3000) for log in logs))
+        + "\n".join(_tail(log, 3000) for log in logs)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
-def _sum(settings, bucket, predicate: str, field: str, window: str = "report_year", start: str = "2021-12-01T00:00:00Z",
-         stop: str = "2022-12-31T00:00:00Z") -> int:
-    rows = flux(settings, f'''from(bucket: "BUCKET") |> range(start: {start}, stop: {stop})
+def _sum(
+    settings,
+    bucket,
+    predicate: str,
+    field: str,
+    window: str = "report_year",
+    start: str = "2021-12-01T00:00:00Z",
+    stop: str = "2022-12-31T00:00:00Z",
+) -> int:
+    rows = flux(
+        settings,
+        f'''from(bucket: "BUCKET") |> range(start: {start}, stop: {stop})
         |> filter(fn: (r) => r._measurement == "unit_rates" and r.window == "{window}" and r._field == "{field}")
         |> filter(fn: (r) => {predicate})
-        |> group() |> sum()''', bucket)
+        |> group() |> sum()''',
+        bucket,
+    )
     return int(rows[0]["_value"]) if rows else 0
 
 
@@ -79,16 +121,22 @@ def test_mytho_2022_report_figures(pipeline_influx):
     assert on_time == 20255
     assert round(100 * on_time / resolved, 2) == 99.66
     assert _sum(s, b, city, "received") == 20742
-    assert resolved == _sum(s, b, city, "resolved_early") + _sum(s, b, city, "resolved_on_time") + _sum(s, b, city, "resolved_late")
+    assert resolved == _sum(s, b, city, "resolved_early") + _sum(s, b, city, "resolved_on_time") + _sum(
+        s, b, city, "resolved_late"
+    )
 
     assert _sum(s, b, city, "documents_signed") == 13200
     assert _sum(s, b, city, "meetings_held") == 34
     assert _sum(s, b, city, "meetings_uninterrupted") == 34
 
     # the rate field written by the worker is the same ratio (desk, one unit)
-    rate = flux(s, '''from(bucket: "BUCKET") |> range(start: 2021-12-01T00:00:00Z, stop: 2022-12-31T00:00:00Z)
+    rate = flux(
+        s,
+        """from(bucket: "BUCKET") |> range(start: 2021-12-01T00:00:00Z, stop: 2022-12-31T00:00:00Z)
         |> filter(fn: (r) => r._measurement == "unit_rates" and r.window == "report_year" and r.unit_code == "815"
-                  and r._field == "on_time_rate")''', b)
+                  and r._field == "on_time_rate")""",
+        b,
+    )
     assert len(rate) == 1 and abs(rate[0]["_value"] - 3671 / 3739) < 1e-12
 
 
@@ -121,8 +169,8 @@ def expected_alerts(settings) -> set:
     after event index max(j, last index with time <= T); it fires if the dossier is then open with
     that due date (due soon / overdue) or went late without an apology (apology missing).
     """
+    from common.calendar import subtract_working_days
     from schemas import events as ev
-    from streams.domain.calendar import subtract_working_days
     from streams.domain.windows import to_ms
 
     grace_ms = int(settings.apology_grace.total_seconds() * 1000)
@@ -140,14 +188,20 @@ def expected_alerts(settings) -> set:
             if rcv is None:
                 continue
             received = to_ms(rcv.received_at)
-            in_force = [(i, to_ms(e.due_at if isinstance(e, ev.DossierReceived) else e.new_due_at))
-                        for i, e in evs if isinstance(e, (ev.DossierReceived, ev.SupplementRequested))]
+            in_force = [
+                (i, to_ms(e.due_at if isinstance(e, ev.DossierReceived) else e.new_due_at))
+                for i, e in evs
+                if isinstance(e, (ev.DossierReceived, ev.SupplementRequested))
+            ]
 
             def state(upto: int):
                 seen = [e for i, e in evs if i <= upto]
                 due = None
-                sups = sorted((to_ms(e.requested_at), str(e.event_id), to_ms(e.new_due_at))
-                              for e in seen if isinstance(e, ev.SupplementRequested))
+                sups = sorted(
+                    (to_ms(e.requested_at), str(e.event_id), to_ms(e.new_due_at))
+                    for e in seen
+                    if isinstance(e, ev.SupplementRequested)
+                )
                 if any(isinstance(e, ev.DossierReceived) for e in seen):
                     due = sups[-1][2] if sups else to_ms(rcv.due_at)
                 closed = any(isinstance(e, (ev.DossierResolved, ev.DossierWithdrawn, ev.DossierRefused)) for e in seen)
@@ -159,6 +213,7 @@ def expected_alerts(settings) -> set:
             for j, due in in_force:
                 if lead > 0:
                     from streams.domain.windows import from_ms
+
                     soon = to_ms(subtract_working_days(from_ms(due), lead))
                     if soon > received:
                         entries.append((soon, j, "dossier_due_soon", due))
@@ -182,6 +237,7 @@ def expected_alerts(settings) -> set:
                     continue
                 fired_kinds.add(kind)
                 from streams.domain.windows import from_ms
+
                 expected.add((unit, dossier_id, kind, from_ms(trigger).isoformat(), (trigger - due) // 1000))
     return expected
 
@@ -200,8 +256,13 @@ def test_alerts_topic_has_each_alert_once(pipeline_influx):
     from kafka import KafkaConsumer
 
     s = pipeline_influx.settings
-    c = KafkaConsumer(s.topic("alerts"), bootstrap_servers=s.kafka_bootstrap_servers, auto_offset_reset="earliest",
-                      consumer_timeout_ms=5000, enable_auto_commit=False)
+    c = KafkaConsumer(
+        s.topic("alerts"),
+        bootstrap_servers=s.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+        enable_auto_commit=False,
+    )
     ids = [orjson.loads(m.value)["alert_id"] for m in c]
     c.close()
     assert ids and len(ids) == len(set(ids))
@@ -210,9 +271,9 @@ def test_alerts_topic_has_each_alert_once(pipeline_influx):
 
 # ---------------------------------------------------------------------------------------------
 def test_malformed_events_go_to_dead_letter_and_the_rest_is_processed(services):
+    import orjson
     from kafka import KafkaConsumer, KafkaProducer
 
-    import orjson
     from schemas import dump_event, parse_event
 
     s = make_settings()
@@ -220,10 +281,20 @@ def test_malformed_events_go_to_dead_letter_and_the_rest_is_processed(services):
     p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all")
     good = []
     for i in range(30):
-        e = parse_event({"event_id": str(uuid.uuid4()), "event_type": "document.issued", "source_system": "qlvb",
-                         "occurred_at": f"2022-05-{i % 28 + 1:02d}T09:00:00+07:00", "province_code": "82",
-                         "ward_code": "28261", "document_id": f"VB-{i}", "issued_at": f"2022-05-{i % 28 + 1:02d}T09:00:00+07:00",
-                         "digitally_signed": i % 3 != 0, **({"certificate_kind": "organisation"} if i % 3 else {})})
+        e = parse_event(
+            {
+                "event_id": str(uuid.uuid4()),
+                "event_type": "document.issued",
+                "source_system": "qlvb",
+                "occurred_at": f"2022-05-{i % 28 + 1:02d}T09:00:00+07:00",
+                "province_code": "82",
+                "ward_code": "28261",
+                "document_id": f"VB-{i}",
+                "issued_at": f"2022-05-{i % 28 + 1:02d}T09:00:00+07:00",
+                "digitally_signed": i % 3 != 0,
+                **({"certificate_kind": "organisation"} if i % 3 else {}),
+            }
+        )
         good.append(e)
     bad = [
         (b"28261", b"{not json"),
@@ -240,8 +311,12 @@ def test_malformed_events_go_to_dead_letter_and_the_rest_is_processed(services):
         p.send(s.topic("document-events"), key=k, value=v)
     p.flush()
     run_worker(s)
-    c = KafkaConsumer(s.topic("dead-letter"), bootstrap_servers=s.kafka_bootstrap_servers,
-                      auto_offset_reset="earliest", consumer_timeout_ms=5000)
+    c = KafkaConsumer(
+        s.topic("dead-letter"),
+        bootstrap_servers=s.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
     dead = [orjson.loads(m.value) for m in c]
     c.close()
     assert len(dead) == 4
@@ -254,12 +329,16 @@ def test_malformed_events_go_to_dead_letter_and_the_rest_is_processed(services):
     assert {e["field"] for e in schema_error["errors"]} >= {"event_id", "document_id"}
     binary = next(d for d in dead if d["raw_encoding"] == "base64")
     import base64
+
     assert base64.b64decode(binary["raw"]) == b"\xff\xfe\x00binary"
     issued = _sum(s, s.influx_bucket, 'r.unit_code == "28261"', "documents_issued", window="year")
     signed = _sum(s, s.influx_bucket, 'r.unit_code == "28261"', "documents_signed", window="year")
     assert (issued, signed) == (30, sum(1 for e in good if e.digitally_signed))
-    dl = flux(s, '''from(bucket: "BUCKET") |> range(start: 0) |> filter(fn: (r) => r._measurement == "pipeline_health"
-        and r._field == "dead_letters") |> last()''')
+    dl = flux(
+        s,
+        """from(bucket: "BUCKET") |> range(start: 0) |> filter(fn: (r) => r._measurement == "pipeline_health"
+        and r._field == "dead_letters") |> last()""",
+    )
     assert [r["_value"] for r in dl] == [4]
 
 
@@ -283,20 +362,38 @@ def test_replay_into_a_second_bucket_equals_the_live_bucket(pipeline_influx, ref
     assert alerts_in(s, bucket) == reference[1]
 
 
-def _spawn_worker(settings, bucket: str, app_id: str, until_idle: float | None, log: Path, loglevel: str = "info",
-                  env: dict | None = None, web_port: int | None = None):
+def _spawn_worker(
+    settings,
+    bucket: str,
+    app_id: str,
+    until_idle: float | None,
+    log: Path,
+    loglevel: str = "info",
+    env: dict | None = None,
+    web_port: int | None = None,
+):
     """Start a worker whose output goes to ``log``. A file, not a pipe: a pipe nobody reads while
     the worker runs fills up and blocks the worker's event loop mid-write (heartbeats stop, the
     group evicts it), which is not the situation these tests are about."""
     from tests.conftest import _free_port
 
-    args = GOVPULSE + ["worker", "--bucket", bucket, "--app-id", app_id,
-                       "--web-port", str(_free_port() if web_port is None else web_port), "--loglevel", loglevel]
+    args = GOVPULSE + [
+        "worker",
+        "--bucket",
+        bucket,
+        "--app-id",
+        app_id,
+        "--web-port",
+        str(_free_port() if web_port is None else web_port),
+        "--loglevel",
+        loglevel,
+    ]
     if until_idle:
         args += ["--until-idle", str(until_idle)]
     with open(log, "w") as out:
-        return subprocess.Popen(args, cwd=REPO, env=env or settings_env(settings), stdout=out,
-                                stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            args, cwd=REPO, env=env or settings_env(settings), stdout=out, stderr=subprocess.STDOUT, text=True
+        )
 
 
 def _tail(log: Path, n: int = 6000) -> str:
@@ -317,8 +414,12 @@ def test_three_workers_write_the_same_figures_as_one(pipeline_influx, reference,
         w.wait(timeout=900)
     outputs = [log.read_text(errors="replace") for log in logs]
     assert [w.returncode for w in workers] == [0, 0, 0], "\n".join(_tail(log) for log in logs)
-    handled = [int(m.group(1)) for out in outputs for m in [re.search(r"stopping \(--until-idle\) after (\d+) events", out)]
-               if m]
+    handled = [
+        int(m.group(1))
+        for out in outputs
+        for m in [re.search(r"stopping \(--until-idle\) after (\d+) events", out)]
+        if m
+    ]
     assert len(handled) == 3, "each worker should report how many events it handled"
     assert sum(1 for n in handled if n > 0) >= 2, f"the work was not shared: events per worker {handled}"
     assert_same(reference[0], figures(s, bucket), "three workers", logs)
@@ -365,9 +466,18 @@ def test_worker_killed_mid_stream_ends_with_the_same_figures(pipeline_influx, re
     try:
         # let it commit offsets and table changelog for part of the stream, then kill it hard
         try:
-            wait_for(lambda: flux(s, '''from(bucket: "BUCKET") |> range(start: 0)
+            wait_for(
+                lambda: flux(
+                    s,
+                    """from(bucket: "BUCKET") |> range(start: 0)
                 |> filter(fn: (r) => r._measurement == "pipeline_health" and r._field == "events_total")
-                |> filter(fn: (r) => r._value > 20000)''', bucket), timeout=300, interval=1, what="progress")
+                |> filter(fn: (r) => r._value > 20000)""",
+                    bucket,
+                ),
+                timeout=300,
+                interval=1,
+                what="progress",
+            )
         except AssertionError as e:
             raise AssertionError(f"{e}\n{_tail(logs[0])}") from None
     finally:
@@ -384,8 +494,8 @@ def test_worker_killed_mid_stream_ends_with_the_same_figures(pipeline_influx, re
 def test_worker_rides_out_an_influxdb_outage(pipeline_influx, reference, tmp_path_factory):
     """InfluxDB stops mid-stream: the worker keeps consuming (points stay pending), does not die,
     and once InfluxDB is back it writes everything: the same figures as an uninterrupted run."""
+    from common.settings import Settings
     from govpulse.services import InfluxService
-    from govpulse.settings import Settings
     from tests.conftest import _free_port
 
     real = Settings()
@@ -399,14 +509,27 @@ def test_worker_rides_out_an_influxdb_outage(pipeline_influx, reference, tmp_pat
         s = pipeline_influx.settings
         bucket, app_id = f"outage-{uuid.uuid4().hex[:8]}", f"{s.app_id}-outage"
         env = settings_env(s)
-        env.update(GOVPULSE_INFLUX_URL=iso.influx_url, GOVPULSE_INFLUX_TOKEN=iso.resolve_influx_token(),
-                   GOVPULSE_INFLUX_BUCKET=bucket, GOVPULSE_APP_ID=app_id)
+        env.update(
+            GOVPULSE_INFLUX_URL=iso.influx_url,
+            GOVPULSE_INFLUX_TOKEN=iso.resolve_influx_token(),
+            GOVPULSE_INFLUX_BUCKET=bucket,
+            GOVPULSE_APP_ID=app_id,
+        )
         log = tmp_path_factory.mktemp("outage-logs") / "worker.log"
         w = _spawn_worker(s, bucket, app_id, until_idle=8, log=log, env=env, web_port=0)
         try:
-            wait_for(lambda: flux(iso, '''from(bucket: "BUCKET") |> range(start: 0)
+            wait_for(
+                lambda: flux(
+                    iso,
+                    """from(bucket: "BUCKET") |> range(start: 0)
                 |> filter(fn: (r) => r._measurement == "pipeline_health" and r._field == "events_total")
-                |> filter(fn: (r) => r._value > 10000)''', bucket), timeout=300, interval=1, what="progress")
+                |> filter(fn: (r) => r._value > 10000)""",
+                    bucket,
+                ),
+                timeout=300,
+                interval=1,
+                what="progress",
+            )
             influx.stop()
             time.sleep(15)
             assert w.poll() is None, "the worker must not die while InfluxDB is down\n" + _tail(log)
@@ -426,8 +549,9 @@ def test_worker_rides_out_an_influxdb_outage(pipeline_influx, reference, tmp_pat
 
 def test_alerts_tail_shows_the_alerts(pipeline_influx):
     s = pipeline_influx.settings
-    out = run_govpulse(["alerts", "tail", "--from-beginning", "--limit", "5", "--timeout", "15"], s,
-                       extra_env={"COLUMNS": "300"}).stdout
+    out = run_govpulse(
+        ["alerts", "tail", "--from-beginning", "--limit", "5", "--timeout", "15"], s, extra_env={"COLUMNS": "300"}
+    ).stdout
     lines = [line for line in out.splitlines() if "hồ sơ" in line]
     assert len(lines) == 5, out
     assert all(any(k in line for k in ("dossier_overdue", "dossier_due_soon", "apology_missing")) for line in lines)
@@ -437,8 +561,11 @@ def test_rocksdb_table_store_gives_the_same_figures(pipeline_influx, reference):
     """GOVPULSE_TABLE_STORE=rocksdb:// (state on disk, for large deployments) writes the same figures."""
     s = pipeline_influx.settings
     bucket, app_id = f"rocks-{uuid.uuid4().hex[:8]}", f"{s.app_id}-rocks"
-    run_govpulse(["worker", "--until-idle", "4", "--web-port", "0", "--bucket", bucket, "--app-id", app_id], s,
-                 extra_env={"GOVPULSE_TABLE_STORE": "rocksdb://"})
+    run_govpulse(
+        ["worker", "--until-idle", "4", "--web-port", "0", "--bucket", bucket, "--app-id", app_id],
+        s,
+        extra_env={"GOVPULSE_TABLE_STORE": "rocksdb://"},
+    )
     assert (s.home / "worker" / app_id).exists()
     assert_same(reference[0], figures(s, bucket), "rocksdb store")
     assert alerts_in(s, bucket) == reference[1]

@@ -60,8 +60,14 @@ def read_topic(settings, short: str) -> list:
     from kafka import KafkaConsumer, TopicPartition
 
     name = settings.topic(short)
-    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False,
-                      max_poll_records=5000, fetch_max_bytes=32 * 2**20, max_partition_fetch_bytes=8 * 2**20)
+    c = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        max_poll_records=5000,
+        fetch_max_bytes=32 * 2**20,
+        max_partition_fetch_bytes=8 * 2**20,
+    )
     try:
         parts = c.partitions_for_topic(name) or set()
         tps = [TopicPartition(name, p) for p in sorted(parts)]
@@ -155,8 +161,12 @@ def test_bulk_counts_keys_and_timestamps(simulated):
             from datetime import datetime
 
             assert r.timestamp == int(datetime.fromisoformat(ev["occurred_at"]).timestamp() * 1000)
-            assert short == {"dossier": "dossier-events", "document": "document-events",
-                             "meeting": "meeting-events"}[ev["event_type"].split(".")[0]]
+            assert (
+                short
+                == {"dossier": "dossier-events", "document": "document-events", "meeting": "meeting-events"}[
+                    ev["event_type"].split(".")[0]
+                ]
+            )
             # per unit, timestamps never go back within its partition
             k = (r.topic, r.partition, unit)
             assert last_ts.get(k, 0) <= r.timestamp
@@ -187,8 +197,14 @@ def test_archive_then_replay_reproduces_the_stream(isolated, tmp_path):
         assert res.new_records == res.manifest.totals()["records"] > 0
         # resumable: a second run finds nothing new
         assert archive_topic(s, short, out).new_records == 0
-    ext = ["--extra-units", str(SCENARIOS / "mytho_units.yaml"), "--extra-units", str(SCENARIOS / "vinhlong_units.yaml"),
-           "--extra-units", str(SCENARIOS / "vinhyen_units.yaml")]
+    ext = [
+        "--extra-units",
+        str(SCENARIOS / "mytho_units.yaml"),
+        "--extra-units",
+        str(SCENARIOS / "vinhlong_units.yaml"),
+        "--extra-units",
+        str(SCENARIOS / "vinhyen_units.yaml"),
+    ]
     proc = run_govpulse(["replay", str(out), *ext], target, timeout=900)
     assert "0 rejected" in proc.stdout
     for short in EVENT_TOPICS:
@@ -269,8 +285,11 @@ def _file_with_invalid_line(tmp_path: Path) -> tuple[Path, int]:
                 d = orjson.loads(value)
                 d["due_at"] = d.get("received_at", "2024-01-01T00:00:00+07:00")  # due = received: invalid
                 value = orjson.dumps(d)
-            w.write(Record("x.dossier-events", None, None, int(ev.occurred_at.timestamp() * 1000),
-                           ev.unit_key.encode(), value))
+            w.write(
+                Record(
+                    "x.dossier-events", None, None, int(ev.occurred_at.timestamp() * 1000), ev.unit_key.encode(), value
+                )
+            )
             if i == 19:
                 break
     return path, 7
@@ -314,8 +333,9 @@ def test_broker_unreachable_is_clear_within_the_bound(unique_settings):
 def test_simulate_command_broker_down_exits_1_quickly(unique_settings):
     s = unique_settings(kafka_bootstrap_servers=f"127.0.0.1:{closed_port()}")
     t0 = time.monotonic()
-    proc = run_govpulse(["simulate", str(SCENARIOS / "vinhyen_2024.yaml"), "--connect-timeout", "5"], s, check=False,
-                        timeout=120)
+    proc = run_govpulse(
+        ["simulate", str(SCENARIOS / "vinhyen_2024.yaml"), "--connect-timeout", "5"], s, check=False, timeout=120
+    )
     elapsed = time.monotonic() - t0
     assert proc.returncode == 1
     assert "cannot reach Kafka" in proc.stderr and "within 5 s" in proc.stderr
@@ -328,8 +348,10 @@ def test_delivery_failure_is_not_silent(isolated):
     admin = admin_client(s)
     topic = s.topic("tiny")
     try:
-        admin.create_topics({topic: {"num_partitions": 1, "replication_factor": 1,
-                                     "configs": {"max.message.bytes": "2000"}}}, wait_for_metadata=True)
+        admin.create_topics(
+            {topic: {"num_partitions": 1, "replication_factor": 1, "configs": {"max.message.bytes": "2000"}}},
+            wait_for_metadata=True,
+        )
     finally:
         admin.close()
     sink = KafkaSink(s, delivery_timeout_s=30)

@@ -29,18 +29,37 @@ WARD, PROVINCE = "28261", "82"
 
 def _document(i: int, **over) -> dict:
     day = f"2022-05-{i % 28 + 1:02d}T09:00:00+07:00"
-    e = {"event_id": str(uuid.uuid4()), "event_type": "document.issued", "source_system": "qlvb", "occurred_at": day,
-         "province_code": PROVINCE, "ward_code": WARD, "document_id": f"VB-{i}", "issued_at": day,
-         "digitally_signed": True, "certificate_kind": "organisation"}
+    e = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "document.issued",
+        "source_system": "qlvb",
+        "occurred_at": day,
+        "province_code": PROVINCE,
+        "ward_code": WARD,
+        "document_id": f"VB-{i}",
+        "issued_at": day,
+        "digitally_signed": True,
+        "certificate_kind": "organisation",
+    }
     e.update(over)
     return e
 
 
 def _dossier(dossier_id: str, event_id: str | None = None, procedure: str = "1.001612") -> dict:
-    return {"event_id": event_id or str(uuid.uuid4()), "event_type": "dossier.received", "source_system": "motcua",
-            "occurred_at": "2022-05-02T08:00:00+07:00", "province_code": PROVINCE, "ward_code": WARD,
-            "dossier_id": dossier_id, "procedure_code": procedure, "field": "Hộ tịch", "channel": "in_person",
-            "received_at": "2022-05-02T08:00:00+07:00", "due_at": "2022-05-05T17:00:00+07:00"}
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "event_type": "dossier.received",
+        "source_system": "motcua",
+        "occurred_at": "2022-05-02T08:00:00+07:00",
+        "province_code": PROVINCE,
+        "ward_code": WARD,
+        "dossier_id": dossier_id,
+        "procedure_code": procedure,
+        "field": "Hộ tịch",
+        "channel": "in_person",
+        "received_at": "2022-05-02T08:00:00+07:00",
+        "due_at": "2022-05-05T17:00:00+07:00",
+    }
 
 
 def _producer(settings, **kw):
@@ -52,25 +71,36 @@ def _producer(settings, **kw):
 def _dead_letters(settings) -> list[dict]:
     from kafka import KafkaConsumer
 
-    c = KafkaConsumer(settings.topic("dead-letter"), bootstrap_servers=settings.kafka_bootstrap_servers,
-                      auto_offset_reset="earliest", consumer_timeout_ms=5000, fetch_max_bytes=50 * 1024 * 1024)
+    c = KafkaConsumer(
+        settings.topic("dead-letter"),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+        fetch_max_bytes=50 * 1024 * 1024,
+    )
     out = [orjson.loads(m.value) for m in c]
     c.close()
     return out
 
 
 def _year_sum(settings, field: str) -> int:
-    rows = flux(settings, f'''from(bucket: "BUCKET") |> range(start: 0)
+    rows = flux(
+        settings,
+        f'''from(bucket: "BUCKET") |> range(start: 0)
         |> filter(fn: (r) => r._measurement == "unit_rates" and r.window == "year" and r.unit_code == "{WARD}"
-                  and r._field == "{field}") |> group() |> sum()''')
+                  and r._field == "{field}") |> group() |> sum()''',
+    )
     return int(rows[0]["_value"]) if rows else 0
 
 
 def _health(settings, field: str) -> int:
     """The last value of a pipeline_health counter, summed over topics and workers."""
-    rows = flux(settings, f'''from(bucket: "BUCKET") |> range(start: 0)
+    rows = flux(
+        settings,
+        f'''from(bucket: "BUCKET") |> range(start: 0)
         |> filter(fn: (r) => r._measurement == "pipeline_health" and r._field == "{field}") |> last()
-        |> group() |> sum()''')
+        |> group() |> sum()''',
+    )
     return int(rows[0]["_value"]) if rows else 0
 
 
@@ -141,8 +171,12 @@ def test_a_worker_that_cannot_go_on_fails_live_and_exits_non_zero(services, tmp_
     log = tmp_path / "worker.log"
     w = _spawn_worker(s, s.influx_bucket, s.app_id, until_idle=None, log=log, web_port=port)
     try:
-        seen = wait_for(lambda: (lambda st: st if st[0] == 500 else None)(_get(f"http://127.0.0.1:{port}/live")),
-                        timeout=120, interval=0.2, what="/live to fail")
+        seen = wait_for(
+            lambda: (lambda st: st if st[0] == 500 else None)(_get(f"http://127.0.0.1:{port}/live")),
+            timeout=120,
+            interval=0.2,
+            what="/live to fail",
+        )
         assert seen[1]["alive"] is False and "MessageSizeTooLarge" in seen[1]["error"], seen
         assert w.wait(timeout=60) != 0, _tail(log)
     finally:
@@ -228,8 +262,9 @@ def test_producers_with_librdkafkas_partitioner_give_the_same_figures(pipeline_i
         else:
             part = kafka_partition(rec.key, n)
         moved += part != kafka_partition(rec.key, n)
-        p.send(s.topic(short_name(rec.topic)), key=rec.key, value=rec.value, partition=part,
-               timestamp_ms=rec.timestamp_ms)
+        p.send(
+            s.topic(short_name(rec.topic)), key=rec.key, value=rec.value, partition=part, timestamp_ms=rec.timestamp_ms
+        )
     p.flush()
     p.close()
     assert moved > 1000, "the two partitioners should disagree on many units"
@@ -254,9 +289,18 @@ def test_a_worker_restarted_after_sigkill_processes_again_within_seconds(pipelin
     logs = [tmp_path / "killed.log", tmp_path / "restarted.log"]
     w = _spawn_worker(s, bucket, app_id, until_idle=None, log=logs[0])
     try:
-        wait_for(lambda: flux(s, '''from(bucket: "BUCKET") |> range(start: 0)
+        wait_for(
+            lambda: flux(
+                s,
+                """from(bucket: "BUCKET") |> range(start: 0)
             |> filter(fn: (r) => r._measurement == "pipeline_health" and r._field == "events_total")
-            |> filter(fn: (r) => r._value > 20000)''', bucket), timeout=300, interval=1, what="progress")
+            |> filter(fn: (r) => r._value > 20000)""",
+                bucket,
+            ),
+            timeout=300,
+            interval=1,
+            what="progress",
+        )
     finally:
         w.send_signal(signal.SIGKILL)
         w.wait(timeout=30)
@@ -268,9 +312,16 @@ def test_a_worker_restarted_after_sigkill_processes_again_within_seconds(pipelin
     started = time.time()
     r = _spawn_worker(s, bucket, app_id, until_idle=4, log=logs[1], env=env)
     try:
-        first = wait_for(lambda: next((float(line.split()[0]) for line in trace.read_text().splitlines()
-                                       if " batch " in line), None) if trace.exists() else None,
-                         timeout=120, interval=0.2, what="the restarted worker's first batch")
+        first = wait_for(
+            lambda: (
+                next((float(line.split()[0]) for line in trace.read_text().splitlines() if " batch " in line), None)
+                if trace.exists()
+                else None
+            ),
+            timeout=120,
+            interval=0.2,
+            what="the restarted worker's first batch",
+        )
         assert r.wait(timeout=900) == 0, _tail(logs[1])
     finally:
         if r.poll() is None:
@@ -279,4 +330,3 @@ def test_a_worker_restarted_after_sigkill_processes_again_within_seconds(pipelin
     print(f"restart to first processed batch: {stalled:.1f} s")
     assert stalled < 30, f"the restarted worker stood still {stalled:.1f} s\n{_tail(logs[1])}"
     assert re.search(r"stopping \(--until-idle\) after \d+ events", logs[1].read_text(errors="replace"))
-

@@ -12,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from producers.scenario import (
-    Quantity, ScenarioError, _parse_quantity, apportion, load_scenario, parse_scenario, split_matrix,
+    Quantity,
+    ScenarioError,
+    _parse_quantity,
+    apportion,
+    load_scenario,
+    parse_scenario,
+    split_matrix,
 )
 from producers.simulator import Simulation
 
@@ -51,8 +57,10 @@ def test_quantity_forms():
     assert _parse_quantity(0.07).of(100, "k", "b") == 7  # exact decimal, no float noise
 
 
-@pytest.mark.parametrize("bad, msg", [(True, "count"), (-1, "negative"), (1.5, "between 0 and 1"),
-                                      ("abc", "share"), ("120%", "100%"), ([1], "count")])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [(True, "count"), (-1, "negative"), (1.5, "between 0 and 1"), ("abc", "share"), ("120%", "100%"), ([1], "count")],
+)
 def test_quantity_errors(bad, msg):
     with pytest.raises(ValueError, match=msg):
         _parse_quantity(bad)
@@ -180,8 +188,9 @@ def test_unregistered_district(tmp_path):
 
 
 def test_registered_district_in_other_province(tmp_path):
-    (tmp_path / "u.yaml").write_text(yaml.safe_dump({"units": [
-        {"code": "998", "level": "district", "name": "X", "province_code": "86"}]}))
+    (tmp_path / "u.yaml").write_text(
+        yaml.safe_dump({"units": [{"code": "998", "level": "district", "name": "X", "province_code": "86"}]})
+    )
     d = base()
     d["extra_units"] = ["u.yaml"]
     d["units"][0].pop("ward_code")
@@ -276,8 +285,13 @@ def test_period_too_short_for_procedure():
 # --- plans ------------------------------------------------------------------------------
 def test_shares_resolve_to_nearest_counts():
     d = base()
-    d["units"][0]["dossiers"].update(received=4121, resolved="90.73%", on_time=0.982, early=0.5,
-                                     channels={"online_full": 0.5, "online_partial": 0.3, "in_person": 0.2})
+    d["units"][0]["dossiers"].update(
+        received=4121,
+        resolved="90.73%",
+        on_time=0.982,
+        early=0.5,
+        channels={"online_full": 0.5, "online_partial": 0.3, "in_person": 0.2},
+    )
     p = parse_scenario(d).units[0].dossiers
     assert p.resolved == 3739  # 0.9073 * 4121 = 3738.98
     assert p.on_time == 3672  # 0.982 * 3739 = 3671.7
@@ -297,7 +311,12 @@ def test_group_split_is_exact():
     d["units"][0]["district_code"] = "815"
     d["extra_units"] = str(SCENARIOS / "mytho_units.yaml")
     d["units"][0]["dossiers"].update(
-        received=16621, resolved=16585, on_time=16584, withdrawn=3, refused=2, supplements=0.02,
+        received=16621,
+        resolved=16585,
+        on_time=16584,
+        withdrawn=3,
+        refused=2,
+        supplements=0.02,
         channels={"online_full": 2000, "online_partial": 1000, "in_person": 13621},
         ratings={"total": 1333, "levels": {"very_satisfied": 1300, "satisfied": 30, "unsatisfied": 3}},
     )

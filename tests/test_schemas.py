@@ -194,8 +194,12 @@ def test_unknown_event_type():
 # --- rules only parse_event enforces (JSON Schema cannot express them) ----------------------------------
 SERVER_ONLY = [
     ("due_at before received_at", "dossier.received", {"due_at": "2022-03-14T08:12:00+07:00"}, "due_at"),
-    ("resolved before received", "dossier.resolved", {"resolved_at": "2022-03-14T09:00:00+07:00",
-                                                       "occurred_at": "2022-03-14T09:00:00+07:00"}, "resolved_at"),
+    (
+        "resolved before received",
+        "dossier.resolved",
+        {"resolved_at": "2022-03-14T09:00:00+07:00", "occurred_at": "2022-03-14T09:00:00+07:00"},
+        "resolved_at",
+    ),
     ("ended before started", "meeting.ended", {"ended_at": "2022-03-17T07:00:00+07:00"}, "ended_at"),
     ("future timestamp", "dossier.withdrawn", {"occurred_at": "2999-01-01T00:00:00+07:00"}, "occurred_at"),
     ("unknown ward", "dossier.withdrawn", {"ward_code": "99999"}, "ward_code"),
@@ -206,8 +210,12 @@ SERVER_ONLY = [
     ("online without service", "dossier.received", {"online_service": DROP}, "online_service"),
     ("signed without certificate", "document.issued", {"certificate_kind": DROP}, "certificate_kind"),
     ("smooth with drops", "meeting.ended", {"connection_drops": 2}, "uninterrupted"),
-    ("supplement due before request", "dossier.supplement_requested",
-     {"new_due_at": "2022-03-15T09:00:00+07:00"}, "new_due_at"),
+    (
+        "supplement due before request",
+        "dossier.supplement_requested",
+        {"new_due_at": "2022-03-15T09:00:00+07:00"},
+        "new_due_at",
+    ),
 ]
 
 
@@ -222,8 +230,13 @@ def test_cross_field_rules_fail_in_parse_event_with_the_field(why, event_type, c
 
 def test_server_only_rules_are_documented():
     combined = json.loads((SCHEMA_DIR / "events.schema.json").read_text(encoding="utf-8"))
-    for word in ("due_at after received_at", "resolved_at not before received_at", "ended_at after started_at",
-                 "1 day in the future", "registered"):
+    for word in (
+        "due_at after received_at",
+        "resolved_at not before received_at",
+        "ended_at after started_at",
+        "1 day in the future",
+        "registered",
+    ):
         assert word in combined["$comment"]
 
 

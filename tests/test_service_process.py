@@ -28,9 +28,11 @@ def test_start_records_pid_and_stop_is_graceful(tmp_path):
 
 def test_stop_kills_a_process_that_ignores_sigterm_and_its_children(tmp_path):
     mp = _proc(tmp_path)
-    code = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "subprocess.Popen([sys.executable, '-c', 'import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)']); "
-            "time.sleep(60)")
+    code = (
+        "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "subprocess.Popen([sys.executable, '-c', 'import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)']); "
+        "time.sleep(60)"
+    )
     pid = mp.start([sys.executable, "-c", code])
     time.sleep(1.0)
     children = psutil.Process(pid).children(recursive=True)
@@ -63,8 +65,10 @@ def test_health_wait_times_out_with_the_last_error(tmp_path):
     mp = _proc(tmp_path)
     mp.start([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
+
         def check():
             raise ConnectionRefusedError("nobody home")
+
         with pytest.raises(ServiceError, match="did not become healthy within 2s.*nobody home"):
             mp.wait_healthy(check, timeout=2, what="Demo")
     finally:
@@ -95,8 +99,8 @@ def test_failed_build_step_names_its_log(tmp_path):
 
 @pytest.mark.parametrize("service", ["kafka", "influxdb"])
 def test_start_refuses_a_taken_port(tmp_path, service):
+    from common.settings import Settings
     from govpulse.services import InfluxService, KafkaService
-    from govpulse.settings import Settings
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -111,8 +115,8 @@ def test_start_refuses_a_taken_port(tmp_path, service):
 
 
 def test_influx_build_without_go_is_a_clear_error(tmp_path, monkeypatch):
+    from common.settings import Settings
     from govpulse.services.influxdb import InfluxService
-    from govpulse.settings import Settings
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no go, no cargo
     svc = InfluxService(Settings(home=tmp_path, influx_version="9.9.9"))

@@ -6,11 +6,11 @@ import asyncio
 import os
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from govpulse.settings import Settings
+from common.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -45,8 +45,9 @@ def test_kafka_roundtrip_with_kafka_python(services):
         p.send(topic, key=k, value=v, timestamp_ms=1_650_000_000_000)
     p.flush()
     p.close()
-    c = KafkaConsumer(topic, bootstrap_servers=s.kafka_bootstrap_servers, auto_offset_reset="earliest",
-                      consumer_timeout_ms=5000)
+    c = KafkaConsumer(
+        topic, bootstrap_servers=s.kafka_bootstrap_servers, auto_offset_reset="earliest", consumer_timeout_ms=5000
+    )
     got = {m.key: m.value for m in c}
     ts = {m.timestamp for m in c}
     c.close()
@@ -68,8 +69,12 @@ def test_kafka_roundtrip_with_aiokafka(services):
                 await p.send_and_wait(topic, key=b"28261", value=f"v{i}".encode())
         finally:
             await p.stop()
-        c = AIOKafkaConsumer(topic, bootstrap_servers=s.kafka_bootstrap_servers, auto_offset_reset="earliest",
-                             group_id=f"g-{uuid.uuid4().hex[:6]}")
+        c = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            auto_offset_reset="earliest",
+            group_id=f"g-{uuid.uuid4().hex[:6]}",
+        )
         await c.start()
         out = []
         try:
@@ -98,13 +103,21 @@ def test_influx_write_and_flux_read(services):
     bucket = f"test-{uuid.uuid4().hex[:8]}"
     ensure_bucket(s, bucket)
     ensure_bucket(s, bucket)  # idempotent
-    name = "Phường Mỹ Tho, Đồng Tháp = \"x\""
+    name = 'Phường Mỹ Tho, Đồng Tháp = "x"'
     with InfluxDBClient(url=s.influx_url, token=s.resolve_influx_token(), org=s.influx_org) as c:
-        c.write_api(write_options=SYNCHRONOUS).write(bucket, record=[
-            Point("probe").tag("unit_name", name).field("received", 20742).field("rate", 0.9966)
-            .time(datetime(2022, 11, 30, tzinfo=timezone.utc)),
-        ])
-        tables = c.query_api().query(f'from(bucket: "{bucket}") |> range(start: 0) |> filter(fn: (r) => r._measurement == "probe")')
+        c.write_api(write_options=SYNCHRONOUS).write(
+            bucket,
+            record=[
+                Point("probe")
+                .tag("unit_name", name)
+                .field("received", 20742)
+                .field("rate", 0.9966)
+                .time(datetime(2022, 11, 30, tzinfo=UTC)),
+            ],
+        )
+        tables = c.query_api().query(
+            f'from(bucket: "{bucket}") |> range(start: 0) |> filter(fn: (r) => r._measurement == "probe")'
+        )
     values = {(r["unit_name"], r["_field"]): r["_value"] for t in tables for r in t.records}
     assert values == {(name, "received"): 20742, (name, "rate"): 0.9966}
 
@@ -125,8 +138,13 @@ def isolated(tmp_path_factory, services):
     os.symlink(real.home / "influxdb" / real.influx_version, home / "influxdb" / real.influx_version)
     from tests.conftest import _free_port
 
-    s = Settings(home=home, kafka_bootstrap_servers=f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port(),
-                 influx_url=f"http://127.0.0.1:{_free_port()}", kafka_heap="512m")
+    s = Settings(
+        home=home,
+        kafka_bootstrap_servers=f"127.0.0.1:{_free_port()}",
+        kafka_controller_port=_free_port(),
+        influx_url=f"http://127.0.0.1:{_free_port()}",
+        kafka_heap="512m",
+    )
     k, i = KafkaService(s), InfluxService(s)
     assert k.installed() and i.installed(), "cached builds should be reused, not rebuilt"
     yield s, k, i
@@ -150,8 +168,9 @@ def test_restarted_kafka_keeps_its_messages(isolated):
     assert k.stop() is True and k.proc.pid() is None
     k.start(timeout=120)
     assert k.proc.pid() != pid
-    c = KafkaConsumer("durable", bootstrap_servers=s.kafka_bootstrap_servers, auto_offset_reset="earliest",
-                      consumer_timeout_ms=8000)
+    c = KafkaConsumer(
+        "durable", bootstrap_servers=s.kafka_bootstrap_servers, auto_offset_reset="earliest", consumer_timeout_ms=8000
+    )
     assert [m.value for m in c] == [f"m{i}".encode() for i in range(10)]
     c.close()
     assert first_start < 120
@@ -167,7 +186,9 @@ def test_restarted_influx_keeps_points_and_token(isolated):
     with InfluxDBClient(url=s.influx_url, token=token, org=s.influx_org) as c:
         from influxdb_client.client.write_api import SYNCHRONOUS
 
-        c.write_api(write_options=SYNCHRONOUS).write(s.influx_bucket, record="probe,unit=28261 value=42i 1650000000000000000")
+        c.write_api(write_options=SYNCHRONOUS).write(
+            s.influx_bucket, record="probe,unit=28261 value=42i 1650000000000000000"
+        )
     i.stop()
     i.start(timeout=120)  # onboarding must not run again
     assert s.resolve_influx_token() == token
@@ -179,11 +200,15 @@ def test_restarted_influx_keeps_points_and_token(isolated):
 def test_up_with_external_servers_starts_nothing(tmp_path):
     from typer.testing import CliRunner
 
-    from govpulse import settings as settings_mod
+    from common import settings as settings_mod
     from govpulse.cli import app
 
-    env = {"GOVPULSE_HOME": str(tmp_path), "GOVPULSE_KAFKA_BOOTSTRAP_SERVERS": "kafka.tinh.example:9092",
-           "GOVPULSE_INFLUX_URL": "https://influx.tinh.example", "COLUMNS": "200"}
+    env = {
+        "GOVPULSE_HOME": str(tmp_path),
+        "GOVPULSE_KAFKA_BOOTSTRAP_SERVERS": "kafka.tinh.example:9092",
+        "GOVPULSE_INFLUX_URL": "https://influx.tinh.example",
+        "COLUMNS": "200",
+    }
     settings_mod.get_settings.cache_clear()
     try:
         out = CliRunner().invoke(app, ["services", "up"], env=env)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from govpulse.settings import Settings
+from common.settings import Settings
 
 
 def test_env_variables_override_defaults(monkeypatch):
@@ -68,17 +68,25 @@ def test_topic_prefix_rejected_naming_the_field(bad):
 
 
 def test_sasl_settings_reach_kafka_clients():
-    s = Settings(kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="SCRAM-SHA-512",
-                 kafka_sasl_username="govpulse", kafka_sasl_password="pw")
+    s = Settings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="govpulse",
+        kafka_sasl_password="pw",
+    )
     kw = s.kafka_client_kwargs()
-    assert kw == {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
-                  "sasl_plain_username": "govpulse", "sasl_plain_password": "pw"}
+    assert kw == {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "govpulse",
+        "sasl_plain_password": "pw",
+    }
 
 
 def test_config_command_masks_token(monkeypatch):
     from typer.testing import CliRunner
 
-    from govpulse import settings as settings_mod
+    from common import settings as settings_mod
     from govpulse.cli import app
 
     monkeypatch.setenv("GOVPULSE_INFLUX_TOKEN", "tok-should-not-print")

@@ -7,13 +7,14 @@ import hashlib
 import random
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pytest
 
-from govpulse.settings import Settings
+from common.calendar import is_working_day
+from common.settings import Settings
 from producers.archive import EVENT_TIME_FIELD, event_type_and_time
 from producers.disorder import DisorderSpec, disorder, parse_disorder, parse_duration
 from producers.records import BadLine, Record, RecordReader, RecordWriter, decode_line, encode_record
@@ -22,7 +23,6 @@ from producers.run import LiveClock, plan_start, run_simulation
 from producers.scenario import load_scenario, parse_scenario
 from producers.simulator import Simulation, Timeline
 from schemas import EVENT_TYPES, dump_event, parse_event
-from streams.domain.calendar import is_working_day
 from tests.simcheck import check_stream
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,22 +32,41 @@ SHIPPED = ["mytho_2022.yaml", "vinhlong_2022.yaml", "vinhyen_2024.yaml"]
 
 def small_scenario(seed: int = 7, **dossier_over) -> dict:
     d = {
-        "received": 400, "resolved": 300, "on_time": 270, "early": 0.5, "withdrawn": 10, "refused": 5,
-        "open_overdue": 0.5, "supplements": 0.1, "transfers": 0.05, "transfer_to": ["28249"], "apologies": 0.8,
-        "open_overdue_apologies": 0.5, "digitised": 0.5, "online_payment": 0.5,
+        "received": 400,
+        "resolved": 300,
+        "on_time": 270,
+        "early": 0.5,
+        "withdrawn": 10,
+        "refused": 5,
+        "open_overdue": 0.5,
+        "supplements": 0.1,
+        "transfers": 0.05,
+        "transfer_to": ["28249"],
+        "apologies": 0.8,
+        "open_overdue_apologies": 0.5,
+        "digitised": 0.5,
+        "online_payment": 0.5,
         "channels": {"online_full": 0.3, "online_partial": 0.2, "in_person": 0.4, "postal": 0.1},
-        "procedures": [{"code": "1.001193", "field": "Hộ tịch", "days": 1, "share": 0.5},
-                       {"code": "2.000815", "field": "Chứng thực", "days": 3, "fee": True, "share": 0.3},
-                       {"code": "X.10", "field": "Đất đai", "days": 10, "fee": True, "count": 40}],
+        "procedures": [
+            {"code": "1.001193", "field": "Hộ tịch", "days": 1, "share": 0.5},
+            {"code": "2.000815", "field": "Chứng thực", "days": 3, "fee": True, "share": 0.3},
+            {"code": "X.10", "field": "Đất đai", "days": 10, "fee": True, "count": 40},
+        ],
         "ratings": {"total": 0.2, "levels": {"very_satisfied": 0.8, "satisfied": 0.15, "unsatisfied": 0.05}},
     }
     d.update(dossier_over)
     return {
-        "name": "small", "seed": seed, "period": {"start": "2022-01-10", "end": "2022-06-30"},
+        "name": "small",
+        "seed": seed,
+        "period": {"start": "2022-01-10", "end": "2022-06-30"},
         "units": [
-            {"province_code": "82", "ward_code": "28261", "dossiers": d,
-             "documents": {"issued": 120, "signed": 100, "secret": 5, "received": 300, "processed_online": 0.9},
-             "meetings": {"count": 6, "uninterrupted": 4, "endpoints": ["28261", "28249"]}},
+            {
+                "province_code": "82",
+                "ward_code": "28261",
+                "dossiers": d,
+                "documents": {"issued": 120, "signed": 100, "secret": 5, "received": 300, "processed_online": 0.9},
+                "meetings": {"count": 6, "uninterrupted": 4, "endpoints": ["28261", "28249"]},
+            },
             {"province_code": "82", "ward_code": "28249", "dossiers": dict(d, received=150, resolved=130, on_time=129)},
         ],
     }
@@ -124,16 +143,24 @@ def test_documents_and_meetings_exact(shipped):
         o = tally.outcome[u.key]
         if u.documents:
             d = u.documents
-            assert (o["doc_signed"], o["doc_leader"], o["doc_secret"], o["doc_online"]) == \
-                (d.signed, d.leader_signed, d.secret, d.processed_online), u.key
+            assert (o["doc_signed"], o["doc_leader"], o["doc_secret"], o["doc_online"]) == (
+                d.signed,
+                d.leader_signed,
+                d.secret,
+                d.processed_online,
+            ), u.key
             for kind, n in d.certificate:
                 assert o[f"doc_cert_{kind}"] == n
         if u.meetings:
             assert o["meeting_uninterrupted"] == u.meetings.uninterrupted
     if sc.name == "mytho_2022":
         o = tally.outcome["815"]
-        assert (o["doc_signed"], o["doc_online"], o["meeting_uninterrupted"], o["meeting_endpoints_18"]) == \
-            (13200, 70800, 34, 34)
+        assert (o["doc_signed"], o["doc_online"], o["meeting_uninterrupted"], o["meeting_endpoints_18"]) == (
+            13200,
+            70800,
+            34,
+            34,
+        )
 
 
 # --- a small scenario exercising every path ----------------------------------------------------------
@@ -209,7 +236,10 @@ def test_out_file_records(tmp_path):
         ev = parse_event(r.value)
         assert r.key == ev.unit_key.encode()
         assert r.timestamp_ms == int(ev.occurred_at.timestamp() * 1000)
-        assert r.topic == f"t-file.{'dossier' if ev.event_type.startswith('dossier') else ev.event_type.split('.')[0]}-events"
+        assert (
+            r.topic
+            == f"t-file.{'dossier' if ev.event_type.startswith('dossier') else ev.event_type.split('.')[0]}-events"
+        )
         assert r.partition is None and r.offset is None
         n += 1
     assert n == summary.events == sum(sum(v.values()) for v in sc.expected_counts().values())
@@ -251,7 +281,7 @@ def test_disorder_keeps_the_set_of_event_ids():
 # --- period shifting and live pacing ---------------------------------------------------------------
 def test_plan_start_now_never_runs_ahead_of_the_clock():
     sc = load_scenario(SCENARIOS / "vinhyen_2024.yaml")
-    now = datetime(2026, 5, 4, 10, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
     bulk = plan_start(sc, "now", None, now=now)
     assert bulk.end == now and bulk.duration == sc.duration
     live = plan_start(sc, "now", 1440, now=now)
@@ -262,7 +292,7 @@ def test_plan_start_now_never_runs_ahead_of_the_clock():
 
 def test_plan_start_iso_and_future_refused():
     sc = parse_scenario(small_scenario())
-    now = datetime(2026, 5, 4, 10, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
     s = plan_start(sc, "2025-03-03", None, now=now)
     assert s.start == datetime(2025, 3, 3, tzinfo=sc.tz)
     with pytest.raises(ValueError, match="ahead of the wall clock"):
@@ -274,13 +304,13 @@ def test_plan_start_iso_and_future_refused():
 def test_shifted_run_gets_new_event_ids():
     sc = parse_scenario(small_scenario())
     a = [e.event_id for e in Simulation(sc)]
-    b = [e.event_id for e in Simulation(sc.shifted(datetime(2025, 1, 20, tzinfo=timezone.utc)))]
+    b = [e.event_id for e in Simulation(sc.shifted(datetime(2025, 1, 20, tzinfo=UTC)))]
     assert a == [e.event_id for e in Simulation(sc)]  # same period: same ids
     assert not set(a) & set(b)
 
 
 def test_shifted_scenario_is_still_exact_and_consistent():
-    sc = parse_scenario(small_scenario()).shifted(datetime(2025, 1, 20, 14, 37, tzinfo=timezone.utc))
+    sc = parse_scenario(small_scenario()).shifted(datetime(2025, 1, 20, 14, 37, tzinfo=UTC))
     tally = check_stream(sc, Simulation(sc))  # receipts on working days of 2025, in office hours
     assert {u: dict(c) for u, c in tally.by_type.items()} == sc.expected_counts()
 
@@ -350,8 +380,18 @@ def _good_lines(n: int = 5) -> list[bytes]:
     sc = parse_scenario(small_scenario())
     out = []
     for ev in Simulation(sc):
-        out.append(encode_record(Record("x.dossier-events", None, None, int(ev.occurred_at.timestamp() * 1000),
-                                        ev.unit_key.encode(), dump_event(ev))).strip())
+        out.append(
+            encode_record(
+                Record(
+                    "x.dossier-events",
+                    None,
+                    None,
+                    int(ev.occurred_at.timestamp() * 1000),
+                    ev.unit_key.encode(),
+                    dump_event(ev),
+                )
+            ).strip()
+        )
         if len(out) == n:
             return out
     return out
@@ -420,15 +460,15 @@ def test_replay_sends_original_bytes_in_timestamp_order(tmp_path):
     cap = Capture()
     replay(Settings(topic_prefix="again"), [b, a], sink=cap)
     want = [orjson.loads(x) for x in lines]
-    assert [(k, v, t) for _, k, v, t in cap.got] == [(w["key"].encode(), w["value"].encode(), w["timestamp_ms"])
-                                                     for w in want]
+    assert [(k, v, t) for _, k, v, t in cap.got] == [
+        (w["key"].encode(), w["value"].encode(), w["timestamp_ms"]) for w in want
+    ]
     assert {t for t, *_ in cap.got} <= {"again.dossier-events", "again.document-events", "again.meeting-events"}
 
 
 def test_writer_is_atomic(tmp_path):
     p = tmp_path / "x.jsonl.gz"
-    with pytest.raises(RuntimeError):
-        with RecordWriter(p) as w:
-            w.write(Record("t", None, None, 1, b"k", b"{}"))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), RecordWriter(p) as w:
+        w.write(Record("t", None, None, 1, b"k", b"{}"))
+        raise RuntimeError("boom")
     assert not p.exists() and not list(tmp_path.iterdir())

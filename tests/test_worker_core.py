@@ -10,12 +10,24 @@ from datetime import datetime, timedelta
 import orjson
 import pytest
 
-from govpulse.settings import Settings
+from common import measurements as m
+from common.settings import Settings
 from schemas import dump_event
-from streams import measurements as m
 from streams.core import IDLE_FOLLOWS_WALL_SECONDS, LIVE_HORIZON_MS, RecordStore, WorkerCore
 from tests.domain_factories import (
-    DAY, HOUR, MIN, WARD, WARD2, apology, doc_issued, eid, iso, local, ms_of, received, resolved,
+    DAY,
+    HOUR,
+    MIN,
+    WARD,
+    WARD2,
+    apology,
+    doc_issued,
+    eid,
+    iso,
+    local,
+    ms_of,
+    received,
+    resolved,
 )
 
 TOPIC = "govpulse.dossier-events"
@@ -25,21 +37,43 @@ RCV, DUE = local(2024, 3, 4, 9), local(2024, 3, 7, 9)
 
 @pytest.fixture
 def core(tmp_path):
-    s = Settings(home=tmp_path, timezone="Asia/Ho_Chi_Minh", report_year_start="12-15",
-                 allowed_lateness=timedelta(days=10), due_soon_lead_working_days=1,
-                 apology_grace=timedelta(days=1))
+    s = Settings(
+        home=tmp_path,
+        timezone="Asia/Ho_Chi_Minh",
+        report_year_start="12-15",
+        allowed_lateness=timedelta(days=10),
+        due_soon_lead_working_days=1,
+        apology_grace=timedelta(days=1),
+    )
     return WorkerCore(s, RecordStore({}), replay=True, app_id="test-core")
 
 
 def handle(core, event, offset=0, partition=0, topic=TOPIC, key=None):
-    return core.handle(topic, partition, offset, (key if key is not None else event.unit_key.encode()),
-                       dump_event(event), 1_700_000_000_123)
+    return core.handle(
+        topic,
+        partition,
+        offset,
+        (key if key is not None else event.unit_key.encode()),
+        dump_event(event),
+        1_700_000_000_123,
+    )
 
 
 def raw_wire(**over) -> dict:
-    d = {"event_type": "dossier.received", "event_id": eid(1), "occurred_at": iso(RCV), "source_system": "motcua",
-         "province_code": "82", "ward_code": WARD, "dossier_id": "HS-1", "procedure_code": "1.001612",
-         "field": "Hộ tịch", "channel": "in_person", "received_at": iso(RCV), "due_at": iso(DUE)}
+    d = {
+        "event_type": "dossier.received",
+        "event_id": eid(1),
+        "occurred_at": iso(RCV),
+        "source_system": "motcua",
+        "province_code": "82",
+        "ward_code": WARD,
+        "dossier_id": "HS-1",
+        "procedure_code": "1.001612",
+        "field": "Hộ tịch",
+        "channel": "in_person",
+        "received_at": iso(RCV),
+        "due_at": iso(DUE),
+    }
     d.update(over)
     return {k: v for k, v in d.items() if v is not None}
 
@@ -77,17 +111,20 @@ def test_tombstone_and_non_object(core):
     assert core.stats[TOPIC].dead_letters == 2
 
 
-@pytest.mark.parametrize("override,field", [
-    ({"due_at": None}, "due_at"),  # missing
-    ({"ward_code": "99999"}, "ward_code"),  # not an official ward
-    ({"ward_code": "00070"}, "ward_code"),  # a Hà Nội ward with province 82
-    ({"due_at": iso(RCV - HOUR)}, "due_at"),  # before reception (model-level rule, field lifted out)
-    ({"channel": "fax"}, "channel"),
-    ({"channel": "online"}, "online_service"),
-    ({"event_type": "dossier.lost"}, "event_type"),
-    ({"occurred_at": "2024-03-04T09:00:00"}, "occurred_at"),  # naive timestamp
-    ({"surprise": 1}, "surprise"),  # extra fields are forbidden
-])
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ({"due_at": None}, "due_at"),  # missing
+        ({"ward_code": "99999"}, "ward_code"),  # not an official ward
+        ({"ward_code": "00070"}, "ward_code"),  # a Hà Nội ward with province 82
+        ({"due_at": iso(RCV - HOUR)}, "due_at"),  # before reception (model-level rule, field lifted out)
+        ({"channel": "fax"}, "channel"),
+        ({"channel": "online"}, "online_service"),
+        ({"event_type": "dossier.lost"}, "event_type"),
+        ({"occurred_at": "2024-03-04T09:00:00"}, "occurred_at"),  # naive timestamp
+        ({"surprise": 1}, "surprise"),  # extra fields are forbidden
+    ],
+)
 def test_schema_errors_name_the_field(core, override, field):
     value = orjson.dumps(raw_wire(**override))
     dl = core.handle(TOPIC, 2, 99, WARD.encode(), value, 5)
@@ -172,8 +209,14 @@ def test_events_become_rows_with_counts(core):
     (month,) = _rows(rows, m.UNIT_RATES, window="month")
     assert month[3] == local(2024, 3, 1)
     f = month[2]
-    assert (f["received"], f["received_online"], f["resolved"], f["resolved_early"], f["documents_issued"],
-            f["documents_signed"]) == (2, 1, 1, 1, 1, 1)
+    assert (
+        f["received"],
+        f["received_online"],
+        f["resolved"],
+        f["resolved_early"],
+        f["documents_issued"],
+        f["documents_signed"],
+    ) == (2, 1, 1, 1, 1, 1)
     assert f["online_share"] == 0.5 and f["on_time_rate"] == 1.0 and f["signature_adoption"] == 1.0
     (gauge,) = _rows(rows, m.OPEN_DOSSIERS)
     assert gauge[2] == {"open": 1, "overdue": 0, "due_soon": 0, "overdue_without_apology": 0}
@@ -206,7 +249,12 @@ def test_health_rows_report_the_counters(core):
     (row,) = core.health_rows({TOPIC: 17}, wall=1_700_000_000.0)
     assert row[0] == m.PIPELINE_HEALTH and row[1] == {"app_id": "test-core", "worker": "worker", "topic": TOPIC}
     assert {k: row[2][k] for k in ("events_total", "duplicates", "dead_letters", "late_events", "consumer_lag")} == {
-        "events_total": 3, "duplicates": 1, "dead_letters": 1, "late_events": 0, "consumer_lag": 17}
+        "events_total": 3,
+        "duplicates": 1,
+        "dead_letters": 1,
+        "late_events": 0,
+        "consumer_lag": 17,
+    }
     assert row[3] == 1_700_000_000_000
 
 
@@ -217,7 +265,10 @@ def test_alerts_fire_once_and_survive_a_rebuild(core):
     handle(core, received(eid(2), "HS-2", later, later + 5 * DAY), offset=1)
     alerts = core.advance(wall=time.time())
     assert [(a["dossier_id"], a["kind"]) for a in alerts] == [
-        ("HS-1", "dossier_due_soon"), ("HS-1", "dossier_overdue"), ("HS-1", "apology_missing")]
+        ("HS-1", "dossier_due_soon"),
+        ("HS-1", "dossier_overdue"),
+        ("HS-1", "apology_missing"),
+    ]
     rec = core.store.get(f"{WARD}|d|HS-1")
     assert sorted(rec["al"]) == ["apology_missing", "dossier_due_soon", "dossier_overdue"]
     assert rec["al"]["dossier_overdue"] == [DUE, DUE]
@@ -245,8 +296,12 @@ def test_apology_stops_the_apology_alert(core):
 
 
 def test_replay_reproduces_the_same_alerts_and_records(tmp_path):
-    events = [received(eid(1), "HS-1", RCV, DUE), resolved(eid(2), "HS-1", RCV, DUE, DUE + 5 * HOUR),
-              received(eid(3), "HS-2", RCV + DAY, DUE + DAY), received(eid(4), "HS-3", DUE + 9 * DAY, DUE + 12 * DAY)]
+    events = [
+        received(eid(1), "HS-1", RCV, DUE),
+        resolved(eid(2), "HS-1", RCV, DUE, DUE + 5 * HOUR),
+        received(eid(3), "HS-2", RCV + DAY, DUE + DAY),
+        received(eid(4), "HS-3", DUE + 9 * DAY, DUE + 12 * DAY),
+    ]
     outs = []
     for run in range(2):
         s = Settings(home=tmp_path, allowed_lateness=timedelta(days=30))
@@ -286,7 +341,7 @@ def test_changed_records_are_handed_to_the_changelog_once_per_batch_with_their_l
     handle(core, resolved(eid(2), "D1", RCV, DUE, RCV + 2 * HOUR), partition=4)
     unsent = core.store.take_unsent()
     assert len(unsent) == 1
-    (key, (partition, value)), = unsent.items()
+    ((key, (partition, value)),) = unsent.items()
     assert partition == 4 and key.decode().endswith("|d|D1")
     assert orjson.loads(value) == core.store.get(key.decode())
     assert "res" in orjson.loads(value) and "rcv" in orjson.loads(value)
@@ -359,8 +414,6 @@ def test_a_rebuild_forgets_the_positions_of_partitions_no_longer_owned(core):
     assert (TOPIC, 0) not in core.durable_next
 
 
-
-
 # -- issue 9: bounded dead letters, reused ids, partitions, processing errors ----------------------
 def test_a_dead_letter_keeps_at_most_the_bound_of_a_huge_record(core):
     import hashlib
@@ -406,8 +459,7 @@ def test_the_id_index_is_rebuilt_from_the_records(core):
     handle(core, first, 0)
     core.rebuild({0})
     assert handle(core, first, 1) is None and core.stats[TOPIC].duplicates == 1
-    assert handle(core, received(eid(1), "HS-1", RCV, DUE, proc="2.000815"), 2)["reason_kind"] == \
-        "conflicting_event_id"
+    assert handle(core, received(eid(1), "HS-1", RCV, DUE, proc="2.000815"), 2)["reason_kind"] == "conflicting_event_id"
     # a record merged by a version that kept no fingerprints: its ids count as redeliveries
     rec = core.store.get(f"{WARD}|d|HS-1")
     del rec["eh"]
@@ -420,9 +472,14 @@ def test_kafka_partition_is_javas_murmur2():
     from streams.core import kafka_partition
 
     # org.apache.kafka.common.utils.Utils.murmur2 test vectors (toPositive(murmur2) as in the Java partitioner)
-    vectors = {b"21": -973932308, b"foobar": -790332482, b"a-little-bit-long-string": -985981536,
-               b"a-little-bit-longer-string": -1486304829, b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
-               b"abc": 479470107}
+    vectors = {
+        b"21": -973932308,
+        b"foobar": -790332482,
+        b"a-little-bit-long-string": -985981536,
+        b"a-little-bit-longer-string": -1486304829,
+        b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+        b"abc": 479470107,
+    }
     for key, h in vectors.items():
         assert kafka_partition(key, 2**31 - 1) == (h & 0x7FFFFFFF) % (2**31 - 1)
 

@@ -14,7 +14,8 @@ def bench(
     wards: int = typer.Option(3000, help="wards the events are spread over"),
     live_rate: int = typer.Option(1000, help="events/s of the live latency run"),
     live_seconds: int = typer.Option(30, help="length of the live latency run"),
-    skip_throughput: bool = typer.Option(False), skip_live: bool = typer.Option(False),
+    skip_throughput: bool = typer.Option(False),
+    skip_live: bool = typer.Option(False),
     skip_restart: bool = typer.Option(False),
 ) -> None:
     """Throughput vs an aiokafka baseline, peak memory, live latency, alert delay and restart after kill -9."""

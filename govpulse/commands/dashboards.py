@@ -19,7 +19,8 @@ _ROOT = typer.Option(None, "--root", hidden=True, help="repository root (default
 @dashboards_app.command("generate")
 def generate(root: Path | None = _ROOT) -> None:
     """Write dashboards/json/*.json and deploy/grafana/provisioning/** from the Python sources."""
-    from dashboards.artifacts import REPO, expected, generate as gen
+    from dashboards.artifacts import REPO, expected
+    from dashboards.artifacts import generate as gen
 
     root = root or REPO
     changed = gen(root)
@@ -57,18 +58,24 @@ def _read_secret_file(path: Path, what: str) -> str:
 def push_cmd(
     url: str = typer.Option(..., "--url", help="Grafana base URL, e.g. https://grafana.example.vn"),
     token_file: Path | None = typer.Option(
-        None, "--token-file", help="file holding a Grafana service-account token "
-                                   "(default: the GOVPULSE_GRAFANA_TOKEN environment variable)"),
+        None,
+        "--token-file",
+        help="file holding a Grafana service-account token (default: the GOVPULSE_GRAFANA_TOKEN environment variable)",
+    ),
     influx_url: str | None = typer.Option(
-        None, "--influx-url", help="InfluxDB URL as Grafana reaches it (default: GOVPULSE_INFLUX_URL setting)"),
+        None, "--influx-url", help="InfluxDB URL as Grafana reaches it (default: GOVPULSE_INFLUX_URL setting)"
+    ),
     influx_token_file: Path | None = typer.Option(
-        None, "--influx-token-file", help="InfluxDB token for the datasource, ideally read-only (default: "
-                                          "GOVPULSE_GRAFANA_INFLUX_TOKEN, else the worker's InfluxDB token)"),
+        None,
+        "--influx-token-file",
+        help="InfluxDB token for the datasource, ideally read-only (default: "
+        "GOVPULSE_GRAFANA_INFLUX_TOKEN, else the worker's InfluxDB token)",
+    ),
     timeout: float = typer.Option(15.0, help="seconds per HTTP request"),
 ) -> None:
     """Install or update datasource, folder, dashboards and alert rules in Grafana; a second run changes nothing."""
+    from common.settings import get_settings
     from dashboards.push import PushError, push
-    from govpulse.settings import get_settings
 
     if token_file is not None:
         token = _read_secret_file(token_file, "Grafana token")
@@ -88,9 +95,16 @@ def push_cmd(
             except RuntimeError:
                 influx_token = None  # fine while the datasource already has one
     try:
-        report = push(url, token, influx_url=influx_url or s.influx_url, influx_org=s.influx_org,
-                      influx_bucket=s.influx_bucket, influx_token=influx_token, timeout=timeout,
-                      log=lambda m: console.print(m))
+        report = push(
+            url,
+            token,
+            influx_url=influx_url or s.influx_url,
+            influx_org=s.influx_org,
+            influx_bucket=s.influx_bucket,
+            influx_token=influx_token,
+            timeout=timeout,
+            log=lambda m: console.print(m),
+        )
     except PushError as e:
         console.print(f"[red]push failed:[/] {e}")
         raise typer.Exit(1) from e

@@ -19,7 +19,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from govpulse.settings import get_settings
+from common.measurements import REPORT_YEAR
+from common.settings import get_settings
+from common.topics import EVENT_TOPICS
 
 console = Console()
 REPO = Path(__file__).resolve().parents[2]
@@ -28,15 +30,19 @@ REPO = Path(__file__).resolve().parents[2]
 def _flux(settings, query: str):  # noqa: ANN001
     from influxdb_client import InfluxDBClient
 
-    with InfluxDBClient(url=settings.influx_url, token=settings.resolve_influx_token(), org=settings.influx_org,
-                        timeout=120_000) as c:
+    with InfluxDBClient(
+        url=settings.influx_url, token=settings.resolve_influx_token(), org=settings.influx_org, timeout=120_000
+    ) as c:
         return [r.values for t in c.query_api().query(query) for r in t.records]
 
 
 def _sum(settings, bucket: str, predicate: str, field: str) -> int:  # noqa: ANN001
-    rows = _flux(settings, f'''from(bucket: "{bucket}") |> range(start: 2021-12-01T00:00:00Z, stop: 2022-12-31T00:00:00Z)
-      |> filter(fn: (r) => r._measurement == "unit_rates" and r.window == "report_year" and r._field == "{field}")
-      |> filter(fn: (r) => {predicate}) |> group() |> sum()''')
+    rows = _flux(
+        settings,
+        f'''from(bucket: "{bucket}") |> range(start: 2021-12-01T00:00:00Z, stop: 2022-12-31T00:00:00Z)
+      |> filter(fn: (r) => r._measurement == "unit_rates" and r.window == "{REPORT_YEAR}" and r._field == "{field}")
+      |> filter(fn: (r) => {predicate}) |> group() |> sum()''',
+    )
     return int(rows[0]["_value"]) if rows else 0
 
 
@@ -49,11 +55,14 @@ def demo(
     tag = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:4]
     env = dict(os.environ)
     # the shipped scenarios' former districts (e.g. Mỹ Tho city, 815) are registered units
-    env.setdefault("GOVPULSE_EXTRA_UNITS_FILE", ":".join(
-        str(p) for p in sorted((REPO / "producers" / "scenarios").glob("*_units.yaml"))))
+    env.setdefault(
+        "GOVPULSE_EXTRA_UNITS_FILE",
+        ":".join(str(p) for p in sorted((REPO / "producers" / "scenarios").glob("*_units.yaml"))),
+    )
     if fresh:
-        env.update(GOVPULSE_TOPIC_PREFIX=f"demo-{tag}", GOVPULSE_INFLUX_BUCKET=f"demo-{tag}",
-                   GOVPULSE_APP_ID=f"demo-{tag}")
+        env.update(
+            GOVPULSE_TOPIC_PREFIX=f"demo-{tag}", GOVPULSE_INFLUX_BUCKET=f"demo-{tag}", GOVPULSE_APP_ID=f"demo-{tag}"
+        )
     prefix = env.get("GOVPULSE_TOPIC_PREFIX", s.topic_prefix)
     bucket = env.get("GOVPULSE_INFLUX_BUCKET", s.influx_bucket)
     console.rule(f"[bold]1/3 simulate[/] {scenario.name} → Kafka topics {prefix}.*")
@@ -67,10 +76,16 @@ def demo(
     log = s.home / "logs" / f"demo-worker-{tag}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as fh:
-        worker = subprocess.Popen(cmd + ["worker", "--until-idle", "5", "--web-port", "0"], env=env, cwd=REPO,
-                                  stdout=fh, stderr=subprocess.STDOUT)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as progress:
+        worker = subprocess.Popen(
+            cmd + ["worker", "--until-idle", "5", "--web-port", "0"],
+            env=env,
+            cwd=REPO,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as progress:
             task = progress.add_task("events processed", total=produced)
             t0 = time.monotonic()
             while worker.poll() is None:
@@ -85,21 +100,41 @@ def demo(
 
     console.rule("[bold]3/3 figures in InfluxDB[/] (report year 2022, Mỹ Tho)")
     desk, city = 'r.unit_code == "815"', 'r.district_code == "815"'
-    d_res, d_on = _sum(s, bucket, desk, "resolved"), _sum(s, bucket, desk, "resolved_early") + _sum(s, bucket, desk, "resolved_on_time")
-    c_res, c_on = _sum(s, bucket, city, "resolved"), _sum(s, bucket, city, "resolved_early") + _sum(s, bucket, city, "resolved_on_time")
+    d_res, d_on = (
+        _sum(s, bucket, desk, "resolved"),
+        _sum(s, bucket, desk, "resolved_early") + _sum(s, bucket, desk, "resolved_on_time"),
+    )
+    c_res, c_on = (
+        _sum(s, bucket, city, "resolved"),
+        _sum(s, bucket, city, "resolved_early") + _sum(s, bucket, city, "resolved_on_time"),
+    )
     t = Table("figure", "InfluxDB", "report (DOMAIN.md)")
-    t.add_row("city desk on time / resolved", f"{d_on:,} / {d_res:,} = {100 * d_on / max(d_res, 1):.1f}%", "3,671 / 3,739 = 98.2%")
-    t.add_row("city-wide on time / resolved", f"{c_on:,} / {c_res:,} = {100 * c_on / max(c_res, 1):.2f}%", "20,255, 99.66%")
+    t.add_row(
+        "city desk on time / resolved",
+        f"{d_on:,} / {d_res:,} = {100 * d_on / max(d_res, 1):.1f}%",
+        "3,671 / 3,739 = 98.2%",
+    )
+    t.add_row(
+        "city-wide on time / resolved", f"{c_on:,} / {c_res:,} = {100 * c_on / max(c_res, 1):.2f}%", "20,255, 99.66%"
+    )
     t.add_row("city-wide received", f"{_sum(s, bucket, city, 'received'):,}", "20,742")
     t.add_row("documents digitally signed", f"{_sum(s, bucket, city, 'documents_signed'):,}", "13,200")
-    t.add_row("meetings held / uninterrupted",
-              f"{_sum(s, bucket, city, 'meetings_held')} / {_sum(s, bucket, city, 'meetings_uninterrupted')}", "34 / 34")
-    alerts = _flux(s, f'''from(bucket: "{bucket}") |> range(start: 0) |> filter(fn: (r) => r._measurement == "dossier_alerts"
-        and r._field == "late_seconds") |> group(columns: ["kind"]) |> count()''')
+    t.add_row(
+        "meetings held / uninterrupted",
+        f"{_sum(s, bucket, city, 'meetings_held')} / {_sum(s, bucket, city, 'meetings_uninterrupted')}",
+        "34 / 34",
+    )
+    alerts = _flux(
+        s,
+        f'''from(bucket: "{bucket}") |> range(start: 0) |> filter(fn: (r) => r._measurement == "dossier_alerts"
+        and r._field == "late_seconds") |> group(columns: ["kind"]) |> count()''',
+    )
     t.add_row("alerts", ", ".join(f"{a['kind']}: {a['_value']}" for a in alerts) or "0", "-")
     console.print(t)
-    console.print(f"Explore: bucket [bold]{bucket}[/] at {s.influx_url}; alerts: "
-                  f"GOVPULSE_TOPIC_PREFIX={prefix} govpulse alerts tail --from-beginning")
+    console.print(
+        f"Explore: bucket [bold]{bucket}[/] at {s.influx_url}; alerts: "
+        f"GOVPULSE_TOPIC_PREFIX={prefix} govpulse alerts tail --from-beginning"
+    )
 
 
 def _topic_size(settings, prefix: str) -> int:  # noqa: ANN001
@@ -107,7 +142,7 @@ def _topic_size(settings, prefix: str) -> int:  # noqa: ANN001
 
     c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
     total = 0
-    for short in ("dossier-events", "document-events", "meeting-events"):
+    for short in EVENT_TOPICS:
         parts = c.partitions_for_topic(f"{prefix}.{short}") or set()
         tps = [TopicPartition(f"{prefix}.{short}", p) for p in parts]
         if tps:
@@ -119,9 +154,12 @@ def _topic_size(settings, prefix: str) -> int:  # noqa: ANN001
 
 def _processed(settings, bucket: str) -> int:  # noqa: ANN001
     try:
-        rows = _flux(settings, f'''from(bucket: "{bucket}") |> range(start: -1h)
+        rows = _flux(
+            settings,
+            f'''from(bucket: "{bucket}") |> range(start: -1h)
           |> filter(fn: (r) => r._measurement == "pipeline_health" and r._field == "events_total")
-          |> last() |> group() |> sum()''')
+          |> last() |> group() |> sum()''',
+        )
     except Exception:  # noqa: BLE001 - bucket not created yet
         return 0
     return int(rows[0]["_value"]) if rows else 0

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import signal
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from govpulse.settings import Settings, get_settings
+from common.settings import Settings, get_settings
+from common.topics import EVENT_TOPICS
 
 console = Console()
 err_console = Console(stderr=True)
@@ -47,17 +48,32 @@ def _errors():
 
     try:
         yield
-    except (BrokerUnavailable, DeliveryError, ScenarioError, ReplayError, CorruptFile, FileNotFoundError,
-            ValueError) as e:
+    except (
+        BrokerUnavailable,
+        DeliveryError,
+        ScenarioError,
+        ReplayError,
+        CorruptFile,
+        FileNotFoundError,
+        ValueError,
+    ) as e:
         _fail(str(e))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
 
 
 def _progress(**kw) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console, transient=False, **kw)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        **kw,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -65,10 +81,10 @@ def _progress(**kw) -> Progress:
 # ---------------------------------------------------------------------------------------
 @topics_app.command("create")
 def topics_create(
-    partitions: Optional[int] = typer.Option(None, help="partitions (default GOVPULSE_TOPIC_PARTITIONS)", min=1),
-    replication: Optional[int] = typer.Option(None, help="replication factor (default GOVPULSE_TOPIC_REPLICATION)",
-                                              min=1),
-    prefix: Optional[str] = PREFIX_OPT, connect_timeout: float = TIMEOUT_OPT,
+    partitions: int | None = typer.Option(None, help="partitions (default GOVPULSE_TOPIC_PARTITIONS)", min=1),
+    replication: int | None = typer.Option(None, help="replication factor (default GOVPULSE_TOPIC_REPLICATION)", min=1),
+    prefix: str | None = PREFIX_OPT,
+    connect_timeout: float = TIMEOUT_OPT,
 ) -> None:
     """Create the govpulse topics that are missing (idempotent); show each one's partitions."""
     from producers.topics import ensure_topics
@@ -89,7 +105,8 @@ def topics_create(
 @topics_app.command("list")
 def topics_list(
     all_prefixes: bool = typer.Option(False, "--all-prefixes", help="govpulse topics under any prefix"),
-    prefix: Optional[str] = PREFIX_OPT, connect_timeout: float = TIMEOUT_OPT,
+    prefix: str | None = PREFIX_OPT,
+    connect_timeout: float = TIMEOUT_OPT,
 ) -> None:
     """List govpulse topics with partition and replication counts."""
     from producers.topics import list_topics
@@ -107,38 +124,60 @@ def topics_list(
 # simulate
 # ---------------------------------------------------------------------------------------
 def _plan_tables(scenario) -> list[Table]:
-    title = (f"scenario {scenario.name}: {scenario.start:%Y-%m-%d %H:%M} .. {scenario.end:%Y-%m-%d %H:%M} "
-             "(end exclusive): exact counts")
-    t = Table("unit", "received", "online", "resolved", "on time (early)", "late", "open (overdue)", "ratings",
-              title=title)
+    title = (
+        f"scenario {scenario.name}: {scenario.start:%Y-%m-%d %H:%M} .. {scenario.end:%Y-%m-%d %H:%M} "
+        "(end exclusive): exact counts"
+    )
+    t = Table(
+        "unit", "received", "online", "resolved", "on time (early)", "late", "open (overdue)", "ratings", title=title
+    )
     names = Table("unit", "name", "docs issued/signed", "docs received/online", "meetings (smooth)")
     for u in scenario.units:
         d, doc, m = u.dossiers, u.documents, u.meetings
         if d:
-            t.add_row(u.key, f"{d.received:,}", f"{d.online:,}", f"{d.resolved:,}", f"{d.on_time:,} ({d.early:,})",
-                      f"{d.late:,}", f"{d.open:,} ({d.open_overdue:,})", f"{d.rated:,}")
-        names.add_row(u.key, u.label, f"{doc.issued:,}/{doc.signed:,}" if doc else "-",
-                      f"{doc.received:,}/{doc.processed_online:,}" if doc else "-",
-                      f"{m.count} ({m.uninterrupted})" if m else "-")
+            t.add_row(
+                u.key,
+                f"{d.received:,}",
+                f"{d.online:,}",
+                f"{d.resolved:,}",
+                f"{d.on_time:,} ({d.early:,})",
+                f"{d.late:,}",
+                f"{d.open:,} ({d.open_overdue:,})",
+                f"{d.rated:,}",
+            )
+        names.add_row(
+            u.key,
+            u.label,
+            f"{doc.issued:,}/{doc.signed:,}" if doc else "-",
+            f"{doc.received:,}/{doc.processed_online:,}" if doc else "-",
+            f"{m.count} ({m.uninterrupted})" if m else "-",
+        )
     return [t, names]
 
 
 def simulate(
     scenario_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="scenario YAML"),
-    live: bool = typer.Option(False, "--live/--bulk", help="--bulk (default): as fast as Kafka takes it; "
-                                                          "--live: paced at --speed x real time"),
-    speed: float = typer.Option(1.0, "--speed", help="live pace: N x real time (1440 = a simulated day per minute)",
-                                min=0.000001),
-    start: Optional[str] = typer.Option(None, "--start", help="shift the period: 'now' (the stream catches up "
-                                        "with the wall clock as it ends) or an ISO date/time for the first instant"),
-    out: Optional[Path] = typer.Option(None, "--out", help="also write the stream to FILE.jsonl.gz (archive format)"),
+    live: bool = typer.Option(
+        False, "--live/--bulk", help="--bulk (default): as fast as Kafka takes it; --live: paced at --speed x real time"
+    ),
+    speed: float = typer.Option(
+        1.0, "--speed", help="live pace: N x real time (1440 = a simulated day per minute)", min=0.000001
+    ),
+    start: str | None = typer.Option(
+        None,
+        "--start",
+        help="shift the period: 'now' (the stream catches up "
+        "with the wall clock as it ends) or an ISO date/time for the first instant",
+    ),
+    out: Path | None = typer.Option(None, "--out", help="also write the stream to FILE.jsonl.gz (archive format)"),
     kafka: bool = typer.Option(True, "--kafka/--no-kafka", help="send to Kafka (default) or only write --out"),
-    disorder: Optional[str] = typer.Option(None, "--disorder",
-                                           help="e.g. duplicates=0.01,late=0.02,max_delay=3d (stream-side tests)"),
+    disorder: str | None = typer.Option(
+        None, "--disorder", help="e.g. duplicates=0.01,late=0.02,max_delay=3d (stream-side tests)"
+    ),
     plan: bool = typer.Option(False, "--plan", help="print the exact per-unit plan and exit"),
-    create_topics: bool = typer.Option(True, "--create-topics/--no-create-topics",
-                                       help="create missing topics first"),
-    prefix: Optional[str] = PREFIX_OPT, connect_timeout: float = TIMEOUT_OPT,
+    create_topics: bool = typer.Option(True, "--create-topics/--no-create-topics", help="create missing topics first"),
+    prefix: str | None = PREFIX_OPT,
+    connect_timeout: float = TIMEOUT_OPT,
 ) -> None:
     """Generate a scenario's event stream into Kafka and/or a file."""
     from producers.disorder import parse_disorder
@@ -157,10 +196,12 @@ def simulate(
     if not kafka and out is None:
         _fail("--no-kafka needs --out FILE")
     expected = sum(sum(v.values()) for v in scenario.expected_counts().values())
-    console.print(f"[bold]{scenario.name}[/]: {len(scenario.units)} units, {expected:,} events, "
-                  f"{scenario.start:%Y-%m-%d %H:%M} .. {scenario.end:%Y-%m-%d %H:%M} "
-                  f"{'live at ' + format(speed, 'g') + 'x' if live else 'bulk'}"
-                  f"{' -> ' + s.topic_prefix + '.*' if kafka else ''}{' -> ' + str(out) if out else ''}")
+    console.print(
+        f"[bold]{scenario.name}[/]: {len(scenario.units)} units, {expected:,} events, "
+        f"{scenario.start:%Y-%m-%d %H:%M} .. {scenario.end:%Y-%m-%d %H:%M} "
+        f"{'live at ' + format(speed, 'g') + 'x' if live else 'bulk'}"
+        f"{' -> ' + s.topic_prefix + '.*' if kafka else ''}{' -> ' + str(out) if out else ''}"
+    )
     sink = None
     with _errors():
         if kafka:
@@ -175,27 +216,39 @@ def simulate(
                 task = prog.add_task("simulate", total=expected, info="")
 
                 def update(summary, emit_ms, sim_now):
-                    from datetime import datetime, timezone
+                    from datetime import datetime
 
-                    t = sim_now or (datetime.fromtimestamp(emit_ms / 1000, timezone.utc) if emit_ms else None)
+                    t = sim_now or (datetime.fromtimestamp(emit_ms / 1000, UTC) if emit_ms else None)
                     clock = f" sim {t.astimezone(scenario.tz):%Y-%m-%d %H:%M}" if t else ""
-                    prog.update(task, completed=summary.events,
-                                total=max(expected + summary.duplicates, summary.events),
-                                info=f"{summary.rate:,.0f} ev/s{clock}")
+                    prog.update(
+                        task,
+                        completed=summary.events,
+                        total=max(expected + summary.duplicates, summary.events),
+                        info=f"{summary.rate:,.0f} ev/s{clock}",
+                    )
 
                 with _sigterm_as_interrupt():
-                    summary = run_simulation(scenario, s, sink=sink, out=out, live_speed=speed if live else None,
-                                             disorder_spec=spec, progress=update)
+                    summary = run_simulation(
+                        scenario,
+                        s,
+                        sink=sink,
+                        out=out,
+                        live_speed=speed if live else None,
+                        disorder_spec=spec,
+                        progress=update,
+                    )
             if sink is not None:
                 sink.close()
                 sink = None
         finally:
             if sink is not None:
                 sink.abort()
-    console.print(f"[green]done[/]: {summary.events:,} events in {summary.seconds:.1f} s "
-                  f"= [bold]{summary.rate:,.0f} events/s[/]"
-                  + (f", {summary.duplicates:,} duplicates" if summary.duplicates else "")
-                  + (f"; wrote {summary.out_path}" if summary.out_path else ""))
+    console.print(
+        f"[green]done[/]: {summary.events:,} events in {summary.seconds:.1f} s "
+        f"= [bold]{summary.rate:,.0f} events/s[/]"
+        + (f", {summary.duplicates:,} duplicates" if summary.duplicates else "")
+        + (f"; wrote {summary.out_path}" if summary.out_path else "")
+    )
     t = Table("topic", "events")
     for k, v in sorted(summary.by_topic.items()):
         t.add_row(k, f"{v:,}")
@@ -206,6 +259,7 @@ def simulate(
 def _sigterm_as_interrupt():
     def handler(signum, frame):
         raise KeyboardInterrupt
+
     try:
         old = signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not in the main thread (tests)
@@ -221,6 +275,7 @@ def _sigterm_as_interrupt():
 def _stop_flag(stop: dict):
     def handler(signum, frame):
         stop["flag"] = True
+
     try:
         olds = [(sig, signal.signal(sig, handler)) for sig in (signal.SIGINT, signal.SIGTERM)]
     except ValueError:  # not in the main thread (tests)
@@ -237,15 +292,19 @@ def _stop_flag(stop: dict):
 # archive
 # ---------------------------------------------------------------------------------------
 def archive(
-    topic: list[str] = typer.Option(["dossier-events", "document-events", "meeting-events"], "--topic",
-                                    help="short name (dossier-events) or full name; repeatable"),
+    topic: list[str] = typer.Option(
+        list(EVENT_TOPICS), "--topic", help="short name (dossier-events) or full name; repeatable"
+    ),
     out: Path = typer.Option(..., "--out", help="archive directory (one folder per topic)"),
-    from_beginning: bool = typer.Option(False, "--from-beginning",
-                                        help="first run: start at the earliest offsets (default: the end, "
-                                             "so only new records are archived)"),
+    from_beginning: bool = typer.Option(
+        False,
+        "--from-beginning",
+        help="first run: start at the earliest offsets (default: the end, so only new records are archived)",
+    ),
     follow: bool = typer.Option(False, "--follow", help="keep archiving new records until Ctrl-C"),
     segment_records: int = typer.Option(1_000_000, help="records per segment file at most", min=1),
-    prefix: Optional[str] = PREFIX_OPT, connect_timeout: float = TIMEOUT_OPT,
+    prefix: str | None = PREFIX_OPT,
+    connect_timeout: float = TIMEOUT_OPT,
 ) -> None:
     """Archive topics to gzip JSON Lines, resumably (a manifest records the next offsets)."""
     from producers.archive import archive_topic
@@ -262,20 +321,34 @@ def archive(
                 prog.update(task, completed=n, total=None if follow else max(total, n), info="")
 
             # --follow: Ctrl-C / SIGTERM finish the current segments and the manifest, then stop
-            with (_stop_flag(stop) if follow else _sigterm_as_interrupt()):
-                res = archive_topic(s, name, out, from_beginning=from_beginning, follow=follow,
-                                    connect_timeout_s=connect_timeout, segment_records=segment_records,
-                                    progress=update, should_stop=lambda: stop["flag"])
+            with _stop_flag(stop) if follow else _sigterm_as_interrupt():
+                res = archive_topic(
+                    s,
+                    name,
+                    out,
+                    from_beginning=from_beginning,
+                    follow=follow,
+                    connect_timeout_s=connect_timeout,
+                    segment_records=segment_records,
+                    progress=update,
+                    should_stop=lambda: stop["flag"],
+                )
         tot = res.manifest.totals()
-        console.print(f"[green]{res.topic}[/]: {res.new_records:,} new records in {len(res.new_segments)} segment(s); "
-                      f"archive holds {tot['records']:,} ({tot['event_time_min'] or '-'} .. "
-                      f"{tot['event_time_max'] or '-'}) in {res.directory}")
+        console.print(
+            f"[green]{res.topic}[/]: {res.new_records:,} new records in {len(res.new_segments)} segment(s); "
+            f"archive holds {tot['records']:,} ({tot['event_time_min'] or '-'} .. "
+            f"{tot['event_time_max'] or '-'}) in {res.directory}"
+        )
         if res.removed_orphans:
-            console.print(f"[yellow]removed {len(res.removed_orphans)} incomplete file(s) from an interrupted run: "
-                          f"{', '.join(res.removed_orphans)}[/]")
+            console.print(
+                f"[yellow]removed {len(res.removed_orphans)} incomplete file(s) from an interrupted run: "
+                f"{', '.join(res.removed_orphans)}[/]"
+            )
         if res.started_at_end and not res.new_records:
-            console.print("[yellow]first run without --from-beginning: archiving starts at the current end; "
-                          "older records are not archived[/]")
+            console.print(
+                "[yellow]first run without --from-beginning: archiving starts at the current end; "
+                "older records are not archived[/]"
+            )
         gaps = {p: st.gaps for p, st in res.manifest.partitions.items() if st.gaps}
         if gaps:
             console.print(f"[yellow]records deleted by retention before they were archived: {gaps}[/]")
@@ -286,23 +359,27 @@ def archive(
 # ---------------------------------------------------------------------------------------
 def replay(
     files: list[Path] = typer.Argument(..., help="archive segments, simulator --out files, or directories"),
-    speed: Optional[float] = typer.Option(None, "--speed", help="pace at N x the records' own timing", min=1e-6),
+    speed: float | None = typer.Option(None, "--speed", help="pace at N x the records' own timing", min=1e-6),
     max_: bool = typer.Option(False, "--max", help="as fast as possible (the default)"),
-    since: Optional[str] = typer.Option(None, "--since", help="only records with timestamp >= T (ISO; naive = "
-                                                             "Asia/Ho_Chi_Minh)"),
-    until: Optional[str] = typer.Option(None, "--until", help="only records with timestamp < T"),
-    skip_invalid: Optional[Path] = typer.Option(None, "--skip-invalid", metavar="REJECTS.jsonl",
-                                                help="write invalid lines here and carry on (default: stop)"),
+    since: str | None = typer.Option(
+        None, "--since", help="only records with timestamp >= T (ISO; naive = Asia/Ho_Chi_Minh)"
+    ),
+    until: str | None = typer.Option(None, "--until", help="only records with timestamp < T"),
+    skip_invalid: Path | None = typer.Option(
+        None, "--skip-invalid", metavar="REJECTS.jsonl", help="write invalid lines here and carry on (default: stop)"
+    ),
     validate_only: bool = typer.Option(False, "--validate-only", help="check the files, send nothing"),
-    extra_units: list[Path] = typer.Option([], "--extra-units",
-                                           help="unit registry file(s) the events need (like "
-                                                "GOVPULSE_EXTRA_UNITS_FILE); repeatable"),
-    prefix: Optional[str] = PREFIX_OPT, connect_timeout: float = TIMEOUT_OPT,
+    extra_units: list[Path] = typer.Option(
+        [], "--extra-units", help="unit registry file(s) the events need (like GOVPULSE_EXTRA_UNITS_FILE); repeatable"
+    ),
+    prefix: str | None = PREFIX_OPT,
+    connect_timeout: float = TIMEOUT_OPT,
 ) -> None:
     """Validate and replay records into Kafka with their original keys and timestamps."""
     from zoneinfo import ZoneInfo
 
-    from producers.replay import parse_time, replay as do_replay
+    from producers.replay import parse_time
+    from producers.replay import replay as do_replay
     from schemas import units
 
     if speed and max_:
@@ -326,13 +403,24 @@ def replay(
                 task = prog.add_task("validate" if validate_only else "replay", total=1, info="")
 
                 def update(summary, done, total):
-                    prog.update(task, completed=done, total=max(total, 1),
-                                info=f"{summary.sent:,} sent, {summary.rejected:,} rejected, "
-                                     f"{summary.rate:,.0f} rec/s")
+                    prog.update(
+                        task,
+                        completed=done,
+                        total=max(total, 1),
+                        info=f"{summary.sent:,} sent, {summary.rejected:,} rejected, {summary.rate:,.0f} rec/s",
+                    )
 
                 with _sigterm_as_interrupt():
-                    summary = do_replay(s, files, sink=sink, speed=speed, since_ms=since_ms, until_ms=until_ms,
-                                        rejects=skip_invalid, progress=update)
+                    summary = do_replay(
+                        s,
+                        files,
+                        sink=sink,
+                        speed=speed,
+                        since_ms=since_ms,
+                        until_ms=until_ms,
+                        rejects=skip_invalid,
+                        progress=update,
+                    )
             if sink is not None:
                 sink.close()
                 sink = None
@@ -349,24 +437,34 @@ def replay(
                     sent = None
                 sink = None
                 if sent:
-                    raise ReplayError(f"{e}\n{sent:,} records before it were sent; fix the line and run "
-                                      "again (the worker drops duplicates by event_id)", e.file, e.line) from e
+                    raise ReplayError(
+                        f"{e}\n{sent:,} records before it were sent; fix the line and run "
+                        "again (the worker drops duplicates by event_id)",
+                        e.file,
+                        e.line,
+                    ) from e
             raise
         finally:
             if sink is not None:
                 sink.abort()
     verb = "valid" if validate_only else "sent"
-    console.print(f"[green]done[/]: {summary.read:,} records read from {summary.files} file(s), "
-                  f"{summary.sent:,} {verb}, {summary.rejected:,} rejected, {summary.filtered:,} outside "
-                  f"--since/--until in {summary.seconds:.1f} s ({summary.rate:,.0f} rec/s)")
+    console.print(
+        f"[green]done[/]: {summary.read:,} records read from {summary.files} file(s), "
+        f"{summary.sent:,} {verb}, {summary.rejected:,} rejected, {summary.filtered:,} outside "
+        f"--since/--until in {summary.seconds:.1f} s ({summary.rate:,.0f} rec/s)"
+    )
     if summary.rejected:
         console.print(f"[yellow]rejected lines written to {summary.rejects_path}[/]")
     if summary.rerouted:
-        console.print(f"[yellow]{summary.rerouted:,} records came from another topic than their event type's "
-                      "and were sent to the event type's topic[/]")
+        console.print(
+            f"[yellow]{summary.rerouted:,} records came from another topic than their event type's "
+            "and were sent to the event type's topic[/]"
+        )
     if summary.key_mismatch:
-        console.print(f"[yellow]{summary.key_mismatch:,} records had a key other than the event's unit "
-                      "(sent with their original key)[/]")
+        console.print(
+            f"[yellow]{summary.key_mismatch:,} records had a key other than the event's unit "
+            "(sent with their original key)[/]"
+        )
     t = Table("topic", "records")
     for k, v in sorted(summary.by_topic.items()):
         t.add_row(k, f"{v:,}")

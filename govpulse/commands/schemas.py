@@ -49,17 +49,24 @@ def render_all() -> dict[str, str]:
     out: dict[str, str] = {}
     for model in ALL_EVENTS:
         et = model.model_fields["event_type"].default
-        sch = {"$schema": SCHEMA_DIALECT, "$id": f"https://govpulse.local/schemas/v{SCHEMA_VERSION}/{et}.schema.json",
-               **_require_event_type(model.model_json_schema(schema_generator=_AwareDatetimeSchema))}
+        sch = {
+            "$schema": SCHEMA_DIALECT,
+            "$id": f"https://govpulse.local/schemas/v{SCHEMA_VERSION}/{et}.schema.json",
+            **_require_event_type(model.model_json_schema(schema_generator=_AwareDatetimeSchema)),
+        }
         _describe_timestamps(sch)
         out[f"{et}.schema.json"] = _dump(sch)
     combined = EVENT_ADAPTER.json_schema(schema_generator=_AwareDatetimeSchema)
     for d in combined.get("$defs", {}).values():
         _require_event_type(d)
     _describe_timestamps(combined)
-    combined = {"$schema": SCHEMA_DIALECT, "$id": f"https://govpulse.local/schemas/v{SCHEMA_VERSION}/events.schema.json",
-                "title": "govpulse event", "$comment": "Also enforced by parse_event only: "
-                + "; ".join(SERVER_ONLY_RULES), **combined}
+    combined = {
+        "$schema": SCHEMA_DIALECT,
+        "$id": f"https://govpulse.local/schemas/v{SCHEMA_VERSION}/events.schema.json",
+        "title": "govpulse event",
+        "$comment": "Also enforced by parse_event only: " + "; ".join(SERVER_ONLY_RULES),
+        **combined,
+    }
     out["events.schema.json"] = _dump(combined)
     return out
 
@@ -93,6 +100,7 @@ def _describe_timestamps(node) -> None:
 def _dump(d: dict) -> str:
     return json.dumps(d, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
+
 console = Console()
 schemas_app = typer.Typer(help="Event schemas (JSON Schema export of the pydantic models).", no_args_is_help=True)
 
@@ -105,10 +113,14 @@ def export(
     """Write one <event_type>.schema.json per event type and a combined events.schema.json."""
     files = render_all()
     if check:
-        stale = [n for n, text in files.items() if not (directory / n).exists()
-                 or (directory / n).read_text(encoding="utf-8") != text]
-        extra = sorted(p.name for p in directory.glob("*.schema.json") if p.name not in files) \
-            if directory.exists() else []
+        stale = [
+            n
+            for n, text in files.items()
+            if not (directory / n).exists() or (directory / n).read_text(encoding="utf-8") != text
+        ]
+        extra = (
+            sorted(p.name for p in directory.glob("*.schema.json") if p.name not in files) if directory.exists() else []
+        )
         if stale or extra:
             console.print(f"[red]out of date[/]: {', '.join(stale + extra)}; run `govpulse schemas export {directory}`")
             raise typer.Exit(1)

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from govpulse.settings import get_settings
+from common.settings import get_settings
 
 console = Console()
 services_app = typer.Typer(help="Local Kafka (KRaft) and InfluxDB 2.7 servers: install, start, stop, check.")
@@ -27,8 +27,10 @@ def up(timeout: float = typer.Option(120, help="seconds to wait for each health 
         t0 = time.monotonic()
         try:
             if not svc.installed():
-                console.print(f"[cyan]{svc.name}[/]: not in cache yet, installing into {svc.install_dir} "
-                              f"(log: {getattr(svc, 'build_log', svc.install_dir / 'install.log')})")
+                console.print(
+                    f"[cyan]{svc.name}[/]: not in cache yet, installing into {svc.install_dir} "
+                    f"(log: {getattr(svc, 'build_log', svc.install_dir / 'install.log')})"
+                )
                 with console.status(f"installing {svc.name} (InfluxDB builds from source: ~10 min first time)"):
                     svc.install()
                 console.print(f"[cyan]{svc.name}[/]: installed in {time.monotonic() - t0:.0f}s")
@@ -59,8 +61,14 @@ def status_cmd() -> None:
     rows = status(get_settings())
     t = Table("service", "managed", "address", "version", "pid", "health")
     for r in rows:
-        t.add_row(r.name, "yes" if r.managed else "external", r.address, r.version or "-", str(r.pid or "-"),
-                  "[green]healthy[/]" if r.healthy else f"[red]down[/] {r.detail}")
+        t.add_row(
+            r.name,
+            "yes" if r.managed else "external",
+            r.address,
+            r.version or "-",
+            str(r.pid or "-"),
+            "[green]healthy[/]" if r.healthy else f"[red]down[/] {r.detail}",
+        )
     console.print(t)
     if not all(r.healthy for r in rows):
         raise typer.Exit(1)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Optional
 
 import typer
 from rich.console import Console
 
-from govpulse.settings import get_settings
+from common.settings import get_settings
+from common.topics import ALERTS
 
 console = Console()
 alerts_app = typer.Typer(help="Late-dossier alerts (cảnh báo hồ sơ trễ hạn).")
@@ -24,12 +24,15 @@ def _ensure_topics(settings) -> None:  # noqa: ANN001
 
 
 def worker(
-    replay: bool = typer.Option(False, "--replay", help="reprocess from the beginning under a separate app id; "
-                                "'now' is the event-time watermark"),
-    bucket: Optional[str] = typer.Option(None, help="InfluxDB bucket (default GOVPULSE_INFLUX_BUCKET)"),
-    app_id: Optional[str] = typer.Option(None, help="Faust app id = consumer group (default GOVPULSE_APP_ID)"),
+    replay: bool = typer.Option(
+        False,
+        "--replay",
+        help="reprocess from the beginning under a separate app id; 'now' is the event-time watermark",
+    ),
+    bucket: str | None = typer.Option(None, help="InfluxDB bucket (default GOVPULSE_INFLUX_BUCKET)"),
+    app_id: str | None = typer.Option(None, help="Faust app id = consumer group (default GOVPULSE_APP_ID)"),
     web_port: int = typer.Option(6066, help="port of the /health endpoint (0: none)"),
-    until_idle: Optional[float] = typer.Option(None, help="exit once caught up and idle this many seconds"),
+    until_idle: float | None = typer.Option(None, help="exit once caught up and idle this many seconds"),
     batch_size: int = typer.Option(2000, help="events taken per batch"),
     loglevel: str = typer.Option("warning", help="debug, info, warning, error"),
 ) -> None:
@@ -43,11 +46,20 @@ def worker(
         console.print("[red]--replay needs --bucket: a replay writes into its own bucket, not the live one[/]")
         raise typer.Exit(2)
     _ensure_topics(settings)
-    app = build_app(settings, app_id=app_id, bucket=bucket, replay=replay, web_port=web_port,
-                    until_idle=until_idle, batch_size=batch_size)
+    app = build_app(
+        settings,
+        app_id=app_id,
+        bucket=bucket,
+        replay=replay,
+        web_port=web_port,
+        until_idle=until_idle,
+        batch_size=batch_size,
+    )
     logging.getLogger("govpulse").setLevel(loglevel.upper())
-    console.print(f"worker [bold]{app.conf.id}[/] → bucket [bold]{bucket or settings.influx_bucket}[/]"
-                  f"{' (replay)' if replay else ''}; health on :{web_port}/health")
+    console.print(
+        f"worker [bold]{app.conf.id}[/] → bucket [bold]{bucket or settings.influx_bucket}[/]"
+        f"{' (replay)' if replay else ''}; health on :{web_port}/health"
+    )
     sys.argv = [sys.argv[0]]  # faust.Worker parses argv; ours are consumed already
     try:
         faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
@@ -61,9 +73,9 @@ def worker(
 @alerts_app.command("tail")
 def tail(
     from_beginning: bool = typer.Option(False, help="show past alerts too"),
-    kind: Optional[str] = typer.Option(None, help="dossier_overdue, dossier_due_soon or apology_missing"),
-    limit: Optional[int] = typer.Option(None, help="stop after this many alerts"),
-    timeout: Optional[float] = typer.Option(None, help="stop after this many idle seconds"),
+    kind: str | None = typer.Option(None, help="dossier_overdue, dossier_due_soon or apology_missing"),
+    limit: int | None = typer.Option(None, help="stop after this many alerts"),
+    timeout: float | None = typer.Option(None, help="stop after this many idle seconds"),
 ) -> None:
     """Show alerts live as the worker emits them."""
     import orjson
@@ -71,9 +83,12 @@ def tail(
 
     s = get_settings()
     consumer = KafkaConsumer(
-        s.topic("alerts"), bootstrap_servers=s.kafka_bootstrap_servers,
-        auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=False,
-        consumer_timeout_ms=int(timeout * 1000) if timeout else float("inf"), **s.kafka_client_kwargs(),
+        s.topic(ALERTS),
+        bootstrap_servers=s.kafka_bootstrap_servers,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(timeout * 1000) if timeout else float("inf"),
+        **s.kafka_client_kwargs(),
     )
     colours = {"dossier_overdue": "red", "dossier_due_soon": "yellow", "apology_missing": "magenta"}
     n = 0

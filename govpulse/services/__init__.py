@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.settings import Settings
 from govpulse.services.influxdb import InfluxService
 from govpulse.services.kafka import KafkaService
 from govpulse.services.process import ServiceError
-from govpulse.settings import Settings
 
 __all__ = ["InfluxService", "KafkaService", "ServiceError", "ServiceStatus", "all_services", "status"]
 

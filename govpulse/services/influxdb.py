@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from govpulse.settings import Settings
+from common.settings import Settings
 from govpulse.services.process import ManagedProcess, ServiceError, port_in_use, require_tool, run_logged
 
 MODULE = "github.com/influxdata/influxdb/v2"
@@ -53,7 +53,8 @@ class InfluxService:
         port = settings.influx_port
         self.data_dir = settings.home / "data" / f"influxdb-{port}"
         self.proc = ManagedProcess(
-            "influxdb", settings.home / "run" / f"influxdb-{port}.pid",
+            "influxdb",
+            settings.home / "run" / f"influxdb-{port}.pid",
             settings.home / "logs" / f"influxdb-{port}.log",
         )
 
@@ -72,7 +73,9 @@ class InfluxService:
         env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod")
         ver = f"v{self.s.influx_version}"
 
-        out = subprocess.run([go, "mod", "download", "-json", f"{MODULE}@{ver}"], capture_output=True, text=True, env=env)
+        out = subprocess.run(
+            [go, "mod", "download", "-json", f"{MODULE}@{ver}"], capture_output=True, text=True, env=env
+        )
         if out.returncode != 0:
             self.build_log.write_text(out.stdout + out.stderr)
             raise ServiceError(f"downloading {MODULE}@{ver} failed; log: {self.build_log}\n{out.stdout}{out.stderr}")
@@ -88,8 +91,14 @@ class InfluxService:
         pkgconfig_ver = re.search(r"github.com/influxdata/pkg-config (v[0-9.]+)", (src / "go.mod").read_text())
         tools = self.install_dir / "tools"
         run_logged(
-            [go, "install", f"github.com/influxdata/pkg-config@{pkgconfig_ver.group(1) if pkgconfig_ver else 'v0.2.14'}"],
-            self.build_log, env=dict(env, GOBIN=str(tools)), what="installing influxdata/pkg-config",
+            [
+                go,
+                "install",
+                f"github.com/influxdata/pkg-config@{pkgconfig_ver.group(1) if pkgconfig_ver else 'v0.2.14'}",
+            ],
+            self.build_log,
+            env=dict(env, GOBIN=str(tools)),
+            what="installing influxdata/pkg-config",
         )
         wrapper = tools / "rustc-cap-lints"
         wrapper.write_text(RUSTC_WRAPPER)
@@ -101,8 +110,18 @@ class InfluxService:
             build_env["RUSTUP_TOOLCHAIN"] = toolchain
         self.binary.parent.mkdir(parents=True, exist_ok=True)
         run_logged(
-            [go, "build", "-ldflags", f"-X main.version={ver} -X main.commit=go-module-proxy", "-o", str(self.binary),
-             "./cmd/influxd"], self.build_log, cwd=src, env=build_env,
+            [
+                go,
+                "build",
+                "-ldflags",
+                f"-X main.version={ver} -X main.commit=go-module-proxy",
+                "-o",
+                str(self.binary),
+                "./cmd/influxd",
+            ],
+            self.build_log,
+            cwd=src,
+            env=build_env,
             what=f"building influxd {ver} (Go + cargo for libflux)",
         )
         shutil.rmtree(src, ignore_errors=True)
@@ -155,12 +174,17 @@ class InfluxService:
         token = secrets.token_urlsafe(48)
         password = secrets.token_urlsafe(24)
         body = {
-            "username": "govpulse-admin", "password": password, "org": self.s.influx_org,
-            "bucket": self.s.influx_bucket, "token": token,
+            "username": "govpulse-admin",
+            "password": password,
+            "org": self.s.influx_org,
+            "bucket": self.s.influx_bucket,
+            "token": token,
             "retentionPeriodSeconds": _retention_seconds(self.s.influx_retention),
         }
         req = urllib.request.Request(
-            f"{self.s.influx_url}/api/v2/setup", data=json.dumps(body).encode(), method="POST",
+            f"{self.s.influx_url}/api/v2/setup",
+            data=json.dumps(body).encode(),
+            method="POST",
             headers={"Content-Type": "application/json"},
         )
         try:

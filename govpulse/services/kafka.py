@@ -12,7 +12,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from govpulse.settings import Settings
+from common.settings import Settings
 from govpulse.services.process import ManagedProcess, ServiceError, port_in_use, require_tool, run_logged
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,8 +58,16 @@ class KafkaService:
         if self.libs.exists():
             shutil.rmtree(self.libs)
         run_logged(
-            [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
-             f"-DoutputDirectory={self.libs}", "-DincludeScope=runtime"],
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={self.libs}",
+                "-DincludeScope=runtime",
+            ],
             self.install_dir / "install.log",
             what=f"fetching Kafka {self.s.kafka_version} jars with Maven",
         )
@@ -70,9 +78,12 @@ class KafkaService:
     def _java(self) -> list[str]:
         java = require_tool("java", "run the Kafka broker (install a JDK 17+)")
         return [
-            java, f"-Xmx{self.s.kafka_heap}", f"-Xms{self.s.kafka_heap}",
+            java,
+            f"-Xmx{self.s.kafka_heap}",
+            f"-Xms{self.s.kafka_heap}",
             f"-Dlog4j.configuration=file:{self.install_dir / 'log4j.properties'}",
-            "-cp", str(self.libs / "*"),
+            "-cp",
+            str(self.libs / "*"),
         ]
 
     def _properties(self) -> Path:
@@ -80,28 +91,30 @@ class KafkaService:
         props = self.data_dir.parent / f"kafka-{port}.properties"
         props.parent.mkdir(parents=True, exist_ok=True)
         props.write_text(
-            "\n".join([
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@{host}:{cport}",
-                f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
-                f"advertised.listeners=PLAINTEXT://{host}:{port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
-                f"log.dirs={self.data_dir}",
-                "num.partitions=6",
-                "offsets.topic.replication.factor=1",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                # single node: no reason to wait for other members before rebalancing
-                "group.initial.rebalance.delay.ms=0",
-                "auto.create.topics.enable=true",
-                # development broker: keep history (replay), cap disk by size not time
-                "log.retention.hours=-1",
-                "log.retention.bytes=10737418240",
-                "",
-            ])
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@{host}:{cport}",
+                    f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+                    f"advertised.listeners=PLAINTEXT://{host}:{port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.data_dir}",
+                    "num.partitions=6",
+                    "offsets.topic.replication.factor=1",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    # single node: no reason to wait for other members before rebalancing
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=true",
+                    # development broker: keep history (replay), cap disk by size not time
+                    "log.retention.hours=-1",
+                    "log.retention.bytes=10737418240",
+                    "",
+                ]
+            )
         )
         return props
 
@@ -111,7 +124,8 @@ class KafkaService:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         run_logged(
             self._java() + ["kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props)],
-            self.proc.logfile, what="formatting Kafka KRaft storage",
+            self.proc.logfile,
+            what="formatting Kafka KRaft storage",
         )
 
     # -- lifecycle -----------------------------------------------------------------
@@ -119,7 +133,8 @@ class KafkaService:
         from kafka import KafkaAdminClient
 
         admin = KafkaAdminClient(
-            bootstrap_servers=self.s.kafka_bootstrap_servers, request_timeout_ms=3000,
+            bootstrap_servers=self.s.kafka_bootstrap_servers,
+            request_timeout_ms=3000,
             **self.s.kafka_client_kwargs(),
         )
         try:

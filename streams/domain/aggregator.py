@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import heapq
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
-from typing import Callable, Iterable
 
+from common import measurements as m
+from common.measurements import COUNT_FIELDS
 from schemas import units
-from streams import measurements as m
 from streams.domain.counts import FIELD_INDEX, Counts, rates
-from streams.measurements import COUNT_FIELDS
 from streams.domain.records import Record, contributions, effective_due, has_apology, is_open
 from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar, from_ms, to_ms
 
@@ -137,14 +137,19 @@ class UnitState:
         entry = self.open[key]
         self._count(entry, -1)
         due, old_status, old_apology = open_fields(entry)
-        entry = self.open[key] = open_entry(due, old_status if status is None else status,
-                                            old_apology if apology is None else apology)
+        entry = self.open[key] = open_entry(
+            due, old_status if status is None else status, old_apology if apology is None else apology
+        )
         self._count(entry, 1)
         self.gauges_dirty = True
 
     def gauges(self) -> dict[str, int]:
-        return {"open": len(self.open), "overdue": self._overdue, "due_soon": self._due_soon,
-                "overdue_without_apology": self._no_apology}
+        return {
+            "open": len(self.open),
+            "overdue": self._overdue,
+            "due_soon": self._due_soon,
+            "overdue_without_apology": self._no_apology,
+        }
 
     def gauges_recounted(self) -> dict[str, int]:
         """The gauges counted from scratch (tests check the running counts against this)."""
@@ -156,8 +161,7 @@ class UnitState:
                     no_apology += 1
             elif status == 1:
                 due_soon += 1
-        return {"open": len(self.open), "overdue": overdue, "due_soon": due_soon,
-                "overdue_without_apology": no_apology}
+        return {"open": len(self.open), "overdue": overdue, "due_soon": due_soon, "overdue_without_apology": no_apology}
 
 
 def unit_tags(rec: Record) -> dict[str, str]:
@@ -190,7 +194,7 @@ class AlertPolicy:
 @lru_cache(maxsize=100_000)
 def _working_day_shift(local_day: int, n: int, offset_ms: int) -> int:
     """Calendar days between a local date and n working days before it."""
-    from streams.domain.calendar import subtract_working_days
+    from common.calendar import subtract_working_days
 
     noon = local_day * DAY_MS - offset_ms + 12 * HOUR_MS
     earlier = to_ms(subtract_working_days(from_ms(noon), n))
@@ -200,8 +204,14 @@ def _working_day_shift(local_day: int, n: int, offset_ms: int) -> int:
 class Aggregator:
     """All units of the partitions this worker owns."""
 
-    def __init__(self, cal: LocalCalendar, policy: AlertPolicy, get_record: Callable[[str], Record | None],
-                 allowed_lateness_ms: int = 400 * DAY_MS, rolling_windows: Iterable[str] = tuple(ROLLING)):
+    def __init__(
+        self,
+        cal: LocalCalendar,
+        policy: AlertPolicy,
+        get_record: Callable[[str], Record | None],
+        allowed_lateness_ms: int = 400 * DAY_MS,
+        rolling_windows: Iterable[str] = tuple(ROLLING),
+    ):
         self.cal = cal
         self.rolling_windows = tuple(w for w in ROLLING if w in set(rolling_windows))
         policy.offset_ms = cal.offset_ms
@@ -261,8 +271,11 @@ class Aggregator:
         day = self.cal.local_day(t)
         month, year, report_year = _calendar_keys(self.cal, day)
         stores = (
-            (u.hourly, h), (u.daily, day),
-            (u.calendar, ("month", month)), (u.calendar, ("year", year)), (u.calendar, ("report_year", report_year)),
+            (u.hourly, h),
+            (u.daily, day),
+            (u.calendar, (m.MONTH, month)),
+            (u.calendar, (m.YEAR, year)),
+            (u.calendar, (m.REPORT_YEAR, report_year)),
         )
         for store, k in stores:
             c = store.get(k)
@@ -272,9 +285,9 @@ class Aggregator:
                 c.bump(idx, delta)
         u.dirty_hours.add(h)
         u.dirty_days.add(day)
-        u.dirty_calendar.add(("month", month))
-        u.dirty_calendar.add(("year", year))
-        u.dirty_calendar.add(("report_year", report_year))
+        u.dirty_calendar.add((m.MONTH, month))
+        u.dirty_calendar.add((m.YEAR, year))
+        u.dirty_calendar.add((m.REPORT_YEAR, report_year))
         if any(d < 0 for _, d in changes):
             u.removed_hours.add(h)
             u.removed_days.add(day)
@@ -303,8 +316,13 @@ class Aggregator:
                 u.open_update(key, apology=apo)
         elif entry is not None:
             u.open_drop(key)
-        elif (due is not None and "res" in rec and rec["res"]["at"] > due and not apo
-              and APOLOGY_MISSING not in rec.get("al", {})):
+        elif (
+            due is not None
+            and "res" in rec
+            and rec["res"]["at"] > due
+            and not apo
+            and APOLOGY_MISSING not in rec.get("al", {})
+        ):
             # resolved late but never seen open (its resolution was read first, or after a rebuild):
             # it still owes the apology check, as when the events come in order
             self._push(rec["p"], due + self.policy.apology_grace_ms, key, APOLOGY_MISSING, due)
@@ -363,17 +381,35 @@ class Aggregator:
         dossier_id = key.split("|", 2)[2]
         return {
             "alert_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{key}|{kind}|{due}")),
-            "kind": kind, "dossier_id": dossier_id, "unit_code": u.unit, **{k: v for k, v in u.tags.items()},
-            "procedure_code": rcv.get("proc", ""), "field": rcv.get("fld", ""),
-            "received_at": iso(rcv["at"]) if rcv else None, "due_at": iso(due), "alert_at": iso(at),
-            "late_seconds": (at - due) // 1000, "apology_sent": has_apology(rec),
-            "resolved": res is not None, "resolved_at": iso(res["at"]) if res else None,
+            "kind": kind,
+            "dossier_id": dossier_id,
+            "unit_code": u.unit,
+            **{k: v for k, v in u.tags.items()},
+            "procedure_code": rcv.get("proc", ""),
+            "field": rcv.get("fld", ""),
+            "received_at": iso(rcv["at"]) if rcv else None,
+            "due_at": iso(due),
+            "alert_at": iso(at),
+            "late_seconds": (at - due) // 1000,
+            "apology_sent": has_apology(rec),
+            "resolved": res is not None,
+            "resolved_at": iso(res["at"]) if res else None,
         }
 
     def _alert_row(self, u: UnitState, a: dict) -> Row:
-        tags = {**u.tags, "kind": a["kind"], "procedure_code": a["procedure_code"] or "-", "dossier_id": a["dossier_id"]}
-        fields: dict[str, object] = {"due_at": a["due_at"], "late_seconds": a["late_seconds"], "field": a["field"] or "-",
-                                     "apology_sent": a["apology_sent"], "resolved": a["resolved"]}
+        tags = {
+            **u.tags,
+            "kind": a["kind"],
+            "procedure_code": a["procedure_code"] or "-",
+            "dossier_id": a["dossier_id"],
+        }
+        fields: dict[str, object] = {
+            "due_at": a["due_at"],
+            "late_seconds": a["late_seconds"],
+            "field": a["field"] or "-",
+            "apology_sent": a["apology_sent"],
+            "resolved": a["resolved"],
+        }
         if a["resolved_at"]:
             fields["resolved_at"] = a["resolved_at"]
         return (m.DOSSIER_ALERTS, tags, fields, to_ms_iso(a["alert_at"]))
@@ -416,15 +452,23 @@ class Aggregator:
             if now is None:
                 continue
             rows.extend(self._unit_rows(u, now))
-            if wall_ms is not None and u.last_event and (
-                    u.last_event != u.activity_written or wall_ms - u.activity_written_at >= ACTIVITY_REFRESH_MS):
+            if (
+                wall_ms is not None
+                and u.last_event
+                and (u.last_event != u.activity_written or wall_ms - u.activity_written_at >= ACTIVITY_REFRESH_MS)
+            ):
                 # on news, and otherwise once a minute so a silent unit's age keeps growing: every
                 # unit at every flush was thousands of points per flush that said nothing new
                 u.activity_written, u.activity_written_at = dict(u.last_event), wall_ms
                 for src, last in u.last_event.items():
-                    rows.append((m.UNIT_ACTIVITY, {**u.tags, "source_system": src},
-                                 {"last_event_at": iso(last), "last_event_age_seconds": max(0, now - last) / 1000},
-                                 wall_ms))
+                    rows.append(
+                        (
+                            m.UNIT_ACTIVITY,
+                            {**u.tags, "source_system": src},
+                            {"last_event_at": iso(last), "last_event_age_seconds": max(0, now - last) / 1000},
+                            wall_ms,
+                        )
+                    )
         rows.extend(self.alert_updates.values())
         self.alert_updates.clear()
         return rows
@@ -478,13 +522,15 @@ class Aggregator:
         u.removed_hours.clear()
         u.removed_days.clear()
         for window, key in u.dirty_calendar:
-            start = {"month": self.cal.month_start, "year": self.cal.year_start,
-                     "report_year": self.cal.report_year_start}[window](key)
+            start = {
+                m.MONTH: self.cal.month_start,
+                m.YEAR: self.cal.year_start,
+                m.REPORT_YEAR: self.cal.report_year_start,
+            }[window](key)
             rows.append(_rate_row(u.window_tags(window), u.calendar.get((window, key), Counts()), start, full=True))
         u.dirty_calendar.clear()
         if u.gauges_dirty:
-            rows.append((m.OPEN_DOSSIERS, Tags(u.tags), dict(u.gauges()),
-                         (now // HOUR_MS) * HOUR_MS))
+            rows.append((m.OPEN_DOSSIERS, Tags(u.tags), dict(u.gauges()), (now // HOUR_MS) * HOUR_MS))
             u.gauges_dirty = False
         return rows
 

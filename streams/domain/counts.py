@@ -1,15 +1,15 @@
 """Counts and the rates derived from them (no I/O).
 
-A :class:`Counts` is a sparse vector over :data:`streams.measurements.COUNT_FIELDS`.
+A :class:`Counts` is a sparse vector over :data:`common.measurements.COUNT_FIELDS`.
 Rates are always computed from summed counts: a province's on-time rate is
 ``sum(early + on_time) / sum(resolved)`` over its units, never a mean of unit rates.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
-from streams.measurements import COUNT_FIELDS, RATE_DEFINITIONS
+from common.measurements import COUNT_FIELDS, RATE_DEFINITIONS
 
 FIELD_INDEX: dict[str, int] = {name: i for i, name in enumerate(COUNT_FIELDS)}
 N_FIELDS = len(COUNT_FIELDS)
@@ -21,7 +21,7 @@ class Counts(dict):
     __slots__ = ()
 
     @classmethod
-    def of(cls, **named: int) -> "Counts":
+    def of(cls, **named: int) -> Counts:
         c = cls()
         for name, v in named.items():
             if v:
@@ -31,7 +31,7 @@ class Counts(dict):
     def get_field(self, name: str) -> int:
         return self.get(FIELD_INDEX[name], 0)
 
-    def add(self, other: Mapping[int, int], sign: int = 1) -> "Counts":
+    def add(self, other: Mapping[int, int], sign: int = 1) -> Counts:
         """In-place ``self += sign * other``; zeros are dropped so equal totals compare equal."""
         for k, v in other.items():
             nv = self.get(k, 0) + sign * v
@@ -74,8 +74,9 @@ def ratio(numerator: int, denominator: int) -> float | None:
 
 
 # RATE_DEFINITIONS by field index, for the per-row hot path
-_RATES_BY_INDEX = tuple((rate, tuple(FIELD_INDEX[n] for n in nums), FIELD_INDEX[den])
-                        for rate, (nums, den) in RATE_DEFINITIONS.items())
+_RATES_BY_INDEX = tuple(
+    (rate, tuple(FIELD_INDEX[n] for n in nums), FIELD_INDEX[den]) for rate, (nums, den) in RATE_DEFINITIONS.items()
+)
 
 
 def rates(counts: Mapping[int, int] | Mapping[str, int]) -> dict[str, float]:

@@ -12,7 +12,8 @@ which time, and the aggregator applies ``contributions(new) - contributions(old)
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from schemas import events as ev
 from streams.domain.counts import FIELD_INDEX as F
@@ -42,8 +43,14 @@ def record_key(event: ev.Envelope) -> tuple[str, str]:
 
 def new_record(event: ev.Envelope, kind: str, partition: int) -> Record:
     return {
-        "k": kind, "p": partition, "u": event.unit_key, "pc": event.province_code,
-        "dc": event.district_code, "wc": event.ward_code, "src": event.source_system, "eids": [],
+        "k": kind,
+        "p": partition,
+        "u": event.unit_key,
+        "pc": event.province_code,
+        "dc": event.district_code,
+        "wc": event.ward_code,
+        "src": event.source_system,
+        "eids": [],
     }
 
 
@@ -53,13 +60,26 @@ def _fact(event: ev.Envelope) -> tuple[str, dict]:
     occ = to_ms(e.occurred_at)
     base = {"eid": str(e.event_id), "occ": occ}
     if isinstance(e, ev.DossierReceived):
-        return "rcv", {**base, "at": to_ms(e.received_at), "due": to_ms(e.due_at), "ch": e.channel.value,
-                       "os": e.online_service.value if e.online_service else None,
-                       "proc": e.procedure_code, "fld": e.field}
+        return "rcv", {
+            **base,
+            "at": to_ms(e.received_at),
+            "due": to_ms(e.due_at),
+            "ch": e.channel.value,
+            "os": e.online_service.value if e.online_service else None,
+            "proc": e.procedure_code,
+            "fld": e.field,
+        }
     if isinstance(e, ev.DossierResolved):
-        return "res", {**base, "at": to_ms(e.resolved_at), "due": to_ms(e.due_at), "rcv": to_ms(e.received_at),
-                       "dig": e.result_digitised, "fee": e.fee_paid_online is not None,
-                       "paid": bool(e.fee_paid_online), "out": e.outcome.value}
+        return "res", {
+            **base,
+            "at": to_ms(e.resolved_at),
+            "due": to_ms(e.due_at),
+            "rcv": to_ms(e.received_at),
+            "dig": e.result_digitised,
+            "fee": e.fee_paid_online is not None,
+            "paid": bool(e.fee_paid_online),
+            "out": e.outcome.value,
+        }
     if isinstance(e, ev.SupplementRequested):
         return "sup", {**base, "at": to_ms(e.requested_at), "due": to_ms(e.new_due_at)}
     if isinstance(e, ev.DossierTransferred):
@@ -73,14 +93,25 @@ def _fact(event: ev.Envelope) -> tuple[str, dict]:
     if isinstance(e, ev.SatisfactionRated):
         return "rate", {**base, "at": to_ms(e.rated_at), "lvl": e.rating.value}
     if isinstance(e, ev.DocumentIssued):
-        return "doc", {**base, "at": to_ms(e.issued_at), "signed": e.digitally_signed,
-                       "leader": e.signer_is_leader, "secret": e.secret,
-                       "cert": e.certificate_kind.value if e.certificate_kind else None}
+        return "doc", {
+            **base,
+            "at": to_ms(e.issued_at),
+            "signed": e.digitally_signed,
+            "leader": e.signer_is_leader,
+            "secret": e.secret,
+            "cert": e.certificate_kind.value if e.certificate_kind else None,
+        }
     if isinstance(e, ev.DocumentReceived):
         return "doc", {**base, "at": to_ms(e.received_at), "online": e.processed_online}
     if isinstance(e, ev.MeetingEnded):
-        return "end", {**base, "at": to_ms(e.ended_at), "start": to_ms(e.started_at),
-                       "smooth": e.uninterrupted, "drops": e.connection_drops, "eps": e.endpoints_connected}
+        return "end", {
+            **base,
+            "at": to_ms(e.ended_at),
+            "start": to_ms(e.started_at),
+            "smooth": e.uninterrupted,
+            "drops": e.connection_drops,
+            "eps": e.endpoints_connected,
+        }
     if isinstance(e, ev.MeetingScheduled):
         return "sched", {**base, "at": to_ms(e.scheduled_start), "eps": len(e.endpoints)}
     if isinstance(e, ev.MeetingStarted):

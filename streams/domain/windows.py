@@ -1,6 +1,6 @@
 """Time arithmetic for classification and windows (no I/O). Times are epoch milliseconds, UTC.
 
-Windows (see streams.measurements):
+Windows (see common.measurements):
 - rolling ``24h`` evaluated every hour, ``7d``/``30d`` every local day. The value "as of"
   instant T covers [T - length, T). An event at t touches the as-of instants whose window
   contains it, plus the first one after it has left (so the decay to zero is written too).
@@ -14,9 +14,12 @@ offset per deployment is exact and keeps the hot path to integer arithmetic.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
+
+from common import measurements as m
+from common.calendar import LOCAL_TIMEZONE
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -24,7 +27,7 @@ DAY_MS = 86_400_000
 EARLY, ON_TIME, LATE = "early", "on_time", "late"
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
@@ -36,7 +39,7 @@ def to_ms(t: datetime) -> int:
 
 
 def from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class LocalCalendar:
     report_start_day: int = 15
 
     @classmethod
-    def for_zone(cls, tz: str = "Asia/Ho_Chi_Minh", report_year_start: str = "12-15") -> "LocalCalendar":
+    def for_zone(cls, tz: str = LOCAL_TIMEZONE, report_year_start: str = "12-15") -> LocalCalendar:
         off = ZoneInfo(tz).utcoffset(datetime(2020, 1, 1))
         m, d = (int(x) for x in report_year_start.split("-"))
         date(2001, m, d)  # validates month/day
@@ -113,9 +116,9 @@ def _epoch_day_to_date(day: int) -> date:
 # -- rolling windows -------------------------------------------------------------------
 ROLLING = {
     # window: (bucket, steps in the window)
-    "24h": ("hour", 24),
-    "7d": ("day", 7),
-    "30d": ("day", 30),
+    m.ROLLING_24H: ("hour", 24),
+    m.ROLLING_7D: ("day", 7),
+    m.ROLLING_30D: ("day", 30),
 }
 
 

@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.calendar import LOCAL_TIMEZONE
+
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -66,27 +68,39 @@ class Settings(BaseSettings):
     # --- worker -----------------------------------------------------------------
     app_id: str = "govpulse-worker"
     worker_name: str | None = Field(
-        None, description="this worker's name in pipeline_health (tag worker); default host:web port "
-                          "(host:pid without a web server). Keep it stable across restarts.")
-    timezone: str = "Asia/Ho_Chi_Minh"
+        None,
+        description="this worker's name in pipeline_health (tag worker); default host:web port "
+        "(host:pid without a web server). Keep it stable across restarts.",
+    )
+    timezone: str = LOCAL_TIMEZONE
     allowed_lateness: timedelta = Field(timedelta(days=400), description="event-time lateness still applied to windows")
     due_soon_lead_working_days: int = Field(1, ge=0)
-    apology_grace: timedelta = Field(timedelta(days=1), description="delay after a dossier goes late before apology_missing")
+    apology_grace: timedelta = Field(
+        timedelta(days=1), description="delay after a dossier goes late before apology_missing"
+    )
     emit_interval_seconds: float = Field(2.0, gt=0)
     web_bind: str = Field("127.0.0.1", description="address of the worker's /health and /live server")
     table_store: str = Field("memory://", description="faust table store: memory:// or rocksdb://")
     report_year_start: str = Field("12-15", description="MM-DD start of the annual reporting period (Decree 09/2019)")
     rolling_windows: str = Field(
-        "24h,7d,30d", description="rolling windows to emit (24h is hourly: one point per unit-hour of history)")
+        "24h,7d,30d", description="rolling windows to emit (24h is hourly: one point per unit-hour of history)"
+    )
     dead_letter_max_raw_bytes: int = Field(
-        64 * 1024, ge=256, le=512 * 1024,
+        64 * 1024,
+        ge=256,
+        le=512 * 1024,
         description="raw payload kept in a dead letter; a larger one is cut to its first bytes, with its size and "
-                    "SHA-256, so a dead letter always fits in one Kafka request")
+        "SHA-256, so a dead letter always fits in one Kafka request",
+    )
     # A worker killed without leaving its group holds its partitions until its session expires;
     # Faust's default (60 s) stalled a restarted worker that long. The consumer heartbeats from its
     # own thread, so a busy event loop cannot make it miss this deadline.
-    kafka_session_timeout: float = Field(10.0, ge=6.0, description="consumer group session timeout, seconds "
-                                         "(the broker's group.min.session.timeout.ms is 6 s by default)")
+    kafka_session_timeout: float = Field(
+        10.0,
+        ge=6.0,
+        description="consumer group session timeout, seconds "
+        "(the broker's group.min.session.timeout.ms is 6 s by default)",
+    )
     kafka_heartbeat_interval: float = Field(1.0, gt=0, description="consumer heartbeat interval, seconds")
 
     @field_validator("topic_prefix")

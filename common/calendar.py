@@ -32,23 +32,36 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache
 from zoneinfo import ZoneInfo
 
 import holidays as _holidays
 
 __all__ = [
-    "LOCAL_TZ", "is_working_day", "add_working_days", "subtract_working_days", "working_days_between",
-    "next_working_day", "previous_working_day", "local_date", "holidays_in", "weekend_workdays_in", "working_days_in",
+    "LOCAL_TIMEZONE",
+    "LOCAL_TZ",
+    "add_working_days",
+    "holidays_in",
+    "is_working_day",
+    "local_date",
+    "next_working_day",
+    "previous_working_day",
+    "subtract_working_days",
+    "weekend_workdays_in",
+    "working_days_between",
+    "working_days_in",
 ]
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+# The one definition of the local time zone: Vietnam's working days and holidays are dates in it,
+# and it is the default of GOVPULSE_TIMEZONE (the calendar windows) and of scenario files.
+LOCAL_TIMEZONE = "Asia/Ho_Chi_Minh"
+LOCAL_TZ = ZoneInfo(LOCAL_TIMEZONE)
 
 # holidays' data covers these years; outside them we still compute Mon-Fri days.
 _MIN_YEAR, _MAX_YEAR = 1, 9998
 
 
-@lru_cache(maxsize=None)
+@cache
 def _year_tables(year: int) -> tuple[frozenset[date], frozenset[date], tuple[int, ...]]:
     """(public holidays, weekend workdays, sorted ordinals of working days) for one year."""
     cal = _holidays.country_holidays("VN", years=year)

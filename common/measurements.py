@@ -68,30 +68,55 @@ UNIT_ACTIVITY = "unit_activity"
 
 UNIT_TAGS = ("province_code", "unit_code", "unit_level", "unit_name", "ward_code", "district_code")
 
-WINDOWS = ("24h", "7d", "30d", "month", "year", "report_year")
-ROLLING_WINDOWS = ("24h", "7d", "30d")
-CALENDAR_WINDOWS = ("month", "year", "report_year")
+# Window names (tag ``window``): rolling windows, then calendar periods.
+ROLLING_24H, ROLLING_7D, ROLLING_30D = "24h", "7d", "30d"
+MONTH, YEAR, REPORT_YEAR = "month", "year", "report_year"
+ROLLING_WINDOWS = (ROLLING_24H, ROLLING_7D, ROLLING_30D)
+CALENDAR_WINDOWS = (MONTH, YEAR, REPORT_YEAR)
+WINDOWS = ROLLING_WINDOWS + CALENDAR_WINDOWS
 
 ALERT_KINDS = ("dossier_overdue", "dossier_due_soon", "apology_missing")
 
 # Counts per unit and window (all ints).
 COUNT_FIELDS = (
     # dossiers received, by channel (hồ sơ tiếp nhận)
-    "received", "received_online", "received_online_full", "received_online_partial",
-    "received_in_person", "received_postal",
+    "received",
+    "received_online",
+    "received_online_full",
+    "received_online_partial",
+    "received_in_person",
+    "received_postal",
     # dossiers resolved (đã giải quyết): early + on_time + late = resolved
-    "resolved", "resolved_early", "resolved_on_time", "resolved_late",
-    "results_digitised", "fee_applicable", "paid_online",
-    "supplements", "transfers", "withdrawn", "refused",
+    "resolved",
+    "resolved_early",
+    "resolved_on_time",
+    "resolved_late",
+    "results_digitised",
+    "fee_applicable",
+    "paid_online",
+    "supplements",
+    "transfers",
+    "withdrawn",
+    "refused",
     # apology letters (thư xin lỗi); late_with_apology = resolved late in this window with an apology
-    "apologies", "late_with_apology",
+    "apologies",
+    "late_with_apology",
     # satisfaction (mức độ hài lòng)
-    "ratings", "ratings_very_satisfied", "ratings_satisfied", "ratings_unsatisfied",
+    "ratings",
+    "ratings_very_satisfied",
+    "ratings_satisfied",
+    "ratings_unsatisfied",
     # documents (văn bản điện tử)
-    "documents_issued", "documents_signed", "documents_signed_by_leader", "documents_secret",
-    "documents_received", "documents_processed_online",
+    "documents_issued",
+    "documents_signed",
+    "documents_signed_by_leader",
+    "documents_secret",
+    "documents_received",
+    "documents_processed_online",
     # online meetings (họp trực tuyến)
-    "meetings_held", "meetings_uninterrupted", "meeting_connection_drops",
+    "meetings_held",
+    "meetings_uninterrupted",
+    "meeting_connection_drops",
 )
 
 # rate field -> (numerator fields summed, denominator field); the only rate definitions.
@@ -118,8 +143,19 @@ RATE_DEFINITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 RATE_FIELDS = tuple(RATE_DEFINITIONS)
 
 OPEN_FIELDS = ("open", "overdue", "due_soon", "overdue_without_apology")
-HEALTH_FIELDS = ("events_total", "events_per_second", "consumer_lag", "dead_letters", "late_events", "duplicates",
-                 "offset_gaps", "conflicting_event_ids", "repartitioned", "unkeyed", "processing_errors",
-                 "points_rejected")
+HEALTH_FIELDS = (
+    "events_total",
+    "events_per_second",
+    "consumer_lag",
+    "dead_letters",
+    "late_events",
+    "duplicates",
+    "offset_gaps",
+    "conflicting_event_ids",
+    "repartitioned",
+    "unkeyed",
+    "processing_errors",
+    "points_rejected",
+)
 # the pipeline_health topic tag of the sink's own row (points_rejected)
 SINK_TOPIC = "influxdb"

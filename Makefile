@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test test-unit services services-down status bench dashboards schemas clean-venv
+.PHONY: demo test test-unit lint services services-down status bench dashboards schemas clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: govpulse needs Python 3.11"; exit 1; }
@@ -28,8 +28,15 @@ status: $(STAMP)
 demo: services
 	$(BIN)/govpulse demo
 
-## The tests, against the real local Kafka and InfluxDB (started here if needed).
-test: services
+## Code health: lint and format (ruff), types (mypy), the package graph (import-linter).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## The tests, against the real local Kafka and InfluxDB (started here if needed), after the checks.
+test: lint services
 	$(BIN)/govpulse services status
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ -n "$$CI" ]; then $(BIN)/govpulse services down; fi; exit $$rc

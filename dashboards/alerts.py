@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 from grafana_foundation_sdk.builders import alerting as ab
@@ -282,16 +283,22 @@ def _rule_builder(spec: AlertSpec, threshold_text: str) -> ab.Rule:
     )
 
 
-def _encode(obj) -> object:
-    return json.loads(json.dumps(obj, cls=JSONEncoder))
+# a JSON value, as the provisioning files hold them
+Json = str | int | float | bool | None | list["Json"] | dict[str, "Json"]
 
 
-def api_rules(environ: dict[str, str] | None = None) -> list[dict]:
+def _encode(obj: object) -> dict[str, Any]:
+    """A built SDK object as its JSON object."""
+    out: dict[str, Any] = json.loads(json.dumps(obj, cls=JSONEncoder))
+    return out
+
+
+def api_rules(environ: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Rules as Grafana's provisioning API takes them, thresholds resolved from ``environ``."""
     return [_encode(_rule_builder(s, s.threshold_value(environ)).build()) for s in ALERTS]
 
 
-def api_rule_group(environ: dict[str, str] | None = None) -> dict:
+def api_rule_group(environ: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "title": RULE_GROUP,
         "folderUid": FOLDER_UID,
@@ -300,7 +307,7 @@ def api_rule_group(environ: dict[str, str] | None = None) -> dict:
     }
 
 
-def _file_strings(obj):
+def _file_strings(obj: Json) -> Json:
     """Escape ``$`` for provisioning-file env expansion, then turn env markers into ``$__env{NAME}``."""
     if isinstance(obj, str):
         out = obj.replace("$", "$$")
@@ -314,8 +321,8 @@ def _file_strings(obj):
     return obj
 
 
-def file_rules_doc() -> dict:
-    rules = []
+def file_rules_doc() -> dict[str, Any]:
+    rules: list[Json] = []
     for s in ALERTS:
         t = THRESHOLDS.get(s.threshold)
         text = _ENV_MARK.format(t.env) if t else s.threshold
@@ -340,7 +347,7 @@ def file_rules_doc() -> dict:
 # ---------------------------------------------------------------------------------------
 # other provisioning files
 # ---------------------------------------------------------------------------------------
-def datasource_doc() -> dict:
+def datasource_doc() -> dict[str, Any]:
     return {
         "apiVersion": 1,
         "datasources": [
@@ -365,9 +372,9 @@ def datasource_doc() -> dict:
     }
 
 
-def datasource_api_payload(url: str, organization: str, bucket: str, token: str | None) -> dict:
+def datasource_api_payload(url: str, organization: str, bucket: str, token: str | None) -> dict[str, Any]:
     """The datasource as Grafana's /api/datasources takes it (token only when given)."""
-    body = {
+    body: dict[str, Any] = {
         "uid": DATASOURCE_UID,
         "name": DATASOURCE_NAME,
         "type": DATASOURCE_TYPE,
@@ -382,7 +389,7 @@ def datasource_api_payload(url: str, organization: str, bucket: str, token: str 
     return body
 
 
-def dashboard_provider_doc() -> dict:
+def dashboard_provider_doc() -> dict[str, Any]:
     return {
         "apiVersion": 1,
         "providers": [
@@ -401,7 +408,7 @@ def dashboard_provider_doc() -> dict:
     }
 
 
-def contact_points_doc() -> dict:
+def contact_points_doc() -> dict[str, Any]:
     return {
         "apiVersion": 1,
         "contactPoints": [
@@ -445,11 +452,11 @@ HEADER = (
 )
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc,unused-ignore]  # PyYAML has no type stubs here: SafeDumper is Any
     """Multi-line strings (the Flux queries) as literal blocks, so the files read like the queries."""
 
 
-def _str(dumper: yaml.SafeDumper, value: str):
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     if "\n" in value:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
     return dumper.represent_scalar("tag:yaml.org,2002:str", value)
@@ -458,8 +465,9 @@ def _str(dumper: yaml.SafeDumper, value: str):
 _Dumper.add_representer(str, _str)
 
 
-def _yaml(doc: dict) -> str:
-    return HEADER + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+def _yaml(doc: dict[str, Any]) -> str:
+    text: str = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+    return HEADER + text
 
 
 def render_provisioning() -> dict[str, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
@@ -172,10 +173,12 @@ def _organize(order: list[str], rename: dict[str, str], exclude: tuple[str, ...]
 
 def _headers_as_overrides(p: dm.Panel) -> None:
     for t in p.transformations or []:
-        if t.id_val != "organize" or not t.options.get("renameByName"):
+        # the SDK types options as object; an organize transformation's are the dict _organize gives
+        options = cast("dict[str, Any]", t.options)
+        if t.id_val != "organize" or not options.get("renameByName"):
             continue
-        renames = t.options["renameByName"]
-        t.options = {**t.options, "renameByName": {}}
+        renames = options["renameByName"]
+        t.options = {**options, "renameByName": {}}
         if p.field_config is None:
             p.field_config = dm.FieldConfigSource()
         overrides = p.field_config.overrides or []
@@ -458,7 +461,7 @@ def headline_rates_timeseries(pid: int) -> timeseries.Panel:
     return p
 
 
-def _alert_link(uid: str) -> list[dict]:
+def _alert_link(uid: str) -> list[dict[str, str]]:
     return [
         {
             "title": "Chi tiết đơn vị",
@@ -499,6 +502,8 @@ def province_overview() -> db.Dashboard:
         )
     )
     d = d.with_row(db.Row("Xếp hạng đơn vị").id(ids()))
+    on_time_thresholds = _thresholds("on_time_rate")
+    assert on_time_thresholds is not None, "on_time_rate has a target in TARGETS"
     ranking = (
         table.Panel()
         .id(ids())
@@ -550,7 +555,7 @@ def province_overview() -> db.Dashboard:
                     ("unit", "percentunit"),
                     ("decimals", 2),
                     ("custom.cellOptions", {"type": "color-background"}),
-                    ("thresholds", _thresholds("on_time_rate").build()),
+                    ("thresholds", on_time_thresholds.build()),
                 ),
                 _by_name(
                     "late", ("custom.cellOptions", {"type": "color-text"}), ("thresholds", _count_thresholds().build())
@@ -1299,7 +1304,7 @@ DASHBOARDS = {
 # ---------------------------------------------------------------------------------------
 # rendering
 # ---------------------------------------------------------------------------------------
-def to_json_text(obj) -> str:
+def to_json_text(obj: object) -> str:
     return json.dumps(obj, cls=JSONEncoder, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -1318,5 +1323,5 @@ def render_dashboards() -> dict[str, str]:
     return {f"{name}.json": to_json_text(_finish(build().build())) for name, build in DASHBOARDS.items()}
 
 
-def dashboard_models() -> dict[str, dict]:
+def dashboard_models() -> dict[str, dict[str, Any]]:
     return {name: json.loads(text) for name, text in render_dashboards().items()}

@@ -160,7 +160,7 @@ def substitute_variables(query: str, variables: typing.Mapping[str, str]) -> str
     that still contains a placeholder.
     """
 
-    def repl(m: re.Match) -> str:
+    def repl(m: re.Match[str]) -> str:
         name = m.group(1) or m.group(3)
         fmt = m.group(2)
         if name not in variables:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlparse
 
 from dashboards.alerts import (
@@ -22,6 +22,9 @@ from dashboards.alerts import (
 )
 from dashboards.build import FOLDER_TITLE, FOLDER_UID, dashboard_models
 from dashboards.flux import DATASOURCE_UID
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class PushError(Exception):
@@ -45,12 +48,17 @@ def is_subset(want: Any, have: Any) -> bool:
     if isinstance(want, dict):
         return isinstance(have, dict) and all(k in have and is_subset(v, have[k]) for k, v in want.items())
     if isinstance(want, list):
-        return isinstance(have, list) and len(want) == len(have) and all(is_subset(a, b) for a, b in zip(want, have))
+        return (
+            isinstance(have, list)
+            and len(want) == len(have)
+            and all(is_subset(a, b) for a, b in zip(want, have, strict=True))
+        )
     if isinstance(want, bool) or isinstance(have, bool):
         return type(want) is type(have) and want == have
     if isinstance(want, float) or isinstance(have, float):
         return isinstance(have, (int, float)) and not isinstance(have, bool) and float(want) == float(have)
-    return want == have
+    same: bool = want == have
+    return same
 
 
 def _check_url(url: str) -> None:
@@ -58,7 +66,7 @@ def _check_url(url: str) -> None:
     if u.scheme not in ("http", "https") or not u.hostname:
         raise PushError(f"bad Grafana URL {url!r}: expected http(s)://host[:port][/path]")
     try:
-        u.port
+        _ = u.port  # raises ValueError for a port that is not a number in 0-65535
     except ValueError as e:
         raise PushError(f"bad Grafana URL {url!r}: {e}") from e
 
@@ -66,13 +74,14 @@ def _check_url(url: str) -> None:
 class _Grafana:
     """grafana-client calls with errors turned into operator messages."""
 
-    def __init__(self, url: str, token: str, timeout: float):
-        from grafana_client import GrafanaApi
+    def __init__(self, url: str, token: str, timeout: float) -> None:
+        from grafana_client.api import GrafanaApi
 
         self.url = url.rstrip("/")
         self.api = GrafanaApi.from_url(self.url, credential=token, timeout=timeout)
 
-    def call(self, action: str, fn: Callable, *args, **kwargs):
+    def call(self, action: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | None:
+        """``fn(*args, **kwargs)``; None when Grafana answers 404 Not Found."""
         from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaUnauthorizedError
 
         try:
@@ -100,7 +109,7 @@ class _Grafana:
             raise PushError(f"cannot reach Grafana at {self.url} to {action}: {type(e).__name__}: {e}") from e
 
 
-def _message(e) -> str:
+def _message(e: Exception) -> str:
     resp = getattr(e, "response", None)
     if isinstance(resp, dict) and resp.get("message"):
         return str(resp["message"])
@@ -168,7 +177,7 @@ def push(
         report.add("folder", FOLDER_UID, "unchanged")
 
     # --- dashboards -------------------------------------------------------------------------
-    for name, dash in dashboard_models().items():
+    for dash in dashboard_models().values():
         uid = dash["uid"]
         have = g.call(f"read dashboard {uid}", api.dashboard.get_dashboard, uid)
         if (

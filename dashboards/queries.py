@@ -26,6 +26,7 @@ carry the denominators always and other counts only when non-zero: absent counts
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from common import measurements as M
@@ -104,7 +105,7 @@ HEADLINE_RATES = ("on_time_rate", "online_share", "signature_adoption", "meeting
 # ---------------------------------------------------------------------------------------
 # building blocks
 # ---------------------------------------------------------------------------------------
-def _any_field(fields) -> str:
+def _any_field(fields: Iterable[str]) -> str:
     return " or ".join(f'r._field == "{f}"' for f in fields)
 
 
@@ -141,7 +142,7 @@ _LOOKBACK = (
 )
 
 
-def _snapshot(scope: Scope, fields) -> str:
+def _snapshot(scope: Scope, fields: Iterable[str]) -> str:
     """Flux that defines ``asOf`` and ``snap``: the scope's unit_rates rows of the latest snapshot."""
     return (
         'import "date"\n\n' + _LOOKBACK + "rows = from(bucket: v.defaultBucket)\n"
@@ -156,13 +157,13 @@ def _snapshot(scope: Scope, fields) -> str:
     )
 
 
-def _fill(fields) -> str:
+def _fill(fields: Iterable[str]) -> str:
     """Counts of rolling windows are written only when non-zero (denominators always): a count that
     no unit has at a point is a missing column after the pivot, which is 0."""
     return "".join(f'  |> fill(column: "{f}", value: 0)\n' for f in sorted(set(fields)))
 
 
-def _sum_by_field(src: str, fields) -> str:
+def _sum_by_field(src: str, fields: Iterable[str]) -> str:
     """One wide row: the snapshot's counts summed over units, at ``asOf``."""
     return (
         f"{src}\n"
@@ -328,7 +329,7 @@ _ALERT_COLUMNS = (
 )
 
 
-def _alerts(scope: Scope, kinds, lookback: str = "1y") -> str:
+def _alerts(scope: Scope, kinds: Iterable[str], lookback: str = "1y") -> str:
     kind_pred = " or ".join(f'r.kind == "{k}"' for k in kinds)
     return (
         "from(bucket: v.defaultBucket)\n"

@@ -25,15 +25,22 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import psutil
 
 from common.settings import Settings
 from common.topics import ALERTS, DOSSIER_EVENTS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+Record = tuple[bytes, bytes, int]  # Kafka key, value, timestamp (ms)
 
 REPO = Path(__file__).resolve().parents[1]
 WARD_CODES: list[str] = []
@@ -45,7 +52,7 @@ def _wards() -> list[tuple[str, str]]:
     return [(f"{int(w.code):05d}", f"{int(w.province_code):02d}") for w in Ward.iter_all()]
 
 
-def _received(i: int, ward: tuple[str, str], at: datetime, due: datetime) -> tuple[bytes, bytes, int]:
+def _received(i: int, ward: tuple[str, str], at: datetime, due: datetime) -> Record:
     ev = {
         "event_id": str(uuid.UUID(int=(i * 2654435761) % (1 << 122) | (4 << 76) | (1 << 63))),
         "event_type": "dossier.received",
@@ -80,7 +87,9 @@ def env_for(s: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-def produce(s: Settings, records, total: int, progress=None) -> float:  # noqa: ANN001
+def produce(
+    s: Settings, records: Iterable[Record], total: int, progress: Callable[[int], object] | None = None
+) -> float:
     from kafka import KafkaProducer
 
     p = KafkaProducer(
@@ -134,7 +143,7 @@ async def _baseline(s: Settings, total: int, validate: bool) -> float:
 
 
 def run_worker(
-    s: Settings, extra_env: dict | None = None, until_idle: float = 3.0, total: int | None = None
+    s: Settings, extra_env: dict[str, str] | None = None, until_idle: float = 3.0, total: int | None = None
 ) -> tuple[float, int, str]:
     """Run the worker until caught up; returns (seconds to process, peak RSS bytes, log path)."""
     log = Path(tempfile.mkstemp(prefix="bench-worker-", suffix=".log")[1])
@@ -166,7 +175,8 @@ def run_worker(
             "--output",
             profile,
             "--",
-        ] + cmd
+            *cmd,
+        ]
     peak = 0
     with log.open("w") as fh:
         t0 = time.monotonic()
@@ -190,7 +200,7 @@ def cleanup(s: Settings) -> None:
     servers keep their data between runs."""
     import shutil
 
-    from influxdb_client import InfluxDBClient
+    from influxdb_client.client.influxdb_client import InfluxDBClient
     from kafka import KafkaAdminClient
 
     try:
@@ -210,7 +220,7 @@ def cleanup(s: Settings) -> None:
         print(f"cleanup of {s.topic_prefix} / {s.influx_bucket} failed: {e}")
 
 
-def throughput(result: Result, events: int, wards: int, console=None) -> None:  # noqa: ANN001
+def throughput(result: Result, events: int, wards: int, console: Console | None = None) -> None:
     from producers.topics import ensure_topics
 
     s = Settings(
@@ -223,7 +233,7 @@ def throughput(result: Result, events: int, wards: int, console=None) -> None:  
     start = datetime(2024, 1, 2, 8, 0, tzinfo=timezone(timedelta(hours=7)))
     due_span = timedelta(days=3650 // 10)  # due far ahead: all stay open and none alerts during the run
 
-    def records():
+    def records() -> Iterator[Record]:
         # ~national scale: 3,000 wards x ~50 dossiers a day -> 1M receptions in about a week
         for i in range(events):
             at = start + timedelta(milliseconds=600 * i)
@@ -250,7 +260,7 @@ def throughput(result: Result, events: int, wards: int, console=None) -> None:  
     result.add("worker log", log)
 
 
-def live(result: Result, rate: int, seconds: int, due_in: float = 3.0, console=None) -> None:  # noqa: ANN001
+def live(result: Result, rate: int, seconds: int, due_in: float = 3.0, console: Console | None = None) -> None:
     from producers.topics import ensure_topics
 
     s = Settings(
@@ -286,14 +296,14 @@ def live(result: Result, rate: int, seconds: int, due_in: float = 3.0, console=N
 def _live_run(
     s: Settings,
     result: Result,
-    worker,
+    worker: subprocess.Popen[bytes],
     log: Path,
     lat_file: Path,
     rate: int,
-    seconds: int,  # noqa: ANN001
+    seconds: int,
     due_in: float,
-    console,
-) -> None:  # noqa: ANN001
+    console: Console | None,
+) -> None:
     from kafka import KafkaConsumer, KafkaProducer
 
     time.sleep(12)  # join the group and recover before the clock starts
@@ -376,7 +386,7 @@ def _first_batch(trace: Path, timeout: float) -> float | None:
     return None
 
 
-def restart(result: Result, events: int = 200_000, console=None) -> None:  # noqa: ANN001
+def restart(result: Result, events: int = 200_000, console: Console | None = None) -> None:
     """Restart after kill -9: a worker is killed mid-stream and started again at once; the figure
     is the time from the restart to its first processed batch, with the worker's session timeout
     beside Faust's default (60 s) as the baseline."""

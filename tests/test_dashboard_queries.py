@@ -472,7 +472,7 @@ def test_alert_on_time_rate_per_unit(influx):
     for labels, (value, _firing) in result.items():
         lab = dict(labels)
         assert set(lab) == {"province_code", "unit_code", "unit_name"}
-        t, counts = influx.snapshot_counts("7d", stop, unit=lab["unit_code"], step_ahead=False)
+        _t, counts = influx.snapshot_counts("7d", stop, unit=lab["unit_code"], step_ahead=False)
         assert counts["resolved"] >= Q.MIN_RESOLVED_FOR_ON_TIME_ALERT
         assert value == pytest.approx((counts["resolved_early"] + counts["resolved_on_time"]) / counts["resolved"])
 
@@ -496,7 +496,7 @@ def test_alert_unit_silent(influx):
     assert result and {(dict(k)["unit_code"], dict(k)["source_system"]) for k in result} == {
         (r["unit_code"], r["source_system"]) for r in activity
     }
-    for k, (value, firing) in result.items():
+    for _k, (value, firing) in result.items():
         assert value >= 0 and firing == (value > float(alerts.THRESHOLDS["silent"].default))
 
 
@@ -620,7 +620,7 @@ def test_a_rejected_point_and_reused_ids_fire_their_rules(influx):
         [((0, 0), (0, 0)), ((sink.rejected_points, 1), (0, 0)), ((sink.rejected_points, 1), (2, 3))]
     ):
         wall = ms(t0 + timedelta(seconds=10 * step))
-        for worker, (rejected, conflicting) in zip(("host:1", "host:2"), counts):
+        for worker, (rejected, conflicting) in zip(("host:1", "host:2"), counts, strict=True):
             rows.append(
                 (
                     M.PIPELINE_HEALTH,

@@ -198,11 +198,11 @@ def test_check_jsonschema_with_format_assertion_agrees_with_worker(tmp_path, sch
     cj = check_jsonschema(tmp_path, SCHEMA_DIR / f"{schema_name}.schema.json", [event_with(v) for v in values])
     differ = [
         (v, f"check-jsonschema={c}", f"worker={worker_accepts(v)}")
-        for v, c in zip(values, cj)
+        for v, c in zip(values, cj, strict=True)
         if c != worker_accepts(v)
     ]
     assert not differ, differ
-    assert [v for v, c in zip(values, cj) if c] == [v for v, ok in CORPUS if ok]
+    assert [v for v, c in zip(values, cj, strict=True) if c] == [v for v, ok in CORPUS if ok]
 
 
 def test_format_assertion_alone_accepts_every_worker_spelling(tmp_path):
@@ -217,8 +217,8 @@ def test_format_assertion_alone_accepts_every_worker_spelling(tmp_path):
     values = [v for v in _spellings() if isinstance(v, str)]
     fmt = check_jsonschema(tmp_path, schema, values)
     worker = [worker_accepts(v) for v in values]
-    assert not [v for v, f, w in zip(values, fmt, worker) if w and not f]
-    assert {v for v, f, w in zip(values, fmt, worker) if f and not w} == set(FORMAT_ONLY_EXTRA)
+    assert not [v for v, f, w in zip(values, fmt, worker, strict=True) if w and not f]
+    assert {v for v, f, w in zip(values, fmt, worker, strict=True) if f and not w} == set(FORMAT_ONLY_EXTRA)
 
 
 def test_pattern_alone_agrees_with_worker():

@@ -509,9 +509,9 @@ def test_dockerfile_builds_what_compose_and_k8s_run():
     froms = [a for i, a in instructions if i == "FROM"]
     assert all(re.match(r"python:3\.11\.\d+-slim", f) for f in froms), froms
     ignore = [
-        l.strip()
-        for l in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
-        if l.strip() and not l.startswith("#")
+        line.strip()
+        for line in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
     ]
     allowed = {p[1:].rstrip("/") for p in ignore if p.startswith("!")}
     for ins, args in instructions:

@@ -221,7 +221,7 @@ def harness(policy=None) -> Harness:
 
 def run(events, clock, *, snapshots_every: int | None = None, rnd=None, advance: bool = True) -> Harness:
     h = harness()
-    for i, e in enumerate(events):
+    for e in events:
         h.feed(e)
         if snapshots_every and rnd is not None and rnd.random() < 1 / snapshots_every:
             h.snapshot(clock, partitions=(0, 1))
@@ -352,7 +352,7 @@ def test_deferred_points_are_written_once_the_clock_reaches_them(scn, rnd, data)
     h.snapshot(early, partitions=(0, 1))
     oracle = scenario_oracle(specs, others)
     check_unit_rate_rows(h.rows, oracle, early, retractions=True)
-    for mid in sorted({data.draw(st.integers(early, clock)) for _ in range(2)}) + [clock]:
+    for mid in [*sorted({data.draw(st.integers(early, clock)) for _ in range(2)}), clock]:
         h.snapshot(mid, partitions=(0, 1))
         check_unit_rate_rows(h.rows, oracle, mid, retractions=True)
     for unit in (WARD, WARD2):
@@ -722,7 +722,7 @@ def test_alert_payload_and_row():
         "dossier_overdue": DUE,
         "apology_missing": APO_AT,
     }
-    t, f = rows["dossier_overdue"]
+    _t, f = rows["dossier_overdue"]
     assert f["resolved"] is True  # refreshed when the resolution arrived
     assert datetime.fromisoformat(f["resolved_at"]) == dt_of(local(2024, 3, 7, 15))
     assert f["late_seconds"] == 0 and f["field"] == "Chứng thực" and f["apology_sent"] is False

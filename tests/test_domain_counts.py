@@ -104,7 +104,7 @@ def test_merge_is_order_and_grouping_independent(parts, rnd):
     assert merge(shuffled) == total
     # any grouping: split into random chunks, merge each, then merge the chunk totals
     cuts = sorted(rnd.sample(range(len(parts) + 1), k=min(3, len(parts) + 1)))
-    chunks = [shuffled[a:b] for a, b in zip([0] + cuts, cuts + [len(shuffled)])]
+    chunks = [shuffled[a:b] for a, b in zip([0, *cuts], [*cuts, len(shuffled)], strict=True)]
     assert merge(merge(c) for c in chunks) == total
     # adding then subtracting everything gives back the empty vector
     assert merge(parts).add(merge(parts), -1) == {}
@@ -214,7 +214,7 @@ def test_rollup_omits_rates_no_unit_defines_and_keeps_inputs_intact():
     a = Counts.of(documents_issued=4, documents_signed=1)
     b = Counts.of(documents_issued=0, received=2)
     before = (dict(a), dict(b))
-    total, r = rollup([a, b])
+    _total, r = rollup([a, b])
     assert (dict(a), dict(b)) == before
     assert r == {"signature_adoption": 0.25, "online_share": 0.0}
 
@@ -222,10 +222,13 @@ def test_rollup_omits_rates_no_unit_defines_and_keeps_inputs_intact():
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 200), st.integers(0, 200)), min_size=1, max_size=8))
 def test_rollup_on_time_rate_equals_pooled_fraction(units):
-    parts = [Counts.of(resolved=e + o + l, resolved_early=e, resolved_on_time=o, resolved_late=l) for e, o, l in units]
+    parts = [
+        Counts.of(resolved=e + o + late, resolved_early=e, resolved_on_time=o, resolved_late=late)
+        for e, o, late in units
+    ]
     random.Random(len(units)).shuffle(parts)
-    total, r = rollup(parts)
-    resolved = sum(e + o + l for e, o, l in units)
+    _total, r = rollup(parts)
+    resolved = sum(e + o + late for e, o, late in units)
     if resolved == 0:
         assert "on_time_rate" not in r
     else:

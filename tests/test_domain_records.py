@@ -63,7 +63,7 @@ def build(events, partition: int = 0):
     changed = []
     for e in events:
         if rec is None:
-            key, kind = record_key(e)
+            _key, kind = record_key(e)
             rec = new_record(e, kind, partition)
         changed.append(apply_event(rec, e))
     return rec, changed

@@ -26,7 +26,7 @@ PROVINCE = "82"
 
 # Characters that matter to the parser, mixed into arbitrary Unicode (no lone surrogates: a
 # Python str holding one has no UTF-8 form at all).
-SPECIAL = list("\\,= \"'#\t\x00\r\n") + ["\\ ", "\\,", "\\=", "\\\\", "\u2028", "\ufeff", "\U0001f600"]
+SPECIAL = [*"\\,= \"'#\t\x00\r\n", "\\ ", "\\,", "\\=", "\\\\", "\u2028", "\ufeff", "\U0001f600"]
 _any_char = st.characters(blacklist_categories=("Cs",))
 _piece = st.one_of(st.sampled_from(SPECIAL), _any_char, st.sampled_from(list("Tổ3Khuờng")))
 texts = st.lists(_piece, max_size=30).map("".join)

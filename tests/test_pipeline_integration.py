@@ -194,7 +194,7 @@ def expected_alerts(settings) -> set:
                 if isinstance(e, (ev.DossierReceived, ev.SupplementRequested))
             ]
 
-            def state(upto: int):
+            def state(upto: int, evs=evs, rcv=rcv):  # this dossier's, called in this iteration
                 seen = [e for i, e in evs if i <= upto]
                 due = None
                 sups = sorted(
@@ -377,7 +377,8 @@ def _spawn_worker(
     group evicts it), which is not the situation these tests are about."""
     from tests.conftest import _free_port
 
-    args = GOVPULSE + [
+    args = [
+        *GOVPULSE,
         "worker",
         "--bucket",
         bucket,

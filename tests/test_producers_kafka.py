@@ -5,6 +5,7 @@ Every test writes under its own topic prefix (``test-<uuid>``) and deletes its t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -49,10 +50,8 @@ def isolated(services, unique_settings):
 
     yield factory
     for s in made:
-        try:
+        with contextlib.suppress(Exception):  # cleanup must not hide the test result
             delete_topics(s)
-        except Exception:  # noqa: BLE001 - cleanup must not hide the test result
-            pass
 
 
 def read_topic(settings, short: str) -> list:
@@ -173,7 +172,7 @@ def test_bulk_counts_keys_and_timestamps(simulated):
             last_ts[k] = r.timestamp
             got[unit][ev["event_type"]] += 1
     assert {u: dict(c) for u, c in got.items()} == {u: dict(c) for u, c in expected.items()}
-    for name, (events, rate, acked) in stats.items():
+    for _name, (events, _rate, acked) in stats.items():
         assert events == acked
 
 
@@ -229,7 +228,7 @@ def test_archive_resumes_with_only_new_records(isolated, tmp_path):
     from schemas import dump_event
 
     events = []
-    for i, ev in enumerate(Simulation(sc)):
+    for ev in Simulation(sc):
         if ev.event_type.startswith("dossier."):
             events.append(ev)
         if len(events) == 300:
@@ -321,7 +320,7 @@ def test_replay_skip_invalid_writes_rejects_and_continues(isolated, tmp_path):
 def test_broker_unreachable_is_clear_within_the_bound(unique_settings):
     s = unique_settings(kafka_bootstrap_servers=f"127.0.0.1:{closed_port()}")
     t0 = time.monotonic()
-    with pytest.raises(BrokerUnavailable, match="cannot reach Kafka at 127.0.0.1:.* within 5 s"):
+    with pytest.raises(BrokerUnavailable, match=r"cannot reach Kafka at 127.0.0.1:.* within 5 s"):
         KafkaSink(s, connect_timeout_s=5)
     assert time.monotonic() - t0 < 10
     t0 = time.monotonic()

@@ -257,10 +257,8 @@ def test_producers_with_librdkafkas_partitioner_give_the_same_figures(pipeline_i
     p = _producer(s, linger_ms=20, batch_size=256 * 1024)
     moved = 0
     for i, (_, _, rec) in enumerate(RecordReader(archive)):
-        if i % 2:
-            part = zlib.crc32(rec.key) % n  # librdkafka's consistent_random for a keyed record
-        else:
-            part = kafka_partition(rec.key, n)
+        # odd records: librdkafka's consistent_random for a keyed record
+        part = zlib.crc32(rec.key) % n if i % 2 else kafka_partition(rec.key, n)
         moved += part != kafka_partition(rec.key, n)
         p.send(
             s.topic(short_name(rec.topic)), key=rec.key, value=rec.value, partition=part, timestamp_ms=rec.timestamp_ms

@@ -83,7 +83,7 @@ def test_apportion_examples():
 def test_apportion_is_exact_and_nearest(total, weights):
     parts = apportion(total, weights)
     assert sum(parts) == total
-    for p, w in zip(parts, weights):
+    for p, w in zip(parts, weights, strict=True):
         quota = Fraction(total * w, sum(weights))
         assert abs(p - quota) < 1
 
@@ -93,13 +93,10 @@ def test_apportion_is_exact_and_nearest(total, weights):
 def test_split_matrix_keeps_row_and_column_sums(rows, cols):
     total = sum(rows)
     # scale cols to the same total
-    if sum(cols) == 0:
-        cols = [total] + [0] * (len(cols) - 1)
-    else:
-        cols = apportion(total, cols)
+    cols = [total] + [0] * (len(cols) - 1) if sum(cols) == 0 else apportion(total, cols)
     m = split_matrix(rows, cols)
     assert [sum(r) for r in m] == rows
-    assert [sum(c) for c in zip(*m)] == cols
+    assert [sum(c) for c in zip(*m, strict=True)] == cols
     assert all(x >= 0 for r in m for x in r)
 
 

@@ -48,7 +48,7 @@ def test_stale_pidfile_is_not_mistaken_for_a_running_server(tmp_path):
     mp = _proc(tmp_path)
     mp.pidfile.parent.mkdir(parents=True)
     # our own PID but a different start time: a recycled PID, not our server
-    mp.pidfile.write_text('{"pid": %d, "create_time": 1.0, "cmd": []}' % psutil.Process().pid)
+    mp.pidfile.write_text(f'{{"pid": {psutil.Process().pid}, "create_time": 1.0, "cmd": []}}')
     assert mp.pid() is None
     assert not mp.pidfile.exists()
 
@@ -69,7 +69,7 @@ def test_health_wait_times_out_with_the_last_error(tmp_path):
         def check():
             raise ConnectionRefusedError("nobody home")
 
-        with pytest.raises(ServiceError, match="did not become healthy within 2s.*nobody home"):
+        with pytest.raises(ServiceError, match=r"did not become healthy within 2s.*nobody home"):
             mp.wait_healthy(check, timeout=2, what="Demo")
     finally:
         mp.stop(grace=2)

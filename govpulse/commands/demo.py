@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -20,15 +21,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from common.measurements import REPORT_YEAR
-from common.settings import get_settings
+from common.settings import Settings, get_settings
 from common.topics import EVENT_TOPICS
 
 console = Console()
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _flux(settings, query: str):  # noqa: ANN001
-    from influxdb_client import InfluxDBClient
+def _flux(settings: Settings, query: str) -> list[dict[str, Any]]:
+    from influxdb_client.client.influxdb_client import InfluxDBClient
 
     with InfluxDBClient(
         url=settings.influx_url, token=settings.resolve_influx_token(), org=settings.influx_org, timeout=120_000
@@ -36,7 +37,7 @@ def _flux(settings, query: str):  # noqa: ANN001
         return [r.values for t in c.query_api().query(query) for r in t.records]
 
 
-def _sum(settings, bucket: str, predicate: str, field: str) -> int:  # noqa: ANN001
+def _sum(settings: Settings, bucket: str, predicate: str, field: str) -> int:
     rows = _flux(
         settings,
         f'''from(bucket: "{bucket}") |> range(start: 2021-12-01T00:00:00Z, stop: 2022-12-31T00:00:00Z)
@@ -67,7 +68,7 @@ def demo(
     bucket = env.get("GOVPULSE_INFLUX_BUCKET", s.influx_bucket)
     console.rule(f"[bold]1/3 simulate[/] {scenario.name} → Kafka topics {prefix}.*")
     cmd = [sys.executable, "-m", "govpulse.cli"]
-    sim = subprocess.run(cmd + ["simulate", str(scenario)], env=env, cwd=REPO)
+    sim = subprocess.run([*cmd, "simulate", str(scenario)], env=env, cwd=REPO)
     if sim.returncode != 0:
         raise typer.Exit(sim.returncode)
     produced = _topic_size(s, prefix)
@@ -77,7 +78,7 @@ def demo(
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as fh:
         worker = subprocess.Popen(
-            cmd + ["worker", "--until-idle", "5", "--web-port", "0"],
+            [*cmd, "worker", "--until-idle", "5", "--web-port", "0"],
             env=env,
             cwd=REPO,
             stdout=fh,
@@ -137,7 +138,7 @@ def demo(
     )
 
 
-def _topic_size(settings, prefix: str) -> int:  # noqa: ANN001
+def _topic_size(settings: Settings, prefix: str) -> int:
     from kafka import KafkaConsumer, TopicPartition
 
     c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
@@ -152,7 +153,7 @@ def _topic_size(settings, prefix: str) -> int:  # noqa: ANN001
     return total
 
 
-def _processed(settings, bucket: str) -> int:  # noqa: ANN001
+def _processed(settings: Settings, bucket: str) -> int:
     try:
         rows = _flux(
             settings,

@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from common.settings import Settings, get_settings
 from common.topics import EVENT_TOPICS
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from types import FrameType
+
+    from producers.replay import ReplaySummary
+    from producers.run import RunSummary
+    from producers.scenario import Scenario
 
 console = Console()
 err_console = Console(stderr=True)
@@ -28,17 +46,17 @@ def _settings(prefix: str | None) -> Settings:
         return get_settings()
     try:
         return Settings(topic_prefix=prefix)
-    except Exception as e:  # pydantic ValidationError: show the reason, not a traceback
+    except Exception as e:  # noqa: BLE001 - any settings error (pydantic ValidationError): show the reason, not a traceback
         _fail(f"--prefix: {e}")
 
 
-def _fail(message: str, code: int = 1):
+def _fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
 
 
 @contextmanager
-def _errors():
+def _errors() -> Iterator[None]:
     """Known failures become one clear line and exit code 1 (no traceback)."""
     from producers.kafka_common import BrokerUnavailable
     from producers.kafka_sink import DeliveryError
@@ -62,7 +80,7 @@ def _errors():
         _fail("interrupted", 130)
 
 
-def _progress(**kw) -> Progress:
+def _progress(**kw: Any) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -123,7 +141,7 @@ def topics_list(
 # ---------------------------------------------------------------------------------------
 # simulate
 # ---------------------------------------------------------------------------------------
-def _plan_tables(scenario) -> list[Table]:
+def _plan_tables(scenario: Scenario) -> list[Table]:
     title = (
         f"scenario {scenario.name}: {scenario.start:%Y-%m-%d %H:%M} .. {scenario.end:%Y-%m-%d %H:%M} "
         "(end exclusive): exact counts"
@@ -215,7 +233,7 @@ def simulate(
             with _progress() as prog:
                 task = prog.add_task("simulate", total=expected, info="")
 
-                def update(summary, emit_ms, sim_now):
+                def update(summary: RunSummary, emit_ms: int, sim_now: datetime | None) -> None:
                     from datetime import datetime
 
                     t = sim_now or (datetime.fromtimestamp(emit_ms / 1000, UTC) if emit_ms else None)
@@ -256,8 +274,8 @@ def simulate(
 
 
 @contextmanager
-def _sigterm_as_interrupt():
-    def handler(signum, frame):
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt
 
     try:
@@ -272,8 +290,8 @@ def _sigterm_as_interrupt():
 
 
 @contextmanager
-def _stop_flag(stop: dict):
-    def handler(signum, frame):
+def _stop_flag(stop: dict[str, bool]) -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
         stop["flag"] = True
 
     try:
@@ -317,7 +335,7 @@ def archive(
         with _errors(), _progress() as prog:
             task = prog.add_task(f"archive {name}", total=None, info="")
 
-            def update(n, total, task=task):
+            def update(n: int, total: int, task: TaskID = task) -> None:
                 prog.update(task, completed=n, total=None if follow else max(total, n), info="")
 
             # --follow: Ctrl-C / SIGTERM finish the current segments and the manifest, then stop
@@ -402,7 +420,7 @@ def replay(
             with _progress() as prog:
                 task = prog.add_task("validate" if validate_only else "replay", total=1, info="")
 
-                def update(summary, done, total):
+                def update(summary: ReplaySummary, done: int, total: int) -> None:
                     prog.update(
                         task,
                         completed=done,

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic.json_schema import GenerateJsonSchema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from pydantic_core import core_schema
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SERVER_ONLY_RULES = [
@@ -33,7 +37,7 @@ SERVER_ONLY_RULES = [
 
 
 class _AwareDatetimeSchema(GenerateJsonSchema):
-    def datetime_schema(self, schema):
+    def datetime_schema(self, schema: core_schema.DatetimeSchema) -> JsonSchemaValue:
         out = super().datetime_schema(schema)
         if schema.get("tz_constraint") == "aware":
             from schemas.events import RFC3339_PATTERN  # RFC 3339 with an offset, as parse_event checks it
@@ -44,7 +48,7 @@ class _AwareDatetimeSchema(GenerateJsonSchema):
 
 def render_all() -> dict[str, str]:
     """File name -> JSON text, for every event type plus ``events.schema.json``."""
-    from schemas import ALL_EVENTS, EVENT_ADAPTER, SCHEMA_VERSION
+    from schemas.events import ALL_EVENTS, EVENT_ADAPTER, SCHEMA_VERSION
 
     out: dict[str, str] = {}
     for model in ALL_EVENTS:
@@ -71,7 +75,7 @@ def render_all() -> dict[str, str]:
     return out
 
 
-def _require_event_type(d: dict) -> dict:
+def _require_event_type(d: dict[str, Any]) -> dict[str, Any]:
     # event_type has a default in the models (one per class) but is mandatory on the
     # wire: parse_event needs it to pick the model.
     if "event_type" in d.get("properties", {}):
@@ -81,7 +85,7 @@ def _require_event_type(d: dict) -> dict:
     return d
 
 
-def _describe_timestamps(node) -> None:
+def _describe_timestamps(node: object) -> None:
     # a field's own description replaces its type's, so the rule is appended to every
     # date-time schema after generation
     from schemas.events import DATETIME_RULES, RFC3339_PATTERN
@@ -97,7 +101,7 @@ def _describe_timestamps(node) -> None:
             _describe_timestamps(v)
 
 
-def _dump(d: dict) -> str:
+def _dump(d: dict[str, Any]) -> str:
     return json.dumps(d, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 

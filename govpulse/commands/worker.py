@@ -8,14 +8,14 @@ import sys
 import typer
 from rich.console import Console
 
-from common.settings import get_settings
+from common.settings import Settings, get_settings
 from common.topics import ALERTS
 
 console = Console()
 alerts_app = typer.Typer(help="Late-dossier alerts (cảnh báo hồ sơ trễ hạn).")
 
 
-def _ensure_topics(settings) -> None:  # noqa: ANN001
+def _ensure_topics(settings: Settings) -> None:
     try:
         from producers.topics import ensure_topics
     except ImportError:  # producers not installed: rely on the broker's auto-creation

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from common.settings import Settings
@@ -38,10 +39,9 @@ def status(settings: Settings) -> list[ServiceStatus]:
         except Exception as e:  # noqa: BLE001 - status reports, never raises
             ok, detail = False, f"{type(e).__name__}: {e}"[:120]
         version = svc.version() if managed else None
-        if svc.name == "influxdb" and ok and not managed:
-            try:
+        if isinstance(svc, InfluxService) and ok and not managed:
+            # a remote server's version is shown when it answers, never required
+            with contextlib.suppress(Exception):
                 version = svc._get("/health").get("version")
-            except Exception:  # noqa: BLE001
-                pass
         rows.append(ServiceStatus(svc.name, managed, address, version, svc.proc.pid() if managed else None, ok, detail))
     return rows

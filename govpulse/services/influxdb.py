@@ -29,6 +29,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from common.settings import Settings
 from govpulse.services.process import ManagedProcess, ServiceError, port_in_use, require_tool, run_logged
@@ -45,7 +46,7 @@ exec "$@" --cap-lints warn
 class InfluxService:
     name = "influxdb"
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings) -> None:
         self.s = settings
         self.install_dir = settings.home / "influxdb" / settings.influx_version
         self.binary = self.install_dir / "bin" / "influxd"
@@ -128,9 +129,10 @@ class InfluxService:
         (self.install_dir / ".complete").write_text(ver)
 
     # -- lifecycle ----------------------------------------------------------------
-    def _get(self, path: str, timeout: float = 3) -> dict:
+    def _get(self, path: str, timeout: float = 3) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.s.influx_url}{path}", timeout=timeout) as r:
-            return json.loads(r.read())
+            body: dict[str, Any] = json.loads(r.read())
+            return body
 
     def healthy(self) -> bool:
         return self._get("/health").get("status") == "pass"

@@ -30,7 +30,7 @@ log4j.logger.kafka.server.KafkaRaftServer=INFO
 class KafkaService:
     name = "kafka"
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings) -> None:
         self.s = settings
         self.install_dir = settings.home / "kafka" / settings.kafka_version
         self.libs = self.install_dir / "libs"
@@ -123,7 +123,7 @@ class KafkaService:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         run_logged(
-            self._java() + ["kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props)],
+            [*self._java(), "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props)],
             self.proc.logfile,
             what="formatting Kafka KRaft storage",
         )
@@ -156,7 +156,7 @@ class KafkaService:
         props = self._properties()
         self._format_if_needed(props)
         env = dict(os.environ, KAFKA_HEAP_OPTS="")
-        self.proc.start(self._java() + ["kafka.Kafka", str(props)], env=env)
+        self.proc.start([*self._java(), "kafka.Kafka", str(props)], env=env)
         self.proc.wait_healthy(self.healthy, timeout, "Kafka")
         return "started"
 

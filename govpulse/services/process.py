@@ -7,6 +7,7 @@ then SIGKILLs what is left, so no orphan survives.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,8 +18,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import psutil
+
+
+class _PidRecord(TypedDict):
+    """The PID file's JSON, as :meth:`ManagedProcess.start` writes it."""
+
+    pid: int
+    create_time: float
+    cmd: list[str]
 
 
 class ServiceError(RuntimeError):
@@ -38,7 +48,9 @@ def port_in_use(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def run_logged(cmd: list[str], log: Path, *, cwd: Path | None = None, env: dict | None = None, what: str) -> None:
+def run_logged(
+    cmd: list[str], log: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None, what: str
+) -> None:
     """Run a build step, appending its output to ``log``; fail naming the log."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as fh:
@@ -60,9 +72,10 @@ class ManagedProcess:
     pidfile: Path
     logfile: Path
 
-    def _read(self) -> dict | None:
+    def _read(self) -> _PidRecord | None:
         try:
-            return json.loads(self.pidfile.read_text())
+            rec: _PidRecord = json.loads(self.pidfile.read_text())
+            return rec
         except (FileNotFoundError, ValueError):
             return None
 
@@ -80,7 +93,7 @@ class ManagedProcess:
             self.pidfile.unlink(missing_ok=True)
             return None
 
-    def start(self, cmd: list[str], *, cwd: Path | None = None, env: dict | None = None) -> int:
+    def start(self, cmd: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> int:
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
         log = self.logfile.open("ab")
@@ -128,10 +141,8 @@ class ManagedProcess:
         except ProcessLookupError:
             pgid = None
         procs = [psutil.Process(pid)]
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             procs += procs[0].children(recursive=True)
-        except psutil.NoSuchProcess:
-            pass
         self._signal(pgid, procs, signal.SIGTERM)
         _, alive = psutil.wait_procs(procs, timeout=grace)
         if alive:
@@ -141,7 +152,7 @@ class ManagedProcess:
         return True
 
     @staticmethod
-    def _signal(pgid: int | None, procs: list, sig: int) -> None:
+    def _signal(pgid: int | None, procs: list[psutil.Process], sig: int) -> None:
         if pgid is not None:
             try:
                 os.killpg(pgid, sig)
@@ -149,7 +160,5 @@ class ManagedProcess:
             except ProcessLookupError:
                 pass
         for p in procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.send_signal(sig)
-            except psutil.NoSuchProcess:
-                pass

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
 
 import orjson
 
@@ -60,6 +61,25 @@ EVENT_TIME_FIELD = {
     "meeting.ended": "ended_at",
 }
 INVALID = "<invalid>"
+
+
+class SegmentInfo(TypedDict):
+    """One finished segment, as the manifest lists it."""
+
+    file: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    records: int
+
+
+class Totals(TypedDict):
+    """The manifest's totals over all partitions."""
+
+    records: int
+    by_type: dict[str, int]
+    event_time_min: str | None
+    event_time_max: str | None
 
 
 def event_type_and_time(value: bytes | None) -> tuple[str, datetime | None]:
@@ -104,7 +124,7 @@ class PartitionState:
 class Manifest:
     topic: str
     partitions: dict[int, PartitionState] = field(default_factory=dict)
-    segments: list[dict] = field(default_factory=list)
+    segments: list[SegmentInfo] = field(default_factory=list)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     updated_at: str | None = None
 
@@ -120,7 +140,7 @@ class Manifest:
         parts = {int(k): PartitionState(**v) for k, v in d.get("partitions", {}).items()}
         return cls(topic, parts, d.get("segments", []), d.get("created_at", ""), d.get("updated_at"))
 
-    def totals(self) -> dict:
+    def totals(self) -> Totals:
         by_type: dict[str, int] = {}
         mins, maxs = [], []
         for p in self.partitions.values():
@@ -167,7 +187,7 @@ class ArchiveResult:
 
 
 class _Segment:
-    def __init__(self, directory: Path, partition: int, first_offset: int):
+    def __init__(self, directory: Path, partition: int, first_offset: int) -> None:
         self.directory, self.partition, self.first = directory, partition, first_offset
         self.last = first_offset - 1
         self.count = 0
@@ -176,10 +196,10 @@ class _Segment:
 
     def write(self, r: Record) -> None:
         self.writer.write(r)
-        self.last = r.offset  # type: ignore[assignment]
+        self.last = r.offset  # type: ignore[assignment]  # records read from Kafka always have an offset
         self.count += 1
 
-    def finish(self) -> dict:
+    def finish(self) -> SegmentInfo:
         self.writer.close()
         name = f"p{self.partition:03d}-{self.first:012d}-{self.last:012d}.jsonl.gz"
         os.replace(self.directory / self._tmp_name, self.directory / name)
@@ -273,7 +293,7 @@ def archive_topic(
         last_checkpoint = time.monotonic()
 
         def checkpoint() -> None:
-            for p, seg in sorted(segments.items()):
+            for _p, seg in sorted(segments.items()):
                 if seg.count:
                     info = seg.finish()
                     manifest.segments.append(info)
@@ -307,10 +327,9 @@ def archive_topic(
                         manifest.segments.append(seg.finish())
                         new_segments.append(manifest.segments[-1]["file"])
                         del segments[tp.partition]
-                if not follow:
-                    # pause partitions that reached the end captured at start
-                    if consumer.position(tp) >= todo[tp]:
-                        consumer.pause(tp)
+                # pause partitions that reached the end captured at start
+                if not follow and consumer.position(tp) >= todo[tp]:
+                    consumer.pause(tp)
             if progress:
                 progress(new_records, total_todo)
             if follow and time.monotonic() - last_checkpoint >= checkpoint_seconds:

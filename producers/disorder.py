@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypedDict, TypeVar
 
 __all__ = ["DisorderSpec", "disorder", "parse_disorder", "parse_duration"]
 
@@ -40,6 +40,12 @@ class DisorderSpec:
         return self.duplicates > 0 or self.late > 0
 
 
+class _SpecFields(TypedDict, total=False):
+    duplicates: float
+    late: float
+    max_delay: timedelta
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -54,7 +60,7 @@ def parse_duration(text: str) -> timedelta:
 
 def parse_disorder(text: str) -> DisorderSpec:
     """Parse ``duplicates=0.01,late=0.02,max_delay=3d`` (any subset, any order)."""
-    values: dict = {}
+    values: _SpecFields = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         if "=" not in part:
             raise ValueError(f"disorder: {part!r} should be name=value (duplicates, late, max_delay)")
@@ -66,7 +72,7 @@ def parse_disorder(text: str) -> DisorderSpec:
                 raise ValueError(f"disorder: {name}: {raw!r} is not a probability") from None
             if not 0 <= v <= 1:
                 raise ValueError(f"disorder: {name}: {raw} must be between 0 and 1")
-            values[name] = v
+            values[name] = v  # type: ignore[literal-required]  # name is "duplicates" or "late" here
         elif name == "max_delay":
             try:
                 d = parse_duration(raw)
@@ -74,7 +80,7 @@ def parse_disorder(text: str) -> DisorderSpec:
                 raise ValueError(f"disorder: max_delay: {e}") from None
             if d <= timedelta(0):
                 raise ValueError("disorder: max_delay must be positive")
-            values[name] = d
+            values["max_delay"] = d
         else:
             raise ValueError(f"disorder: unknown option {name!r} (expected duplicates, late, max_delay)")
     return DisorderSpec(**values)
@@ -83,10 +89,10 @@ def parse_disorder(text: str) -> DisorderSpec:
 class _Held(Generic[T]):
     __slots__ = ("dup", "item", "release", "seq")
 
-    def __init__(self, release: int, seq: int, item: T, dup: bool):
+    def __init__(self, release: int, seq: int, item: T, dup: bool) -> None:
         self.release, self.seq, self.item, self.dup = release, seq, item, dup
 
-    def __lt__(self, other: _Held) -> bool:
+    def __lt__(self, other: _Held[T]) -> bool:
         return (self.release, self.seq) < (other.release, other.seq)
 
 

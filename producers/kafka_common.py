@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from common.settings import Settings
+
+if TYPE_CHECKING:
+    from kafka import KafkaAdminClient  # kafka-python has no type hints: Any to mypy
 
 # How long a client may take to reach the cluster before we give up with a clear error.
 DEFAULT_CONNECT_TIMEOUT_S = 30.0
@@ -12,7 +17,7 @@ class BrokerUnavailable(RuntimeError):
     """Kafka could not be reached (or stopped answering) within the stated bound."""
 
 
-def base_config(settings: Settings, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> dict:
+def base_config(settings: Settings, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> dict[str, Any]:
     """Connection settings every kafka-python client here shares (security from settings)."""
     return {
         "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
@@ -32,7 +37,7 @@ def unavailable(settings: Settings, connect_timeout_s: float, err: BaseException
     )
 
 
-def admin_client(settings: Settings, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S):
+def admin_client(settings: Settings, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> KafkaAdminClient:
     """A KafkaAdminClient, or :class:`BrokerUnavailable` within ``connect_timeout_s``."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError

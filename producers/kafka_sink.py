@@ -27,13 +27,15 @@ Failure bounds:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
+from types import TracebackType
 
 from common.settings import Settings
 from producers.kafka_common import DEFAULT_CONNECT_TIMEOUT_S, BrokerUnavailable, base_config, unavailable
-from schemas import TOPIC_OF_TYPE, Envelope, dump_event
+from schemas import TOPIC_OF_TYPE, Event, dump_event
 
 __all__ = ["BrokerUnavailable", "DeliveryError", "KafkaSink", "SinkStats"]
 
@@ -41,7 +43,7 @@ __all__ = ["BrokerUnavailable", "DeliveryError", "KafkaSink", "SinkStats"]
 class DeliveryError(RuntimeError):
     """One or more records were not acknowledged by Kafka."""
 
-    def __init__(self, failed: int, first: BaseException, where: str):
+    def __init__(self, failed: int, first: BaseException, where: str) -> None:
         self.failed = failed
         self.first = first
         super().__init__(
@@ -80,7 +82,7 @@ class KafkaSink:
         batch_size: int = 256 * 1024,
         compression: str | None = "gzip",
         client_id: str = "govpulse-producer",
-    ):
+    ) -> None:
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
@@ -119,9 +121,9 @@ class KafkaSink:
         self._topic_names = {short: settings.topic(short) for short in set(TOPIC_OF_TYPE.values())}
 
     # -- sending ---------------------------------------------------------------------
-    def send(self, event: Envelope) -> None:
+    def send(self, event: Event) -> None:
         """Queue one event (key = unit, timestamp = occurred_at)."""
-        et = event.event_type  # type: ignore[attr-defined]
+        et = event.event_type
         self.send_raw(
             self._topic_names[TOPIC_OF_TYPE[et]],
             event.unit_key.encode("utf-8"),
@@ -146,7 +148,7 @@ class KafkaSink:
         future.add_callback(self._on_ack)
         future.add_errback(self._on_error)
 
-    def _on_ack(self, _metadata) -> None:
+    def _on_ack(self, _metadata: object) -> None:
         with self._lock:
             self.stats.acked += 1
 
@@ -196,15 +198,15 @@ class KafkaSink:
 
     def abort(self) -> None:
         """Close without waiting (after an error already reported)."""
-        try:
+        with contextlib.suppress(Exception):  # best effort on an error path
             self._producer.close(timeout=0)
-        except Exception:  # noqa: BLE001 - best effort on an error path
-            pass
 
     def __enter__(self) -> KafkaSink:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is None:
             self.close()
         else:

@@ -23,9 +23,10 @@ import base64
 import gzip
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 import orjson
 
@@ -50,7 +51,11 @@ class BadLine:
     reason: str
 
 
-def _enc(name: str, b: bytes | None, out: dict) -> None:
+# One archive line before encoding: the record's fields, key/value as text or base64.
+_Line = dict[str, str | int | None]
+
+
+def _enc(name: str, b: bytes | None, out: _Line) -> None:
     if b is None:
         out[name] = None
         return
@@ -62,7 +67,7 @@ def _enc(name: str, b: bytes | None, out: dict) -> None:
 
 def encode_record(r: Record) -> bytes:
     """One JSON line (with the trailing newline)."""
-    d: dict = {"topic": r.topic, "partition": r.partition, "offset": r.offset, "timestamp_ms": r.timestamp_ms}
+    d: _Line = {"topic": r.topic, "partition": r.partition, "offset": r.offset, "timestamp_ms": r.timestamp_ms}
     _enc("key", r.key, d)
     _enc("value", r.value, d)
     return orjson.dumps(d) + b"\n"
@@ -115,11 +120,11 @@ def decode_line(line: bytes) -> Record | BadLine:
 class RecordWriter:
     """Write records to a ``.jsonl.gz`` (or ``.jsonl``) file atomically: temp file, then rename."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        raw = open(self._tmp, "wb")
+        raw = open(self._tmp, "wb")  # noqa: SIM115 - the writer owns the file; close() or discard() closes it
         self._raw = raw
         if self.path.name.endswith(".gz"):
             # no name, mtime 0: the file's bytes depend on its records only (reproducible)
@@ -164,7 +169,9 @@ class RecordWriter:
     def __enter__(self) -> RecordWriter:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is None:
             self.close()
         else:
@@ -174,10 +181,10 @@ class RecordWriter:
 class RecordReader:
     """Iterate ``(line_no, raw_line, Record | BadLine)`` of one file; tracks bytes read for progress."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.size = self.path.stat().st_size
-        self._raw = open(self.path, "rb")
+        self._raw = open(self.path, "rb")  # noqa: SIM115 - the reader owns the file; close() closes it
         magic = self._raw.read(2)
         self._raw.seek(0)
         self._f = gzip.GzipFile(fileobj=self._raw, mode="rb") if magic == b"\x1f\x8b" else self._raw
@@ -212,7 +219,7 @@ class CorruptFile(RuntimeError):
     """A file that cannot be read to the end (truncated gzip, I/O error)."""
 
 
-def expand_inputs(paths: list[str | Path]) -> list[Path]:
+def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
     """Files as given; directories contribute their ``*.jsonl[.gz]`` files, sorted by path."""
     out: list[Path] = []
     for p in map(Path, paths):

@@ -21,10 +21,11 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -33,13 +34,16 @@ from producers.records import BadLine, CorruptFile, Record, RecordReader, expand
 from producers.topics import short_name
 from schemas import TOPIC_OF_TYPE, InvalidEvent, parse_event
 
+if TYPE_CHECKING:
+    from producers.kafka_sink import KafkaSink
+
 __all__ = ["ReplayError", "ReplaySummary", "parse_time", "replay"]
 
 
 class ReplayError(RuntimeError):
     """An invalid input line (without --skip-invalid), or an unreadable file."""
 
-    def __init__(self, message: str, file: Path | None = None, line: int | None = None):
+    def __init__(self, message: str, file: Path | None = None, line: int | None = None) -> None:
         self.file, self.line = file, line
         super().__init__(message)
 
@@ -53,8 +57,8 @@ class ReplaySummary:
     filtered: int = 0  # outside --since/--until
     rerouted: int = 0  # archived on a topic other than their event type's
     key_mismatch: int = 0  # key differs from the event's unit (sent as is)
-    by_topic: Counter = field(default_factory=Counter)
-    by_type: Counter = field(default_factory=Counter)
+    by_topic: Counter[str] = field(default_factory=Counter)
+    by_type: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     rejects_path: Path | None = None
 
@@ -63,7 +67,7 @@ class ReplaySummary:
         return self.sent / self.seconds if self.seconds > 0 else 0.0
 
 
-def parse_time(text: str, tz) -> int:
+def parse_time(text: str, tz: tzinfo) -> int:
     """ISO date or date-time (naive = ``tz``) -> epoch ms."""
     try:
         t = datetime.fromisoformat(text)
@@ -92,7 +96,7 @@ def _lines(reader: RecordReader) -> Iterator[tuple[int, _Line]]:
 
 
 class _Progress:
-    def __init__(self, readers: list[RecordReader]):
+    def __init__(self, readers: list[RecordReader]) -> None:
         self.readers = readers
         self.total = sum(r.size for r in readers)
 
@@ -102,9 +106,9 @@ class _Progress:
 
 def replay(
     settings: Settings,
-    paths: list[str | Path],
+    paths: Sequence[str | Path],
     *,
-    sink=None,
+    sink: KafkaSink | None = None,
     speed: float | None = None,
     since_ms: int | None = None,
     until_ms: int | None = None,
@@ -120,7 +124,7 @@ def replay(
     prog = _Progress(readers)
     merged = heapq.merge(*(_lines(r) for r in readers), key=lambda x: x[0])
     topics = {short: settings.topic(short) for short in set(TOPIC_OF_TYPE.values())}
-    rej = open(rejects, "ab") if rejects else None
+    rej = open(rejects, "ab") if rejects else None  # noqa: SIM115 - closed in the finally below
     t0 = time.monotonic()
     pace0: tuple[float, int] | None = None
     try:

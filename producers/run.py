@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.settings import Settings
 from producers.disorder import DisorderSpec, disorder
@@ -21,6 +22,9 @@ from producers.simulator import Simulation
 from schemas import TOPIC_OF_TYPE, dump_event
 from schemas.events import MAX_CLOCK_SKEW
 
+if TYPE_CHECKING:
+    from producers.kafka_sink import KafkaSink
+
 __all__ = ["LiveClock", "RunSummary", "plan_start", "run_simulation"]
 
 
@@ -28,8 +32,8 @@ __all__ = ["LiveClock", "RunSummary", "plan_start", "run_simulation"]
 class RunSummary:
     events: int = 0
     duplicates: int = 0
-    by_type: Counter = field(default_factory=Counter)
-    by_topic: Counter = field(default_factory=Counter)
+    by_type: Counter[str] = field(default_factory=Counter)
+    by_topic: Counter[str] = field(default_factory=Counter)
     bytes: int = 0
     seconds: float = 0.0
     out_path: Path | None = None
@@ -76,7 +80,7 @@ def plan_start(scenario: Scenario, start: str | None, speed: float | None, now: 
 class LiveClock:
     """Maps event time to wall time at ``speed`` x real time, from a common origin."""
 
-    def __init__(self, sim_origin_ms: int, speed: float, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, sim_origin_ms: int, speed: float, sleep: Callable[[float], None] = time.sleep) -> None:
         self.sim0 = sim_origin_ms
         self.wall0 = time.monotonic()
         self.speed = speed
@@ -101,7 +105,7 @@ def run_simulation(
     scenario: Scenario,
     settings: Settings,
     *,
-    sink=None,
+    sink: KafkaSink | None = None,
     out: str | Path | None = None,
     live_speed: float | None = None,
     disorder_spec: DisorderSpec | None = None,

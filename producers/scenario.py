@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Required, Self, TypedDict, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -51,16 +52,19 @@ __all__ = [
     "parse_scenario",
 ]
 
-CHANNELS = ("online_full", "online_partial", "in_person", "postal")
-RATING_LEVELS = ("very_satisfied", "satisfied", "unsatisfied")
-CERTIFICATE_KINDS = ("organisation", "personal")
+ChannelName = Literal["online_full", "online_partial", "in_person", "postal"]
+RatingLevel = Literal["very_satisfied", "satisfied", "unsatisfied"]
+CertificateName = Literal["organisation", "personal"]
+CHANNELS: tuple[ChannelName, ...] = ("online_full", "online_partial", "in_person", "postal")
+RATING_LEVELS: tuple[RatingLevel, ...] = ("very_satisfied", "satisfied", "unsatisfied")
+CERTIFICATE_KINDS: tuple[CertificateName, ...] = ("organisation", "personal")
 UNIT_CODE_RE = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 
 
 class ScenarioError(ValueError):
     """A scenario that cannot be used; the message names the file and the YAML key."""
 
-    def __init__(self, key: str, message: str, source: str | Path | None = None):
+    def __init__(self, key: str, message: str, source: str | Path | None = None) -> None:
         self.key = key
         self.reason = message
         self.source = str(source) if source else None
@@ -87,7 +91,7 @@ class Quantity:
         return _round_half_up(self.share * base)
 
     def __str__(self) -> str:
-        return str(self.count) if self.count is not None else f"{float(self.share) * 100:g}%"
+        return str(self.count) if self.count is not None else f"{float(self.share) * 100:g}%"  # type: ignore[arg-type]  # share is set when count is not
 
 
 def _round_half_up(x: Fraction) -> int:
@@ -122,7 +126,7 @@ def _parse_quantity(v: Any) -> Quantity:
 Q = Annotated[Quantity, BeforeValidator(_parse_quantity)]
 
 
-def apportion(total: int, weights: list[Fraction | int | float], caps: list[int] | None = None) -> list[int]:
+def apportion(total: int, weights: Sequence[Fraction | int | float], caps: list[int] | None = None) -> list[int]:
     """Split ``total`` into integers proportional to ``weights`` (largest remainder).
 
     Each part is within 1 of its exact quota; ties go to the earlier entry, so the
@@ -143,7 +147,7 @@ def apportion(total: int, weights: list[Fraction | int | float], caps: list[int]
     quotas = [total * w / wsum for w in ws]
     parts = [int(q.__floor__()) for q in quotas]
     if caps is not None:
-        parts = [min(p, c) for p, c in zip(parts, caps)]
+        parts = [min(p, c) for p, c in zip(parts, caps, strict=False)]
     left = total - sum(parts)
     order = sorted(range(n), key=lambda i: (-(quotas[i] - int(quotas[i].__floor__())), i))
     while left > 0:
@@ -173,7 +177,7 @@ def split_matrix(row_totals: list[int], col_totals: list[int]) -> list[list[int]
     for r in row_totals:
         part = apportion(r, [Fraction(x) for x in left], caps=left) if r else [0] * len(left)
         out.append(part)
-        left = [a - b for a, b in zip(left, part)]
+        left = [a - b for a, b in zip(left, part, strict=False)]
     return out
 
 
@@ -194,28 +198,36 @@ class ProcedureIn(_Strict):
     share: float | str | None = None
 
     @model_validator(mode="after")
-    def _one_weight(self):
+    def _one_weight(self) -> Self:
         if self.count is not None and self.share is not None:
             raise ValueError("give either count or share, not both")
         return self
 
 
+def _default_rating_levels() -> dict[RatingLevel, Quantity]:
+    return {
+        "very_satisfied": _parse_quantity(0.85),
+        "satisfied": _parse_quantity(0.13),
+        "unsatisfied": _parse_quantity(0.02),
+    }
+
+
+def _default_channels() -> dict[ChannelName, Quantity]:
+    return {"in_person": _parse_quantity(1.0)}
+
+
+def _default_certificate() -> dict[CertificateName, Quantity]:
+    return {"organisation": _parse_quantity(0.7), "personal": _parse_quantity(0.3)}
+
+
 class RatingsIn(_Strict):
     total: Q = Field(description="ratings: count, or share of resolved dossiers")
-    levels: dict[Literal["very_satisfied", "satisfied", "unsatisfied"], Q] = Field(
-        default_factory=lambda: {
-            "very_satisfied": _parse_quantity(0.85),
-            "satisfied": _parse_quantity(0.13),
-            "unsatisfied": _parse_quantity(0.02),
-        }
-    )
+    levels: dict[RatingLevel, Q] = Field(default_factory=_default_rating_levels)
 
 
 class DossiersIn(_Strict):
     received: int = Field(ge=0)
-    channels: dict[Literal["online_full", "online_partial", "in_person", "postal"], Q] = Field(
-        default_factory=lambda: {"in_person": _parse_quantity(1.0)}
-    )
+    channels: dict[ChannelName, Q] = Field(default_factory=_default_channels)
     procedures: list[ProcedureIn] = Field(min_length=1)
     resolved: Q
     on_time: Q = Field(description="resolved on time or early: count, or share of resolved")
@@ -247,9 +259,7 @@ class DocumentsIn(_Strict):
     issued: int = Field(0, ge=0, description="văn bản đi")
     signed: Q = Field(default_factory=lambda: _parse_quantity(0), description="ký số: count or share of issued")
     secret: Q = Field(default_factory=lambda: _parse_quantity(0), description="văn bản mật (never signed online)")
-    certificate: dict[Literal["organisation", "personal"], Q] = Field(
-        default_factory=lambda: {"organisation": _parse_quantity(0.7), "personal": _parse_quantity(0.3)}
-    )
+    certificate: dict[CertificateName, Q] = Field(default_factory=_default_certificate)
     leader_signed: Q = Field(default_factory=lambda: _parse_quantity(0.4), description="of signed")
     received: int = Field(0, ge=0, description="văn bản đến")
     processed_online: Q = Field(default_factory=lambda: _parse_quantity(1.0), description="of received")
@@ -293,7 +303,7 @@ class UnitIn(_Strict):
     meetings: MeetingsIn | None = None
 
     @model_validator(mode="after")
-    def _shape(self):
+    def _shape(self) -> Self:
         if self.wards is not None:
             if self.ward_code is not None:
                 raise ValueError("ward_code: give either ward_code or wards (a group), not both")
@@ -317,7 +327,7 @@ class PeriodIn(_Strict):
     timezone: str = LOCAL_TIMEZONE
 
     @model_validator(mode="after")
-    def _order(self):
+    def _order(self) -> Self:
         if self.end < self.start:
             raise ValueError(f"end: {self.end} is before start {self.start}")
         try:
@@ -348,7 +358,7 @@ class ScenarioIn(_Strict):
 
     @field_validator("office_hours")
     @classmethod
-    def _sessions(cls, v):
+    def _sessions(cls, v: list[tuple[time, time]]) -> list[tuple[time, time]]:
         prev = None
         for a, b in v:
             if not a < b or (prev is not None and a < prev):
@@ -432,6 +442,23 @@ class MeetingPlan:
     duration_minutes: tuple[int, int]
 
 
+class EnvelopeFields(TypedDict, total=False):
+    """The envelope fields a unit puts on every event (codes it does not have are absent)."""
+
+    source_system: Required[str]
+    province_code: Required[str]
+    district_code: str
+    ward_code: str
+    unit_code: str
+
+
+_CODE_FIELDS: tuple[Literal["district_code", "ward_code", "unit_code"], ...] = (
+    "district_code",
+    "ward_code",
+    "unit_code",
+)
+
+
 @dataclass(frozen=True)
 class UnitPlan:
     index: int
@@ -451,9 +478,9 @@ class UnitPlan:
         """The Kafka key / receiving unit (same rule as ``Envelope.unit_key``)."""
         return self.ward_code or self.district_code or self.unit_code  # type: ignore[return-value]
 
-    def envelope_fields(self) -> dict[str, str]:
-        out = {"source_system": self.source_system, "province_code": self.province_code}
-        for k in ("district_code", "ward_code", "unit_code"):
+    def envelope_fields(self) -> EnvelopeFields:
+        out: EnvelopeFields = {"source_system": self.source_system, "province_code": self.province_code}
+        for k in _CODE_FIELDS:
             v = getattr(self, k)
             if v is not None:
                 out[k] = v
@@ -541,7 +568,7 @@ class Scenario:
 # ---------------------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------------------
-def _key(loc: tuple) -> str:
+def _key(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -551,7 +578,7 @@ def _key(loc: tuple) -> str:
     return out
 
 
-def _pydantic_error(e: ValidationError, prefix: str, source) -> ScenarioError:
+def _pydantic_error(e: ValidationError, prefix: str, source: Path | None) -> ScenarioError:
     err = e.errors(include_url=False)[0]
     loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith(("function-", "tagged-union"))))
     msg = err["msg"].removeprefix("Value error, ")
@@ -562,14 +589,14 @@ def _pydantic_error(e: ValidationError, prefix: str, source) -> ScenarioError:
     # model validators report "field: reason"; lift the field into the key
     m = re.match(r"^([a-z_]+(?:\.[A-Za-z0-9_]+)?): (.*)$", msg, re.S)
     if m and err["type"] not in ("extra_forbidden", "missing"):
-        loc, msg = loc + (m.group(1),), m.group(2)
+        loc, msg = (*loc, m.group(1)), m.group(2)
     key = _key(loc)
     if prefix:
         key = prefix + ("." + key if key and not key.startswith("[") else key)
     return ScenarioError(key, msg, source)
 
 
-def _deep_merge(base: dict, over: dict) -> dict:
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
@@ -655,7 +682,7 @@ def parse_scenario(data: Any, source: Path | None = None) -> Scenario:
     )
 
 
-def _check_codes(u: UnitIn, ward_code: str | None, key: str, source) -> None:
+def _check_codes(u: UnitIn, ward_code: str | None, key: str, source: Path | None) -> None:
     for field, reason in unit_registry.check_codes(u.province_code, ward_code, u.district_code, u.unit_code):
         if field == "ward_code" and u.wards:
             field = f"wards.{ward_code}"
@@ -671,7 +698,7 @@ def _label(u: UnitIn, ward_code: str | None) -> str:
     return x.name if x else str(code)
 
 
-def _resolve_unit(u: UnitIn, key: str, top: ScenarioIn, index0: int, source) -> list[UnitPlan]:
+def _resolve_unit(u: UnitIn, key: str, top: ScenarioIn, index0: int, source: Path | None) -> list[UnitPlan]:
     wards = list(u.wards) if u.wards is not None else [u.ward_code]
     for w in wards:
         _check_codes(u, w, key, source)
@@ -721,8 +748,11 @@ def _resolve_unit(u: UnitIn, key: str, top: ScenarioIn, index0: int, source) -> 
     ]
 
 
+_Name = TypeVar("_Name", bound=str)
+
+
 def _mix(
-    mix: dict[str, Quantity], names: tuple[str, ...] | list[str], base: int, key: str, base_name: str
+    mix: Mapping[_Name, Quantity], names: Sequence[_Name], base: int, key: str, base_name: str
 ) -> tuple[tuple[str, int], ...]:
     fixed = {k: q.count for k, q in mix.items() if q.count is not None}
     weights = {k: q.share for k, q in mix.items() if q.share is not None}
@@ -736,7 +766,7 @@ def _mix(
             "make them add up or give shares for the rest",
         )
     order = [n for n in names if n in weights]
-    parts = dict(zip(order, apportion(rest, [weights[n] for n in order]))) if rest else {}
+    parts = dict(zip(order, apportion(rest, [weights[n] for n in order]), strict=False)) if rest else {}
     return tuple((n, fixed.get(n, 0) + parts.get(n, 0)) for n in names if n in mix)
 
 
@@ -750,7 +780,7 @@ def _resolve_dossiers(d: DossiersIn, key: str) -> DossierPlan:
             q = Quantity(count=p.count)
         elif p.share is not None:
             try:
-                q = _parse_quantity(p.share if not isinstance(p.share, float) else p.share)
+                q = _parse_quantity(p.share)
             except ValueError as e:
                 raise ScenarioError(f"{key}.procedures[{j}].share", str(e)) from None
             if q.count is not None:
@@ -762,8 +792,10 @@ def _resolve_dossiers(d: DossiersIn, key: str) -> DossierPlan:
     if len(set(codes)) != len(codes):
         raise ScenarioError(f"{key}.procedures", "a procedure code is listed twice")
     labels = [f"p{j}" for j in range(len(procs))]
-    counts = dict(_mix(dict(zip(labels, (q for _, q in procs))), labels, n, f"{key}.procedures", "received"))
-    procedures = tuple((p, counts[lab]) for (p, _), lab in zip(procs, labels))
+    counts = dict(
+        _mix(dict(zip(labels, (q for _, q in procs), strict=False)), labels, n, f"{key}.procedures", "received")
+    )
+    procedures = tuple((p, counts[lab]) for (p, _), lab in zip(procs, labels, strict=False))
 
     resolved = d.resolved.of(n, f"{key}.resolved", "received")
     on_time = d.on_time.of(resolved, f"{key}.on_time", "resolved")
@@ -862,7 +894,7 @@ def _split_dossiers(d: DossierPlan, weights: list[Fraction]) -> list[DossierPlan
     oo = [r[0] for r in _split_cols(open_, [d.open_overdue, d.open_pending])]
     apol = [r[0] for r in _split_cols(late, [d.apologies, d.late - d.apologies])]
     oo_apol = [r[0] for r in _split_cols(oo, [d.open_overdue_apologies, d.open_overdue - d.open_overdue_apologies])]
-    not_refused = [r - f[2] for r, f in zip(rec, fate)]
+    not_refused = [r - f[2] for r, f in zip(rec, fate, strict=False)]
     supp = [r[0] for r in _split_cols(not_refused, [d.supplements, (d.received - d.refused) - d.supplements])]
     trans = [r[0] for r in _split_cols(not_refused, [d.transfers, (d.received - d.refused) - d.transfers])]
     digit = [r[0] for r in _split_cols(resolved, [d.digitised, d.resolved - d.digitised])]

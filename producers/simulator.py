@@ -41,9 +41,10 @@ import random
 import uuid
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, time, timedelta
 from operator import attrgetter
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from common.calendar import add_working_days, subtract_working_days
@@ -53,12 +54,15 @@ from producers.scenario import (
     DocumentPlan,
     DossierPlan,
     MeetingPlan,
+    Procedure,
     Scenario,
     ScenarioError,
     UnitPlan,
 )
 from schemas import (
     ApologyIssued,
+    CertificateKind,
+    Channel,
     DocumentIssued,
     DocumentReceived,
     DossierReceived,
@@ -67,9 +71,12 @@ from schemas import (
     DossierTransferred,
     DossierWithdrawn,
     Envelope,
+    Event,
     MeetingEnded,
     MeetingScheduled,
     MeetingStarted,
+    OnlineService,
+    Rating,
     SatisfactionRated,
     SupplementRequested,
 )
@@ -98,12 +105,18 @@ REFUSAL_REASONS = (
 )
 WITHDRAWAL_REASONS = ("Công dân đề nghị rút hồ sơ", None)
 
-_CHANNEL_FIELDS = {
-    "online_full": ("online", "full"),
-    "online_partial": ("online", "partial"),
-    "in_person": ("in_person", None),
-    "postal": ("postal", None),
+_CHANNEL_FIELDS: dict[str, tuple[Channel, OnlineService | None]] = {
+    "online_full": (Channel.online, OnlineService.full),
+    "online_partial": (Channel.online, OnlineService.partial),
+    "in_person": (Channel.in_person, None),
+    "postal": (Channel.postal, None),
 }
+_RATINGS: tuple[Rating, ...] = tuple(Rating(level) for level in RATING_LEVELS)
+
+# ordering key of a planned event: (ms, unit index, stream, lifecycle rank, sequence)
+_Key = tuple[int, int, int, int, int]
+# a builder's positional arguments after the unit (their types depend on the kind)
+_Args = tuple[Any, ...]
 
 
 class Timeline:
@@ -113,11 +126,13 @@ class Timeline:
     a uniform offset gives a uniform office instant, e.g. a receipt during opening hours.
     """
 
-    def __init__(self, start: datetime, end: datetime, sessions: tuple[tuple[time, time], ...], tz: ZoneInfo):
+    def __init__(self, start: datetime, end: datetime, sessions: tuple[tuple[time, time], ...], tz: ZoneInfo) -> None:
         from common.calendar import working_days_in
 
         s0, e0 = int(start.timestamp()), int(end.timestamp())
-        starts, lengths, cum = [], [], [0]
+        starts: list[int] = []
+        lengths: list[int] = []
+        cum = [0]
         for d in working_days_in(start.astimezone(tz).date(), (end - timedelta(seconds=1)).astimezone(tz).date()):
             for a, b in sessions:
                 lo = max(int(datetime.combine(d, a, tz).timestamp()), s0)
@@ -162,12 +177,12 @@ class PendingEvent:
 
     __slots__ = ("_event", "args", "key", "kind", "unit")
 
-    def __init__(self, key: tuple, unit: _UnitContext, kind: int, args: tuple):
+    def __init__(self, key: _Key, unit: _UnitContext, kind: int, args: _Args) -> None:
         self.key = key
         self.unit = unit
         self.kind = kind
         self.args = args
-        self._event: Envelope | None = None
+        self._event: Event | None = None
 
     @property
     def ts_ms(self) -> int:
@@ -177,14 +192,14 @@ class PendingEvent:
     def unit_key(self) -> str:
         return self.unit.plan.key
 
-    def event(self) -> Envelope:
+    def event(self) -> Event:
         if self._event is None:
             self._event = _BUILDERS[self.kind](self.unit, *self.args)
         return self._event
 
 
 class _UnitContext:
-    def __init__(self, plan: UnitPlan, tz: ZoneInfo):
+    def __init__(self, plan: UnitPlan, tz: ZoneInfo) -> None:
         self.plan = plan
         self.tz = tz
         self.env = plan.envelope_fields()
@@ -196,7 +211,7 @@ class _UnitContext:
 class Simulation:
     """Iterate a scenario's events in order: ``for event in Simulation(scenario): ...``."""
 
-    def __init__(self, scenario: Scenario):
+    def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.tz = scenario.tz
         self.timeline = Timeline(scenario.start, scenario.end, scenario.office_hours, self.tz)
@@ -224,8 +239,8 @@ class Simulation:
 
     def pending(self) -> Iterator[PendingEvent]:
         """Planned events in order, not yet built (live mode builds each when it is due)."""
-        streams = []
-        for u, seeds in zip(self.scenario.units, self._seeds):
+        streams: list[Iterator[PendingEvent]] = []
+        for u, seeds in zip(self.scenario.units, self._seeds, strict=False):
             ctx = _UnitContext(u, self.tz)
             if u.dossiers and u.dossiers.received:
                 streams.append(self._dossiers(ctx, u.dossiers, random.Random(seeds[0])))
@@ -318,8 +333,8 @@ class Simulation:
         for lvl, count in d.ratings:
             levels += bytes([RATING_LEVELS.index(lvl) + 1]) * count
         rng.shuffle(levels)
-        for i, lvl in zip(rng.sample(resolved_idx, len(levels)), levels):
-            rating[i] = lvl
+        for i, code in zip(rng.sample(resolved_idx, len(levels)), levels, strict=False):
+            rating[i] = code
         lateness = bytearray(n)
         for i in late_idx:
             lateness[i] = self._draw_lateness(rng, d.late_days_max)
@@ -352,7 +367,7 @@ class Simulation:
             recv[i] = tl.instant(rng.randrange(lo, hi))
         order = sorted(range(n), key=recv.__getitem__)
 
-        heap: list[tuple[tuple, int, tuple]] = []
+        heap: list[tuple[_Key, int, _Args]] = []
         seq = 0
         for pos, i in enumerate(order):
             r = recv[i]
@@ -367,7 +382,7 @@ class Simulation:
             orig_due = self._add(r, p.days)
             yield PendingEvent(rkey, ctx, K_RECEIVED, (idrng.getrandbits(128), did, p, channels[i], r, orig_due))
 
-            later: list[tuple[int, int, int, tuple]] = []  # (t, rank, kind, args)
+            later: list[tuple[int, int, int, _Args]] = []  # (t, rank, kind, args)
             start, due = r, orig_due
             if supp[i]:
                 s = tl.sample(rng, r, min(orig_due, end))
@@ -465,7 +480,7 @@ class Simulation:
         tl, ui, key = self.timeline, ctx.plan.index, ctx.plan.key
         idrng = random.Random(f"{rng.getrandbits(64)}:{self._id_salt}")
 
-        def times(k: int) -> array:
+        def times(k: int) -> array[int]:
             return array("q", sorted(tl.instant(rng.randrange(tl.total)) for _ in range(k)))
 
         issued_times, received_times = times(d.issued), times(d.received)
@@ -481,7 +496,7 @@ class Simulation:
         rng.shuffle(leader)
         online = bytearray([1]) * d.processed_online + bytearray(d.received - d.processed_online)
         rng.shuffle(online)
-        cert_names = [c for c, _ in d.certificate]
+        cert_names = [CertificateKind(c) for c, _ in d.certificate]
 
         def issued() -> Iterator[PendingEvent]:
             si = 0
@@ -523,7 +538,7 @@ class Simulation:
         starts = sorted(tl.instant(rng.randrange(hi)) for _ in range(m.count))
         smooth = bytearray([1]) * m.uninterrupted + bytearray(m.count - m.uninterrupted)
         rng.shuffle(smooth)
-        out = []
+        out: list[tuple[_Key, int, _Args]] = []
         for j, s in enumerate(starts):
             mid = f"{key}-HOP-{j + 1:04d}"
             sched_at = max(start, s - rng.randrange(1, 6) * 86400 - rng.randrange(0, 8 * 3600))
@@ -579,7 +594,7 @@ def _uuid(bits: int) -> uuid.UUID:
     return uuid.UUID(int=bits, version=4)
 
 
-def _b_received(u: _UnitContext, bits, did, p, ch, r, due):
+def _b_received(u: _UnitContext, bits: int, did: str, p: Procedure, ch: int, r: int, due: int) -> DossierReceived:
     channel, service = _CHANNEL_FIELDS[CHANNELS[ch]]
     t = u.dt(r)
     return DossierReceived(
@@ -597,7 +612,7 @@ def _b_received(u: _UnitContext, bits, did, p, ch, r, due):
     )
 
 
-def _b_supplement(u, bits, did, s, new_due, reason):
+def _b_supplement(u: _UnitContext, bits: int, did: str, s: int, new_due: int, reason: int) -> SupplementRequested:
     t = u.dt(s)
     return SupplementRequested(
         event_id=_uuid(bits),
@@ -610,21 +625,23 @@ def _b_supplement(u, bits, did, s, new_due, reason):
     )
 
 
-def _b_transferred(u, bits, did, t, to):
+def _b_transferred(u: _UnitContext, bits: int, did: str, t: int, to: str) -> DossierTransferred:
     ts = u.dt(t)
     return DossierTransferred(
         event_id=_uuid(bits), occurred_at=ts, **u.env, dossier_id=did, transferred_at=ts, to_unit_code=to
     )
 
 
-def _b_apology(u, bits, did, a, new_due):
+def _b_apology(u: _UnitContext, bits: int, did: str, a: int, new_due: int) -> ApologyIssued:
     t = u.dt(a)
     return ApologyIssued(
         event_id=_uuid(bits), occurred_at=t, **u.env, dossier_id=did, issued_at=t, new_due_at=u.dt(new_due)
     )
 
 
-def _b_resolved(u, bits, did, res, r, due, digitised, fee, ch):
+def _b_resolved(
+    u: _UnitContext, bits: int, did: str, res: int, r: int, due: int, digitised: bool, fee: bool | None, ch: int
+) -> DossierResolved:
     t = u.dt(res)
     return DossierResolved(
         event_id=_uuid(bits),
@@ -640,21 +657,21 @@ def _b_resolved(u, bits, did, res, r, due, digitised, fee, ch):
     )
 
 
-def _b_withdrawn(u, bits, did, w, reason):
+def _b_withdrawn(u: _UnitContext, bits: int, did: str, w: int, reason: int) -> DossierWithdrawn:
     t = u.dt(w)
     return DossierWithdrawn(
         event_id=_uuid(bits), occurred_at=t, **u.env, dossier_id=did, withdrawn_at=t, reason=WITHDRAWAL_REASONS[reason]
     )
 
 
-def _b_refused(u, bits, did, f, reason):
+def _b_refused(u: _UnitContext, bits: int, did: str, f: int, reason: int) -> DossierRefused:
     t = u.dt(f)
     return DossierRefused(
         event_id=_uuid(bits), occurred_at=t, **u.env, dossier_id=did, refused_at=t, reason=REFUSAL_REASONS[reason]
     )
 
 
-def _b_rated(u, bits, did, rt, level):
+def _b_rated(u: _UnitContext, bits: int, did: str, rt: int, level: int) -> SatisfactionRated:
     t = u.dt(rt)
     return SatisfactionRated(
         event_id=_uuid(bits),
@@ -663,11 +680,20 @@ def _b_rated(u, bits, did, rt, level):
         rating_id=f"{did}-DG",
         dossier_id=did,
         rated_at=t,
-        rating=RATING_LEVELS[level],
+        rating=_RATINGS[level],
     )
 
 
-def _b_doc_issued(u, bits, doc_id, t, signed, cert, leader, secret):
+def _b_doc_issued(
+    u: _UnitContext,
+    bits: int,
+    doc_id: str,
+    t: int,
+    signed: bool,
+    cert: CertificateKind | None,
+    leader: bool,
+    secret: bool,
+) -> DocumentIssued:
     ts = u.dt(t)
     return DocumentIssued(
         event_id=_uuid(bits),
@@ -682,14 +708,16 @@ def _b_doc_issued(u, bits, doc_id, t, signed, cert, leader, secret):
     )
 
 
-def _b_doc_received(u, bits, doc_id, t, online):
+def _b_doc_received(u: _UnitContext, bits: int, doc_id: str, t: int, online: bool) -> DocumentReceived:
     ts = u.dt(t)
     return DocumentReceived(
         event_id=_uuid(bits), occurred_at=ts, **u.env, document_id=doc_id, received_at=ts, processed_online=online
     )
 
 
-def _b_meet_scheduled(u, bits, mid, at, title, start, endpoints):
+def _b_meet_scheduled(
+    u: _UnitContext, bits: int, mid: str, at: int, title: str, start: int, endpoints: tuple[str, ...]
+) -> MeetingScheduled:
     return MeetingScheduled(
         event_id=_uuid(bits),
         occurred_at=u.dt(at),
@@ -701,14 +729,24 @@ def _b_meet_scheduled(u, bits, mid, at, title, start, endpoints):
     )
 
 
-def _b_meet_started(u, bits, mid, began, late_min):
+def _b_meet_started(u: _UnitContext, bits: int, mid: str, began: int, late_min: int) -> MeetingStarted:
     t = u.dt(began)
     return MeetingStarted(
         event_id=_uuid(bits), occurred_at=t, **u.env, meeting_id=mid, started_at=t, late_start_minutes=late_min
     )
 
 
-def _b_meet_ended(u, bits, mid, began, ended, connected, drops, late_min, ok):
+def _b_meet_ended(
+    u: _UnitContext,
+    bits: int,
+    mid: str,
+    began: int,
+    ended: int,
+    connected: int,
+    drops: int,
+    late_min: int,
+    ok: bool,
+) -> MeetingEnded:
     t = u.dt(ended)
     return MeetingEnded(
         event_id=_uuid(bits),
@@ -739,7 +777,7 @@ def _b_meet_ended(u, bits, mid, began, ended, connected, drops, late_min, ok):
     K_MEET_STARTED,
     K_MEET_ENDED,
 ) = range(13)
-_BUILDERS = (
+_BUILDERS: tuple[Callable[..., Event], ...] = (
     _b_received,
     _b_supplement,
     _b_transferred,

@@ -6,10 +6,12 @@ Use :func:`parse_event` to decode bytes from Kafka or a file: it raises
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from pydantic import ValidationError
 
-from schemas.events import (  # noqa: F401 - re-exported
+from schemas.events import (
     ALL_EVENTS,
     DOCUMENT_EVENTS,
     DOSSIER_EVENTS,
@@ -42,11 +44,47 @@ from schemas.events import (  # noqa: F401 - re-exported
     timestamp_problems,
 )
 
+__all__ = [
+    "ALL_EVENTS",
+    "DOCUMENT_EVENTS",
+    "DOSSIER_EVENTS",
+    "EVENT_ADAPTER",
+    "EVENT_TYPES",
+    "MEETING_EVENTS",
+    "SCHEMA_VERSION",
+    "TIMESTAMP_FIELDS",
+    "TOPIC_OF_TYPE",
+    "ApologyIssued",
+    "CertificateKind",
+    "Channel",
+    "DocumentIssued",
+    "DocumentReceived",
+    "DossierReceived",
+    "DossierRefused",
+    "DossierResolved",
+    "DossierTransferred",
+    "DossierWithdrawn",
+    "Envelope",
+    "Event",
+    "InvalidEvent",
+    "MeetingEnded",
+    "MeetingScheduled",
+    "MeetingStarted",
+    "OnlineService",
+    "Outcome",
+    "Rating",
+    "SatisfactionRated",
+    "SupplementRequested",
+    "dump_event",
+    "parse_event",
+    "timestamp_problems",
+]
+
 
 class InvalidEvent(ValueError):
     """An event that fails its schema; ``errors`` lists (field, reason) pairs."""
 
-    def __init__(self, errors: list[tuple[str, str]]):
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{f}: {r}" if f else r for f, r in errors))
 
@@ -67,7 +105,7 @@ def _explain(e: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
-def parse_event(raw: bytes | str | dict) -> Event:
+def parse_event(raw: bytes | str | dict[str, Any]) -> Event:
     """Decode and validate one event (JSON bytes/str or an already-decoded dict)."""
     if isinstance(raw, (bytes, bytearray, memoryview, str)):
         try:

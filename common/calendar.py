@@ -31,7 +31,7 @@ Pure: no I/O, no settings; holiday sets are computed once per year and cached.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -166,7 +166,7 @@ def _count_between_ordinals(a: int, b: int) -> int:
     return total + _count_upto(b)
 
 
-def _with_date(t_local: datetime, o: int, tz) -> datetime:
+def _with_date(t_local: datetime, o: int, tz: tzinfo | None) -> datetime:
     d = date.fromordinal(o)
     return t_local.replace(year=d.year, month=d.month, day=d.day).astimezone(tz)
 

@@ -47,13 +47,14 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 9093
     kafka_heap: str = "1g"
     manage_kafka: Literal["auto", "yes", "no"] = Field(
-        "auto", description="auto: start a local broker unless GOVPULSE_KAFKA_BOOTSTRAP_SERVERS points elsewhere"
+        default="auto",
+        description="auto: start a local broker unless GOVPULSE_KAFKA_BOOTSTRAP_SERVERS points elsewhere",
     )
 
     # --- topics ---------------------------------------------------------------
     topic_prefix: str = "govpulse"
-    topic_partitions: int = Field(6, ge=1)
-    topic_replication: int = Field(1, ge=1)
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
 
     # --- InfluxDB -------------------------------------------------------------
     influx_url: str = "http://127.0.0.1:8086"
@@ -62,31 +63,35 @@ class Settings(BaseSettings):
     influx_token: SecretStr | None = None
     influx_token_file: Path | None = None
     influx_version: str = "2.7.12"
-    influx_retention: str = Field("0", description="bucket retention for onboarding, 0 = forever")
+    influx_retention: str = Field(default="0", description="bucket retention for onboarding, 0 = forever")
     manage_influx: Literal["auto", "yes", "no"] = "auto"
 
     # --- worker -----------------------------------------------------------------
     app_id: str = "govpulse-worker"
     worker_name: str | None = Field(
-        None,
+        default=None,
         description="this worker's name in pipeline_health (tag worker); default host:web port "
         "(host:pid without a web server). Keep it stable across restarts.",
     )
     timezone: str = LOCAL_TIMEZONE
-    allowed_lateness: timedelta = Field(timedelta(days=400), description="event-time lateness still applied to windows")
-    due_soon_lead_working_days: int = Field(1, ge=0)
-    apology_grace: timedelta = Field(
-        timedelta(days=1), description="delay after a dossier goes late before apology_missing"
+    allowed_lateness: timedelta = Field(
+        default=timedelta(days=400), description="event-time lateness still applied to windows"
     )
-    emit_interval_seconds: float = Field(2.0, gt=0)
-    web_bind: str = Field("127.0.0.1", description="address of the worker's /health and /live server")
-    table_store: str = Field("memory://", description="faust table store: memory:// or rocksdb://")
-    report_year_start: str = Field("12-15", description="MM-DD start of the annual reporting period (Decree 09/2019)")
+    due_soon_lead_working_days: int = Field(default=1, ge=0)
+    apology_grace: timedelta = Field(
+        default=timedelta(days=1), description="delay after a dossier goes late before apology_missing"
+    )
+    emit_interval_seconds: float = Field(default=2.0, gt=0)
+    web_bind: str = Field(default="127.0.0.1", description="address of the worker's /health and /live server")
+    table_store: str = Field(default="memory://", description="faust table store: memory:// or rocksdb://")
+    report_year_start: str = Field(
+        default="12-15", description="MM-DD start of the annual reporting period (Decree 09/2019)"
+    )
     rolling_windows: str = Field(
-        "24h,7d,30d", description="rolling windows to emit (24h is hourly: one point per unit-hour of history)"
+        default="24h,7d,30d", description="rolling windows to emit (24h is hourly: one point per unit-hour of history)"
     )
     dead_letter_max_raw_bytes: int = Field(
-        64 * 1024,
+        default=64 * 1024,
         ge=256,
         le=512 * 1024,
         description="raw payload kept in a dead letter; a larger one is cut to its first bytes, with its size and "
@@ -96,12 +101,12 @@ class Settings(BaseSettings):
     # Faust's default (60 s) stalled a restarted worker that long. The consumer heartbeats from its
     # own thread, so a busy event loop cannot make it miss this deadline.
     kafka_session_timeout: float = Field(
-        10.0,
+        default=10.0,
         ge=6.0,
         description="consumer group session timeout, seconds "
         "(the broker's group.min.session.timeout.ms is 6 s by default)",
     )
-    kafka_heartbeat_interval: float = Field(1.0, gt=0, description="consumer heartbeat interval, seconds")
+    kafka_heartbeat_interval: float = Field(default=1.0, gt=0, description="consumer heartbeat interval, seconds")
 
     @field_validator("topic_prefix")
     @classmethod
@@ -163,9 +168,9 @@ class Settings(BaseSettings):
             "or run `govpulse services up` to onboard the local InfluxDB"
         )
 
-    def kafka_client_kwargs(self) -> dict:
+    def kafka_client_kwargs(self) -> dict[str, str | None]:
         """Security settings shared by kafka-python and aiokafka clients."""
-        kw: dict = {"security_protocol": self.kafka_security_protocol}
+        kw: dict[str, str | None] = {"security_protocol": self.kafka_security_protocol}
         if self.kafka_sasl_mechanism:
             kw["sasl_mechanism"] = self.kafka_sasl_mechanism
             kw["sasl_plain_username"] = self.kafka_sasl_username

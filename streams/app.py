@@ -11,11 +11,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import socket
 import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import faust
 import orjson
@@ -24,8 +27,35 @@ from common.settings import Settings
 from common.topics import ALERTS, DEAD_LETTER, EVENT_TOPICS, repartition_topic
 from streams import fence
 from streams.changelog import CHANGELOG_BATCH_BYTES, ChangelogWriter
-from streams.core import Forward, RecordStore, WorkerCore
+from streams.core import DeadLetter, Forward, RecordStore, WorkerCore
+from streams.domain.aggregator import Alert
 from streams.sink import InfluxSink, ensure_bucket
+
+if TYPE_CHECKING:
+    from faust.types import TP, ConsumerT, EventT, Message, RecordMetadata, StreamT
+    from faust.web import Request, Response, View
+
+    class GovpulseApp(faust.App):
+        """What :func:`build_app` returns, for type checkers only: at run time a plain ``faust.App``,
+        with the worker's hooks set on it and its transport making fenced consumers."""
+
+        govpulse_core: Callable[[], WorkerCore]  # for tests and the health page
+        govpulse_sink: InfluxSink
+        govpulse_failure: Callable[[], str | None]  # why the worker stopped, read by ``govpulse worker``
+
+        @property
+        def consumer(self) -> fence.FencedConsumer: ...  # fence.install(app)
+
+        @consumer.setter
+        def consumer(self, consumer: ConsumerT) -> None: ...
+
+    class _WorkerState(TypedDict):
+        ready: bool
+        stopping: bool
+        rebuilt_at: float
+        sought_back: dict[TP, tuple[int, float]]  # per partition: the offset last sought back to, and when
+        failed: str | None  # why the worker cannot go on
+
 
 log = logging.getLogger("govpulse.worker")
 
@@ -53,12 +83,10 @@ def ensure_repartition_topic(settings: Settings, name: str, sources: list[str]) 
                 "number in every topic",
                 counts,
             )
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):
             admin.create_topics(
                 [NewTopic(name, partitions, settings.topic_replication, topic_configs={"retention.ms": "-1"})]
             )
-        except TopicAlreadyExistsError:
-            pass
         for t in admin.describe_topics([name]):
             counts[name] = len(t.get("partitions") or [])
         return counts
@@ -75,7 +103,7 @@ def build_app(
     web_port: int = 6066,
     until_idle: float | None = None,
     batch_size: int = 2000,
-) -> faust.App:
+) -> GovpulseApp:
     app_id = app_id or (f"{settings.app_id}-replay" if replay else settings.app_id)
     bucket = bucket or settings.influx_bucket
     datadir = settings.home / "worker" / app_id
@@ -87,31 +115,34 @@ def build_app(
             password=settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None,
             mechanism=settings.kafka_sasl_mechanism,
         )
-    app = faust.App(
-        app_id,
-        broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
-        broker_credentials=creds,
-        store=settings.table_store,
-        datadir=str(datadir),
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=settings.topic_replication,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        table_standby_replicas=0,
-        web_port=web_port or 6066,
-        web_enabled=web_port != 0,  # 0: no /health server (demo, benchmarks, several workers on one host)
-        web_bind=settings.web_bind,
-        web_in_thread=False,
-        broker_commit_every=batch_size,
-        # changelog records go out in Kafka record batches of this size (streams.changelog)
-        producer_max_batch_size=CHANGELOG_BATCH_BYTES,
-        stream_buffer_maxsize=max(4096, batch_size * 2),
-        topic_allow_declare=True,
-        broker_session_timeout=settings.kafka_session_timeout,
-        broker_heartbeat_interval=settings.kafka_heartbeat_interval,
-        # records are compact JSON bytes encoded by us (orjson); Faust moves them untouched
-        key_serializer="raw",
-        value_serializer="raw",
+    app = cast(
+        "GovpulseApp",
+        faust.App(
+            app_id,
+            broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
+            broker_credentials=creds,
+            store=settings.table_store,
+            datadir=str(datadir),
+            topic_partitions=settings.topic_partitions,
+            topic_replication_factor=settings.topic_replication,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            table_standby_replicas=0,
+            web_port=web_port or 6066,
+            web_enabled=web_port != 0,  # 0: no /health server (demo, benchmarks, several workers on one host)
+            web_bind=settings.web_bind,
+            web_in_thread=False,
+            broker_commit_every=batch_size,
+            # changelog records go out in Kafka record batches of this size (streams.changelog)
+            producer_max_batch_size=CHANGELOG_BATCH_BYTES,
+            stream_buffer_maxsize=max(4096, batch_size * 2),
+            topic_allow_declare=True,
+            broker_session_timeout=settings.kafka_session_timeout,
+            broker_heartbeat_interval=settings.kafka_heartbeat_interval,
+            # records are compact JSON bytes encoded by us (orjson); Faust moves them untouched
+            key_serializer="raw",
+            value_serializer="raw",
+        ),
     )
     fence.install(app)  # source records in offset order, none skipped (see streams.fence)
     # Records a foreign partitioner put outside their unit's partition are forwarded here, into the
@@ -128,9 +159,9 @@ def build_app(
 
     # stable across restarts (a new name per restart would be a new series each time)
     worker = settings.worker_name or f"{socket.gethostname()}:{web_port if web_port != 0 else os.getpid()}"
-    core_holder: dict[str, object] = {}
+    core_holder: dict[str, WorkerCore] = {}
     sink = InfluxSink(settings, bucket)
-    state = {"ready": False, "stopping": False, "rebuilt_at": 0.0, "sought_back": {}, "failed": None}
+    state: _WorkerState = {"ready": False, "stopping": False, "rebuilt_at": 0.0, "sought_back": {}, "failed": None}
     flush_lock = asyncio.Lock()
 
     def core() -> WorkerCore:
@@ -139,14 +170,14 @@ def build_app(
             store = RecordStore(facts.data)
             c = core_holder["core"] = WorkerCore(settings, store, replay=replay, app_id=app_id, worker=worker)
             c.partition_counts = dict(partition_counts)
-        return c  # type: ignore[return-value]
+        return c
 
     app.govpulse_core = core  # for tests and the health page
     app.govpulse_sink = sink
 
     ensure_bucket(settings, bucket)
 
-    async def send_alerts(alerts: list[dict]) -> None:
+    async def send_alerts(alerts: list[Alert]) -> None:
         for a in alerts:
             await alerts_topic.send(key=a["unit_code"].encode(), value=orjson.dumps(a))
 
@@ -157,10 +188,10 @@ def build_app(
         await changelog.write(c.store.take_unsent())
 
     trace_path = os.environ.get("GOVPULSE_OFFSET_TRACE")  # diagnostics: which offsets the agent handled, when
-    trace = open(trace_path, "a", buffering=1) if trace_path else None
+    trace = open(trace_path, "a", buffering=1) if trace_path else None  # noqa: SIM115 - lives as long as the worker
 
-    def trace_batch(events) -> None:  # noqa: ANN001
-        runs: dict = {}
+    def trace_batch(events: Sequence[EventT[bytes]]) -> None:
+        runs: dict[tuple[str, int], list[list[int]]] = {}
         for e in events:
             m = e.message
             r = runs.get((m.topic, m.partition))
@@ -168,15 +199,16 @@ def build_app(
                 r[-1][1] = m.offset
             else:
                 runs.setdefault((m.topic, m.partition), []).append([m.offset, m.offset])
-        trace.write("".join(f"{time.time():.3f} batch {t} {p} {a}-{b}\n" for (t, p), rs in runs.items() for a, b in rs))
+        lines = "".join(f"{time.time():.3f} batch {t} {p} {a}-{b}\n" for (t, p), rs in runs.items() for a, b in rs)
+        trace.write(lines)  # type: ignore[union-attr]  # called only when tracing
 
-    async def admitted(c: WorkerCore, msg) -> bool:  # noqa: ANN001 - faust Message
+    async def admitted(c: WorkerCore, msg: Message) -> bool:
         verdict = c.admit(msg.topic, msg.partition, msg.offset)
         if verdict == "process":
             return True
         if verdict == "missing":
             consumer, tp = app.consumer, msg.tp
-            expected = c.next_offset[(msg.topic, msg.partition)]
+            expected: int = c.next_offset[(msg.topic, msg.partition)]  # type: ignore[assignment]  # "missing": known
             if consumer.fence.is_hole(tp, expected, msg.offset):
                 c.accept_hole(msg.topic, msg.partition, msg.offset)
                 return c.admit(msg.topic, msg.partition, msg.offset) == "process"
@@ -186,7 +218,7 @@ def build_app(
                 state["sought_back"][tp] = (expected, time.time())
                 try:
                     await consumer.seek_back(tp, expected)
-                except Exception as exc:  # e.g. revoked meanwhile: nothing is committed past it anyway
+                except Exception as exc:  # noqa: BLE001 - e.g. revoked meanwhile: nothing is committed past it anyway
                     log.warning(
                         "could not seek %s[%d] back to %d: %r (retried in 10 s or after the next rebalance)",
                         tp.topic,
@@ -209,8 +241,9 @@ def build_app(
 
     app.govpulse_failure = lambda: state["failed"]
 
-    def handle(c: WorkerCore, msg) -> dict | Forward | None:  # noqa: ANN001 - faust Message
-        ts = msg.timestamp and int(msg.timestamp * 1000)
+    def handle(c: WorkerCore, msg: Message) -> DeadLetter | Forward | None:
+        # epoch ms; a falsy timestamp (none from Kafka) stays 0.0, which the core reads as none
+        ts: int | None = msg.timestamp and int(msg.timestamp * 1000)  # type: ignore[assignment]
         try:
             return c.handle(msg.topic, msg.partition, msg.offset, msg.key, msg.value, ts)
         except Exception as exc:
@@ -218,9 +251,10 @@ def build_app(
             return c.processing_error(exc, msg.topic, msg.partition, msg.offset, msg.key, msg.value, ts)
 
     @app.agent(sources)
-    async def process(stream):
+    async def process(stream: StreamT[bytes]) -> None:
         try:
-            async for events in stream.take_events(batch_size, within=0.2):
+            # StreamT does not declare take_events; the stream Faust passes (a faust.Stream) has it
+            async for events in stream.take_events(batch_size, within=0.2):  # type: ignore[attr-defined]
                 await process_batch(events)
         except asyncio.CancelledError:
             raise
@@ -228,11 +262,11 @@ def build_app(
             fail(exc)
             raise
 
-    async def process_batch(events) -> None:  # noqa: ANN001 - faust events
+    async def process_batch(events: Sequence[EventT[bytes]]) -> None:
         c = core()
         if trace:
             trace_batch(events)
-        deliveries = []
+        deliveries: list[Awaitable[RecordMetadata]] = []
         for event in events:
             msg = event.message
             if not await admitted(c, msg):
@@ -258,8 +292,9 @@ def build_app(
             await flush_once()
             await asyncio.sleep(1.0)
 
-    @app.on_partitions_revoked.connect
-    async def _revoked(app_, revoked, **kwargs) -> None:  # noqa: ANN001
+    # Faust sends this signal (app, revoked): its receiver type only allows (sender, *args, **kwargs)
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _revoked(app_: faust.App, revoked: set[TP], **kwargs: Any) -> None:
         # From the start of a rebalance until the tables are recovered and the aggregates rebuilt,
         # the aggregates describe partitions this worker may no longer own. Timers must not act
         # on them: an alert fired now would put a stale copy of a record that another worker owns
@@ -302,7 +337,7 @@ def build_app(
             "rebuilt aggregates from %d records for partitions %s in %.1fs", n, sorted(actives), time.monotonic() - t0
         )
 
-    @app.timer(interval=1.0)
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]  # faust's App.timer is @no_type_check
     async def _alert_tick() -> None:
         if ready():
             await send_alerts(core().advance())
@@ -329,7 +364,7 @@ def build_app(
                 c.unflushed_timestamps = stamps + c.unflushed_timestamps
             return ok
 
-    @app.timer(interval=settings.emit_interval_seconds)
+    @app.timer(interval=settings.emit_interval_seconds)  # type: ignore[untyped-decorator]  # as above
     async def _flush_tick() -> None:
         if ready():
             await flush_once()
@@ -342,7 +377,7 @@ def build_app(
                 continue
             hw = app.consumer.highwater(tp)
             if hw is None or hw < 0:
-                out[tp.topic] = None if tp.topic not in out else out[tp.topic]
+                out[tp.topic] = out.get(tp.topic)
                 continue
             pos = c.next_offset.get((tp.topic, tp.partition))
             if pos is None:
@@ -354,7 +389,7 @@ def build_app(
             out[tp.topic] = None if prev is None else prev + max(0, hw - pos)
         return out
 
-    @app.timer(interval=2.0 if until_idle else 10.0)
+    @app.timer(interval=2.0 if until_idle else 10.0)  # type: ignore[untyped-decorator]  # as above
     async def _health_tick() -> None:
         if not ready():
             return
@@ -363,7 +398,7 @@ def build_app(
         if until_idle is not None and not state["stopping"]:
             idle_for = time.time() - max(core().last_any_event_wall, state["rebuilt_at"])
             caught_up = lag and all(v == 0 for v in lag.values())
-            if caught_up and idle_for >= until_idle and ready():
+            if caught_up and idle_for >= until_idle and ready():  # noqa: SIM102 - the flush is an action, not a test
                 if await flush_once() and sink.pending == 0:
                     state["stopping"] = True
                     log.info(
@@ -377,7 +412,7 @@ def build_app(
                     os.kill(os.getpid(), signal.SIGTERM)
 
     @app.page("/live")
-    async def live(web, request):  # noqa: ANN001
+    async def live(web: View, request: Request) -> Response:
         """Liveness: the process and its event loop answer and no fatal error happened (recovery can
         take long; not a reason to kill)."""
         if state["failed"]:
@@ -385,7 +420,7 @@ def build_app(
         return web.json({"alive": True, "app_id": app_id})
 
     @app.page("/health")
-    async def health(web, request):  # noqa: ANN001
+    async def health(web: View, request: Request) -> Response:
         c = core()
         body = {
             "ready": ready(),

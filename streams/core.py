@@ -15,6 +15,7 @@ import traceback
 from collections import defaultdict
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from kafka.partitioner import murmur2
@@ -22,7 +23,7 @@ from kafka.partitioner import murmur2
 from common import measurements as m
 from common.settings import Settings
 from schemas import InvalidEvent, parse_event
-from streams.domain.aggregator import Aggregator, AlertPolicy, Row
+from streams.domain.aggregator import Aggregator, Alert, AlertPolicy, Row
 from streams.domain.records import Record, apply_event, event_id_key, fingerprint, fingerprints, new_record, record_key
 from streams.domain.windows import LocalCalendar, to_ms
 
@@ -41,11 +42,13 @@ DEAD_LETTER_KEY_BYTES = 256
 DEAD_LETTER_REASON_CHARS = 2000
 DEAD_LETTER_ERRORS = 20
 
+DeadLetter = dict[str, Any]  # a dead letter as sent to the dead-letter topic (JSON)
+
 
 def kafka_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (Java's, kafka-python's, aiokafka's: murmur2 of the
     key) gives ``key``. govpulse keeps each unit's state in this partition."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return (murmur2(key) & 0x7FFFFFFF) % partitions  # type: ignore[no-any-return]  # kafka-python is untyped: an int
 
 
 def _cut_utf8(raw: bytes, limit: int) -> str | None:
@@ -79,7 +82,7 @@ class RecordStore:
     the state they produced.
     """
 
-    def __init__(self, data: MutableMapping):
+    def __init__(self, data: MutableMapping[bytes, bytes]) -> None:
         self.data = data
         self._unsent: dict[bytes, tuple[int, bytes]] = {}
 
@@ -96,7 +99,7 @@ class RecordStore:
             # Faust's RocksDB store picks the partition database from the *current event*, which
             # does not exist when a timer persists alert flags; we always know the partition.
             db_for_partition(partition).put(k, v)
-            self.data._key_index[k] = partition
+            self.data._key_index[k] = partition  # type: ignore[attr-defined]  # Faust's RocksDB store, as found above
         else:
             self.data[k] = v
         self._unsent[k] = (partition, v)
@@ -137,7 +140,7 @@ class WorkerCore:
         replay: bool = False,
         app_id: str = "govpulse",
         worker: str = "worker",
-    ):
+    ) -> None:
         self.settings = settings
         self.worker = worker  # pipeline_health tag: workers sharing an app id each report their partitions
         self.store = store
@@ -163,7 +166,7 @@ class WorkerCore:
         # March dossiers look overdue before their March resolutions have been read.
         self.topic_wm: dict[tuple[str, int], int] = {}
         self.dossier_wm: dict[int, int] = {}
-        self.pending_alerts: list[dict] = []
+        self.pending_alerts: list[Alert] = []
         # Per partition: event id -> fingerprint of every event merged there (None: merged by a
         # version that kept none), to tell a redelivery from a reused id. Rebuilt from the records.
         self.event_ids: dict[int, dict[int, int | None]] = defaultdict(dict)
@@ -177,7 +180,7 @@ class WorkerCore:
     # -- per event ---------------------------------------------------------------------
     def handle(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, timestamp_ms: int | None
-    ) -> dict | Forward | None:
+    ) -> DeadLetter | Forward | None:
         """Process one Kafka record. Returns a dead-letter payload when it cannot be used, a Forward
         when it belongs to another partition, None when it was used (or was a redelivery)."""
         st = self.stats[topic]
@@ -341,7 +344,7 @@ class WorkerCore:
         key: bytes | None,
         value: bytes | None,
         timestamp_ms: int | None,
-    ) -> dict:
+    ) -> DeadLetter:
         """A dead letter for a record whose processing raised: it must not block its partition."""
         self.stats[topic].processing_errors += 1
         self.stats[topic].dead_letters += 1
@@ -372,7 +375,7 @@ class WorkerCore:
         value: bytes | None,
         ts: int | None,
         **extra: str,
-    ) -> dict:
+    ) -> DeadLetter:
         """The dead-letter payload: reason, source position and the raw record, bounded in size. A
         raw payload over ``dead_letter_max_raw_bytes`` keeps its first bytes, its size and its
         SHA-256 (``raw_truncated``); binary payloads are base64 within the same bound."""
@@ -434,7 +437,7 @@ class WorkerCore:
             self.store.put(rec["p"], key, rec)
         self.pending_alerts.extend(fired)
 
-    def advance(self, wall: float | None = None) -> list[dict]:
+    def advance(self, wall: float | None = None) -> list[Alert]:
         """Fire alerts due by each partition's clock; returns them with those fired while handling
         events. The alert flags are persisted in the records (at most once per dossier and kind)."""
         for p, now in self.clocks(wall).items():
@@ -475,13 +478,13 @@ class WorkerCore:
         self, lags: dict[str, int | None], wall: float | None = None, points_rejected: int | None = None
     ) -> list[Row]:
         wall = time.time() if wall is None else wall
-        rows = []
+        rows: list[Row] = []
         mono = time.monotonic()
         for topic, st in list(self.stats.items()):
             dt = max(mono - st.last_time, 1e-6)
             eps = (st.events_total - st.last_total) / dt
             st.last_total, st.last_time = st.events_total, mono
-            fields = {
+            fields: dict[str, object] = {
                 "events_total": st.events_total,
                 "events_per_second": float(eps),
                 "dead_letters": st.dead_letters,

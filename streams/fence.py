@@ -30,10 +30,16 @@ import enum
 import logging
 import os
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP, AppT, Message
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsItems
+    from faust.transport.consumer import RecordMap
 
 log = logging.getLogger("govpulse.worker")
 
@@ -65,7 +71,7 @@ class FenceStats:
 class OffsetFence:
     """Per partition, the next offset the worker must be given. No I/O."""
 
-    def __init__(self, confirmations: int = 2):
+    def __init__(self, confirmations: int = 2) -> None:
         if confirmations < 1:
             raise ValueError("confirmations must be at least 1")
         self.confirmations = confirmations
@@ -73,7 +79,7 @@ class OffsetFence:
         self.holes: dict[Hashable, tuple[int, int]] = {}  # the last hole accepted per partition: [start, end)
         self.stats = FenceStats()
 
-    def reset(self, positions: Mapping[Hashable, int | None]) -> None:
+    def reset(self, positions: SupportsItems[Hashable, int | None]) -> None:
         """The consumer was sought to these offsets (the next to read; None: not known)."""
         for tp, offset in positions.items():
             self.parts[tp] = _Partition(offset if offset is not None and offset >= 0 else None)
@@ -170,19 +176,19 @@ class FencedConsumer(AIOKafkaConsumer):
     with its own seeks and stays unfenced.
     """
 
-    def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fence = OffsetFence()
         self.epochs = SeekEpochs()
-        self._fetch_epochs: dict = {}
+        self._fetch_epochs: dict[Hashable, int] = {}
         path = os.environ.get("GOVPULSE_OFFSET_TRACE")  # diagnostics, see streams.app
-        self._trace = open(path, "a", buffering=1) if path else None
+        self._trace = open(path, "a", buffering=1) if path else None  # noqa: SIM115 - lives as long as the consumer
         # Set by the worker (streams.app): told the positions after every seek to the committed
         # offsets, and asked how far each source partition may be committed.
-        self.on_positions: Callable[[dict], None] | None = None
-        self.commit_limit: Callable[[Hashable], int | None] | None = None
+        self.on_positions: Callable[[dict[TP, int | None]], None] | None = None
+        self.commit_limit: Callable[[TP], int | None] | None = None
 
-    def _new_offset(self, tp):  # noqa: ANN001, ANN202
+    def _new_offset(self, tp: TP) -> int | None:
         """The offset to commit for ``tp``. For source partitions it is the worker's own figure,
         never Faust's: Faust counts a record as done when a stream skips it around a rebalance
         (acked unprocessed), and its head-gap check is off by one, so a commit could pass a record
@@ -196,12 +202,12 @@ class FencedConsumer(AIOKafkaConsumer):
             self._acked_index[tp].intersection_update(acked)
         return limit
 
-    async def seek_back(self, tp, offset: int) -> None:  # noqa: ANN001
+    async def seek_back(self, tp: TP, offset: int) -> None:
         """Read ``tp`` again from ``offset`` (records before the next one did not reach the worker)."""
         self.fence.reset({tp: offset})
         await self.seek_wait({tp: offset})
 
-    async def seek_wait(self, partitions) -> None:  # noqa: ANN001 - {TP: offset}
+    async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
         # table recovery seeks changelog partitions this way, and so does the fence
         tps = list(partitions)
         self.epochs.seek_started(tps)
@@ -210,7 +216,7 @@ class FencedConsumer(AIOKafkaConsumer):
         finally:
             self.epochs.seek_finished(tps)
 
-    async def _getmany(self, active_partitions, timeout: float):  # noqa: ANN001, ANN202
+    async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> RecordMap:
         at_fetch = self.epochs.snapshot()
         records = await super()._getmany(active_partitions, timeout)
         self._fetch_epochs = at_fetch
@@ -225,17 +231,17 @@ class FencedConsumer(AIOKafkaConsumer):
         if unknown:
             try:
                 positions.update(await self.earliest_offsets(*unknown))
-            except Exception as exc:  # the first record then sets the fence
+            except Exception as exc:  # noqa: BLE001 - whatever failed, the first record then sets the fence
                 log.warning("offset fence: could not read the earliest offsets: %r", exc)
         self.fence.reset(positions)
         if self.on_positions:
             self.on_positions(positions)
 
-    async def on_partitions_revoked(self, revoked) -> None:  # noqa: ANN001
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         self.fence.forget(revoked)
         await super().on_partitions_revoked(revoked)
 
-    async def getmany(self, timeout: float):  # noqa: ANN201 - async iterator of (TP, Message)
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         fence, epochs = self.fence, self.epochs
         fence.begin_fetch()
         async for tp, message in super().getmany(timeout):
@@ -252,7 +258,7 @@ class FencedConsumer(AIOKafkaConsumer):
                     self._trace.write(f"{time.time():.3f} fetch {tp.topic} {tp.partition} {message.offset}\n")
                 yield tp, message
             elif verdict is Verdict.RESEEK:
-                expected = fence.expected(tp)
+                expected: int = fence.expected(tp)  # type: ignore[assignment]  # RESEEK: the fence knows it
                 log.info(
                     "offset fence: %s[%d] handed over offset %d, expected %d (fetched before a seek?): seeking back",
                     tp.topic,
@@ -272,9 +278,10 @@ class FencedConsumer(AIOKafkaConsumer):
                 yield tp, message
 
 
-def install(app) -> None:  # noqa: ANN001 - faust.App
+def install(app: AppT) -> None:
     """Make ``app`` create a fenced consumer (call before the app starts)."""
     transport = app.transport
     if type(transport).Consumer is not AIOKafkaConsumer:
         raise RuntimeError(f"the offset fence supports Faust's aiokafka transport, not {type(transport).__name__}")
-    transport.Consumer = FencedConsumer
+    # this app's transport only (an instance attribute shadowing the class's), as Faust reads it
+    transport.Consumer = FencedConsumer  # type: ignore[misc]

@@ -15,9 +15,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from influxdb_client import InfluxDBClient
+from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
@@ -26,6 +26,8 @@ from schemas.line_protocol import escape_field_key, escape_measurement, escape_s
 from streams.domain.aggregator import Row, Tags
 
 log = logging.getLogger("govpulse.sink")
+
+PointKey = tuple[str, tuple[tuple[str, str], ...], int]  # measurement, sorted tags, time ms: one point
 
 
 def _field(v: object) -> str:
@@ -38,7 +40,7 @@ def _field(v: object) -> str:
     return f'"{escape_string_field(str(v))}"'
 
 
-def _prefix(measurement: str, tags: dict) -> str:
+def _prefix(measurement: str, tags: Mapping[str, str]) -> str:
     """Escaped as influxd 2.7 parses it (schemas/line_protocol.py). A tag value it cannot
     represent (trailing backslash, line feed, an odd run of backslashes before an escaped
     character) can make the line invalid: the flush isolates and drops that line alone. Unit
@@ -65,7 +67,7 @@ def line(row: Row) -> str:
     return f"{prefix} {field_part} {t}"
 
 
-def point_key(row: Row) -> tuple:
+def point_key(row: Row) -> PointKey:
     tags = row[1]
     return (row[0], tags.key() if isinstance(tags, Tags) else tuple(sorted(tags.items())), row[3])
 
@@ -109,7 +111,7 @@ def ensure_bucket(settings: Settings, bucket: str) -> None:
 class InfluxSink:
     def __init__(
         self, settings: Settings, bucket: str | None = None, batch_size: int = 5000, max_pending: int = 2_000_000
-    ):
+    ) -> None:
         self.settings = settings
         self.bucket = bucket or settings.influx_bucket
         self.batch_size = batch_size
@@ -118,7 +120,7 @@ class InfluxSink:
             url=settings.influx_url, token=settings.resolve_influx_token(), org=settings.influx_org, timeout=30_000
         )
         self.write_api = self.client.write_api(write_options=SYNCHRONOUS)
-        self._pending: dict[tuple, Row] = {}
+        self._pending: dict[PointKey, Row] = {}
         self._lock = threading.Lock()
         self.points_written = 0
         self.write_failures = 0
@@ -168,12 +170,14 @@ class InfluxSink:
             raise
         return True
 
-    def _keep_pending(self, rows: list[tuple[tuple, Row]]) -> None:
+    def _keep_pending(self, rows: list[tuple[PointKey, Row]]) -> None:
         with self._lock:
             for k, r in rows:
                 self._pending.setdefault(k, r)  # a newer snapshot that arrived meanwhile wins
 
-    def _write_lines(self, items: list[tuple[tuple, Row]], lines: list[str], attempts: int, top: bool = False) -> int:
+    def _write_lines(
+        self, items: list[tuple[PointKey, Row]], lines: list[str], attempts: int, top: bool = False
+    ) -> int:
         """Write these lines, splitting an invalid batch; returns how many leading items were
         dealt with (written or rejected): the rest could not be written now (InfluxDB down)."""
         body = "\n".join(lines)
@@ -215,7 +219,11 @@ class InfluxSink:
         for i in range(attempts):
             try:
                 self.write_api.write(
-                    bucket=self.bucket, org=self.settings.influx_org, record=body, write_precision="ms"
+                    bucket=self.bucket,
+                    org=self.settings.influx_org,
+                    record=body,
+                    # influxdb-client's own WritePrecision.MS is this str, yet it annotates the class
+                    write_precision="ms",  # type: ignore[arg-type]
                 )
                 self.last_error = None
                 return True
@@ -246,4 +254,4 @@ class InfluxSink:
         return n
 
     def close(self) -> None:
-        self.client.close()
+        self.client.close()  # type: ignore[no-untyped-call]  # influxdb-client leaves close() unannotated

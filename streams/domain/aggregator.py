@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
 from common import measurements as m
 from common.measurements import COUNT_FIELDS
@@ -25,22 +26,25 @@ from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar, from
 ALERT_NAMESPACE = uuid.UUID("6b1f8f1e-5d0c-4a55-9a61-0d7c4f3b2a10")
 
 Row = tuple[str, dict[str, str], dict[str, object], int]  # measurement, tags, fields, time ms
+Alert = dict[str, Any]  # an alert as sent to the alerts topic (JSON)
 
 
-class Tags(dict):
+class Tags(dict[str, str]):
     """A tag set reused across many rows; caches its sort key and escaped line-protocol prefix.
     Treat as immutable once rows reference it."""
 
     __slots__ = ("_key", "_prefix")
+    _key: tuple[tuple[str, str], ...]
+    _prefix: dict[str, str]  # measurement -> escaped line-protocol prefix
 
-    def key(self) -> tuple:
+    def key(self) -> tuple[tuple[str, str], ...]:
         try:
             return self._key
         except AttributeError:
             self._key = tuple(sorted(self.items()))
             return self._key
 
-    def prefix(self, measurement: str, build) -> str:  # noqa: ANN001
+    def prefix(self, measurement: str, build: Callable[[str, Tags], str]) -> str:
         try:
             cached = self._prefix
         except AttributeError:
@@ -154,7 +158,7 @@ class UnitState:
     def gauges_recounted(self) -> dict[str, int]:
         """The gauges counted from scratch (tests check the running counts against this)."""
         overdue = due_soon = no_apology = 0
-        for due, status, apo in map(open_fields, self.open.values()):
+        for _due, status, apo in map(open_fields, self.open.values()):
             if status == 2:
                 overdue += 1
                 if not apo:
@@ -211,7 +215,7 @@ class Aggregator:
         get_record: Callable[[str], Record | None],
         allowed_lateness_ms: int = 400 * DAY_MS,
         rolling_windows: Iterable[str] = tuple(ROLLING),
-    ):
+    ) -> None:
         self.cal = cal
         self.rolling_windows = tuple(w for w in ROLLING if w in set(rolling_windows))
         policy.offset_ms = cal.offset_ms
@@ -220,7 +224,8 @@ class Aggregator:
         self.allowed_lateness_ms = allowed_lateness_ms
         self.units: dict[str, UnitState] = {}
         self.watermark: dict[int, int] = {}
-        self._heaps: dict[int, list] = {}
+        # per partition: alert triggers (at, key, kind, due) as a heap
+        self._heaps: dict[int, list[tuple[int, str, str, int]]] = {}
         self.alert_updates: dict[tuple[str, str], Row] = {}
 
     # -- records ---------------------------------------------------------------------
@@ -270,7 +275,8 @@ class Aggregator:
         h = t // HOUR_MS
         day = self.cal.local_day(t)
         month, year, report_year = _calendar_keys(self.cal, day)
-        stores = (
+        # bucket stores with their key at t: an hour, a day, a (calendar window, key)
+        stores: tuple[tuple[dict[Any, Counts], int | tuple[str, int]], ...] = (
             (u.hourly, h),
             (u.daily, day),
             (u.calendar, (m.MONTH, month)),
@@ -329,14 +335,14 @@ class Aggregator:
         if rec.get("al"):
             self._refresh_alert_rows(u, key, rec)
 
-    def advance(self, partition: int, now_ms: int) -> tuple[list[dict], list[tuple[str, Record]]]:
+    def advance(self, partition: int, now_ms: int) -> tuple[list[Alert], list[tuple[str, Record]]]:
         """Fire every alert whose trigger time is before ``now_ms`` in this partition.
 
         Returns (alerts, records to persist with their alert flags set). Each dossier gets
         each kind at most once: the flag lives in its record, which survives restarts.
         """
         heap = self._heaps.get(partition)
-        alerts: list[dict] = []
+        alerts: list[Alert] = []
         # records flagged in this call: several kinds of one dossier can fire together, and the
         # caller persists only after we return, so each must build on the flags set before it
         flagged: dict[str, Record] = {}
@@ -375,7 +381,7 @@ class Aggregator:
             self.alert_updates[(key, kind)] = self._alert_row(u, alert)
         return alerts, list(flagged.items())
 
-    def _alert(self, u: UnitState, key: str, rec: Record, kind: str, at: int, due: int) -> dict:
+    def _alert(self, u: UnitState, key: str, rec: Record, kind: str, at: int, due: int) -> Alert:
         rcv = rec.get("rcv", {})
         res = rec.get("res")
         dossier_id = key.split("|", 2)[2]
@@ -396,7 +402,7 @@ class Aggregator:
             "resolved_at": iso(res["at"]) if res else None,
         }
 
-    def _alert_row(self, u: UnitState, a: dict) -> Row:
+    def _alert_row(self, u: UnitState, a: Alert) -> Row:
         tags = {
             **u.tags,
             "kind": a["kind"],

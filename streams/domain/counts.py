@@ -7,7 +7,7 @@ Rates are always computed from summed counts: a province's on-time rate is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from common.measurements import COUNT_FIELDS, RATE_DEFINITIONS
 
@@ -15,7 +15,7 @@ FIELD_INDEX: dict[str, int] = {name: i for i, name in enumerate(COUNT_FIELDS)}
 N_FIELDS = len(COUNT_FIELDS)
 
 
-class Counts(dict):
+class Counts(dict[int, int]):
     """Sparse ``{field_index: count}``; missing fields are zero."""
 
     __slots__ = ()
@@ -83,19 +83,20 @@ def rates(counts: Mapping[int, int] | Mapping[str, int]) -> dict[str, float]:
     """Every rate of RATE_DEFINITIONS that is defined for these counts (denominator > 0)."""
     out: dict[str, float] = {}
     if counts and isinstance(next(iter(counts)), str):
-        for rate, (nums, den) in RATE_DEFINITIONS.items():
-            r = ratio(sum(counts.get(n, 0) for n in nums), counts.get(den, 0))
+        named: Mapping[str, int] = counts  # type: ignore[assignment]  # keys are field names: checked just above
+        for rate, (num_names, den_name) in RATE_DEFINITIONS.items():
+            r = ratio(sum(named.get(n, 0) for n in num_names), named.get(den_name, 0))
             if r is not None:
                 out[rate] = r
         return out
-    get = counts.get
+    get: Callable[[int, int], int] = counts.get  # type: ignore[assignment]  # keys are field indices here
     for rate, nums, den in _RATES_BY_INDEX:
         d = get(den, 0)
         if d:
             n = 0
             for i in nums:
                 n += get(i, 0)
-            out[rate] = ratio(n, d)
+            out[rate] = ratio(n, d)  # type: ignore[assignment]  # d > 0: a float, never None
     return out
 
 

@@ -13,13 +13,28 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 from schemas import events as ev
 from streams.domain.counts import FIELD_INDEX as F
 from streams.domain.windows import LATE, LocalCalendar, to_ms
 
+# A record is a plain JSON-able dict (stored as compact JSON), on purpose: slots ``k`` (kind),
+# ``p`` (partition), ``u``, ``pc``, ``dc``, ``wc``, ``src``, ``eids``, ``eh`` (fingerprints) and
+# ``al`` (alert flags, set by the aggregator), plus one slot per fact (see ``_fact``).
 Record = dict[str, Any]
+Fact = dict[str, Any]  # one slot's content: event id ``eid``, times in epoch ms ``occ``, ``at``...
+
+
+class DueFact(TypedDict):
+    """What a reception (``rcv``) or supplement request (``sup``) fact says about the due date."""
+
+    eid: str
+    occ: int
+    at: int
+    due: int
+
+
 Contribution = tuple[int, int, int]  # (time ms, field index, delta)
 
 # Singleton facts: when two different events claim the same fact (a correction, or two
@@ -38,7 +53,7 @@ def record_key(event: ev.Envelope) -> tuple[str, str]:
         return f"{unit}|dr|{event.document_id}", "dr"
     if isinstance(event, ev.MEETING_EVENTS):
         return f"{unit}|m|{event.meeting_id}", "m"
-    return f"{unit}|d|{event.dossier_id}", "d"
+    return f"{unit}|d|{event.dossier_id}", "d"  # type: ignore[attr-defined]  # the rest are dossier events
 
 
 def new_record(event: ev.Envelope, kind: str, partition: int) -> Record:
@@ -54,7 +69,7 @@ def new_record(event: ev.Envelope, kind: str, partition: int) -> Record:
     }
 
 
-def _fact(event: ev.Envelope) -> tuple[str, dict]:
+def _fact(event: ev.Envelope) -> tuple[str, Fact]:
     """The slot an event fills and its content (times in epoch ms)."""
     e = event
     occ = to_ms(e.occurred_at)
@@ -119,7 +134,7 @@ def _fact(event: ev.Envelope) -> tuple[str, dict]:
     raise TypeError(f"no fact for {type(e).__name__}")
 
 
-def _wins(new: dict, old: dict | None) -> bool:
+def _wins(new: Fact, old: Fact | None) -> bool:
     return old is None or (new["occ"], new["eid"]) > (old["occ"], old["eid"])
 
 
@@ -174,10 +189,10 @@ def is_open(rec: Record) -> bool:
 
 def effective_due(rec: Record) -> int | None:
     """Due date in force: the latest restart by a supplement request, else the original."""
-    rcv = rec.get("rcv")
+    rcv: DueFact | None = rec.get("rcv")
     if rcv is None:
         return None
-    sups = rec.get("sup")
+    sups: dict[str, DueFact] | None = rec.get("sup")
     if sups:
         latest = max(sups.values(), key=lambda s: (s["at"], s["eid"]))
         return latest["due"]

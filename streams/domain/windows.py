@@ -55,7 +55,7 @@ class LocalCalendar:
         off = ZoneInfo(tz).utcoffset(datetime(2020, 1, 1))
         m, d = (int(x) for x in report_year_start.split("-"))
         date(2001, m, d)  # validates month/day
-        return cls(int(off.total_seconds() * 1000), m, d)
+        return cls(int(off.total_seconds() * 1000), m, d)  # type: ignore[union-attr]  # a ZoneInfo always has one
 
     # -- days ------------------------------------------------------------------
     def local_day(self, ms: int) -> int:

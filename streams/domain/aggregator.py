@@ -238,10 +238,6 @@ class Aggregator:
             u._window_tags.clear()
         return u
 
-    def is_too_late(self, partition: int, event_ms: int) -> bool:
-        wm = self.watermark.get(partition)
-        return wm is not None and event_ms < wm - self.allowed_lateness_ms
-
     def observe(self, partition: int, event_ms: int) -> None:
         if event_ms > self.watermark.get(partition, -(2**62)):
             self.watermark[partition] = event_ms
@@ -266,9 +262,6 @@ class Aggregator:
                     self._bump_many(u, t, changes)
         if new["k"] == "d":
             self._track_dossier(u, key, new)
-
-    def _bump(self, u: UnitState, t: int, idx: int, delta: int) -> None:
-        self._bump_many(u, t, [(idx, delta)])
 
     def _bump_many(self, u: UnitState, t: int, changes: list[tuple[int, int]]) -> None:
         """Add (field, delta) changes at instant t to every bucket that holds t."""
@@ -441,13 +434,6 @@ class Aggregator:
                 u.last_event[rec["src"]] = src_t
             n += 1
         return n
-
-    def drop_partitions(self, partitions: set[int]) -> None:
-        for code in [c for c, u in self.units.items() if u.partition in partitions]:
-            del self.units[code]
-        for p in partitions:
-            self._heaps.pop(p, None)
-            self.watermark.pop(p, None)
 
     # -- snapshot -------------------------------------------------------------------------
     def snapshot(self, clocks: dict[int, int], wall_ms: int | None = None) -> list[Row]:

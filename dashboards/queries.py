@@ -222,7 +222,16 @@ def rate_over_time(rate: str, scope: Scope = PROVINCE) -> str:
     )
 
 
-RANKING_FIELDS = ("received", "resolved", "resolved_early", "resolved_on_time", "resolved_late")
+def rate_terms(rate: str, row: str = "r") -> tuple[str, str, tuple[str, ...]]:
+    """A rate's numerator and denominator as Flux expressions over a pivoted row, with the fields
+    they read (denominator first), from RATE_DEFINITIONS: the one definition of each rate, so a
+    panel or rule that computes a rate itself cannot drift from what the worker writes."""
+    numerators, denominator = M.RATE_DEFINITIONS[rate]
+    return " + ".join(f"{row}.{f}" for f in numerators), f"{row}.{denominator}", (denominator, *numerators)
+
+
+ON_TIME_NUM, ON_TIME_DEN, ON_TIME_FIELDS = rate_terms("on_time_rate")
+RANKING_FIELDS = ("received", *ON_TIME_FIELDS, "resolved_late")
 
 
 def unit_ranking() -> str:
@@ -239,8 +248,8 @@ def unit_ranking() -> str:
         + "  |> map(fn: (r) => ({\n"
         "      unit_code: r.unit_code, unit_name: r.unit_name, unit_level: r.unit_level,\n"
         "      received: r.received, resolved: r.resolved,\n"
-        "      on_time: r.resolved_early + r.resolved_on_time, late: r.resolved_late,\n"
-        "      on_time_rate: if r.resolved > 0 then float(v: r.resolved_early + r.resolved_on_time) / float(v: r.resolved)\n"
+        f"      on_time: {ON_TIME_NUM}, late: r.resolved_late,\n"
+        f"      on_time_rate: if {ON_TIME_DEN} > 0 then float(v: {ON_TIME_NUM}) / float(v: {ON_TIME_DEN})\n"
         '                    else debug.null(type: "float"),\n'
         "      as_of: asOf, rank: 1, rated: if r.resolved > 0 then 1 else 0,\n"
         "  }))\n"
@@ -604,15 +613,15 @@ def alert_on_time_7d() -> str:
         "from(bucket: v.defaultBucket)\n"
         "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
         f'  |> filter(fn: (r) => r._measurement == "{M.UNIT_RATES}" and r.window == "7d")\n'
-        '  |> filter(fn: (r) => r._field == "resolved" or r._field == "resolved_early" or r._field == "resolved_on_time")\n'
+        "  |> filter(fn: (r) => " + " or ".join(f'r._field == "{f}"' for f in ON_TIME_FIELDS) + ")\n"
         '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
-        + _fill(("resolved", "resolved_early", "resolved_on_time"))
+        + _fill(ON_TIME_FIELDS)
         + '  |> sort(columns: ["_time"])\n'
         '  |> last(column: "_time")\n'
         '  |> group(columns: ["province_code", "unit_code", "unit_name"])\n'
         "  |> reduce(identity: {resolved: 0, on_time: 0},\n"
-        "       fn: (r, accumulator) => ({resolved: accumulator.resolved + r.resolved,\n"
-        "                                 on_time: accumulator.on_time + r.resolved_early + r.resolved_on_time}))\n"
+        f"       fn: (r, accumulator) => ({{resolved: accumulator.resolved + {ON_TIME_DEN},\n"
+        f"                                 on_time: accumulator.on_time + {ON_TIME_NUM}}}))\n"
         f"  |> filter(fn: (r) => r.resolved >= {MIN_RESOLVED_FOR_ON_TIME_ALERT})\n"
         "  |> map(fn: (r) => ({province_code: r.province_code, unit_code: r.unit_code, unit_name: r.unit_name,\n"
         "      _time: v.timeRangeStop, _value: float(v: r.on_time) / float(v: r.resolved)}))\n"

@@ -1,0 +1,38 @@
+"""``python -m producers.ingest [--bind B] [--port P] [--tokens-file F]``: the ingest service
+without the ``govpulse`` CLI (the benchmark and the tests start it this way too)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from common.settings import get_settings
+from producers.ingest.app import run
+from producers.ingest.auth import TokensFileError, load_tokens
+from producers.ingest.settings import IngestSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m producers.ingest")
+    ap.add_argument("--bind")
+    ap.add_argument("--port", type=int)
+    ap.add_argument("--tokens-file")
+    args = ap.parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if v is not None}
+    ingest = IngestSettings(**overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if ingest.tokens_file is None:
+        print("no tokens file: pass --tokens-file or set GOVPULSE_INGEST_TOKENS_FILE", file=sys.stderr)
+        return 2
+    try:
+        tokens = load_tokens(ingest.tokens_file)
+    except TokensFileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    run(get_settings(), ingest, tokens)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     rolling_windows: str = Field(
         default="24h,7d,30d", description="rolling windows to emit (24h is hourly: one point per unit-hour of history)"
     )
+    extra_units_file: str | None = Field(
+        default=None,
+        description="':'-separated YAML/JSON files registering units vietnam-provinces lacks (pre-2025 "
+        "districts, departments); loaded once when the govpulse command starts",
+    )
     dead_letter_max_raw_bytes: int = Field(
         default=64 * 1024,
         ge=256,

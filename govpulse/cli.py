@@ -12,6 +12,17 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+
+@app.callback()
+def _load_units() -> None:
+    """Every subcommand: the unit registry (GOVPULSE_EXTRA_UNITS_FILE) is loaded once, here, so a
+    refused unit stops the command at start and no event lookup ever reads a file."""
+    from common.settings import get_settings
+    from schemas import units
+
+    units.load_units_files(get_settings().extra_units_file)
+
+
 # Modules are registered only if present, so an area can land on its own.
 for _name in ("services", "schemas", "producers", "worker", "dashboards", "demo", "bench"):
     try:

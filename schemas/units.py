@@ -2,8 +2,9 @@
 package, plus units a deployment registers from a file (historical districts from
 before 1 July 2025, province departments — sở, ban, ngành — and similar).
 
-Registry file (YAML or JSON), named by ``GOVPULSE_EXTRA_UNITS_FILE`` (several files
-separated by ``:``) or passed to :func:`load_extra_units`::
+Registry file (YAML or JSON), passed to :func:`load_extra_units` or, several separated by
+``:``, to :func:`load_units_files` (the ``govpulse`` command loads ``GOVPULSE_EXTRA_UNITS_FILE``
+once at start, so a refused unit stops it there; lookups never read files)::
 
     units:
       - code: "815"            # GSO code of the former Thành phố Mỹ Tho
@@ -20,7 +21,6 @@ is refused when the registry is loaded, with the file, the unit code and the rea
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -63,11 +63,8 @@ def ward(code: str) -> Unit | None:
 
 
 def extra_unit(code: str) -> Unit | None:
-    unit = _extra.get(code)
-    if unit is None:  # read GOVPULSE_EXTRA_UNITS_FILE only on a miss: this runs for every event
-        _load_env_units()
-        unit = _extra.get(code)
-    return unit
+    """A registered unit (runs for every event: a lookup, never I/O)."""
+    return _extra.get(code)
 
 
 def lookup(code: str) -> Unit | None:
@@ -148,24 +145,15 @@ def load_extra_units(path: str | Path) -> list[Unit]:
     return out
 
 
-_env_loaded: set[str] = set()
-
-
-def _load_env_units() -> None:
-    spec = os.environ.get("GOVPULSE_EXTRA_UNITS_FILE", "")
-    for part in filter(None, spec.split(":")):
-        if part not in _env_loaded:
-            load_extra_units(part)  # a refused file raises again at every attempt, not once then silently
-            _env_loaded.add(part)
-
-
-def load_env_units() -> None:
-    """Load GOVPULSE_EXTRA_UNITS_FILE now (otherwise it is read at the first unknown code): a
-    process that calls this at start-up fails there on a refused unit, naming file, unit and reason."""
-    _load_env_units()
+def load_units_files(spec: str | None) -> list[Unit]:
+    """Register the units of every file in ``spec`` (paths separated by ``:``, as in
+    GOVPULSE_EXTRA_UNITS_FILE); a refused unit raises, naming file, unit and reason."""
+    out: list[Unit] = []
+    for part in filter(None, (spec or "").split(":")):
+        out.extend(load_extra_units(part))
+    return out
 
 
 def clear_extra_units() -> None:
     """Forget registered units (tests)."""
     _extra.clear()
-    _env_loaded.clear()

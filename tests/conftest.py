@@ -22,6 +22,16 @@ SHIPPED_UNITS = ":".join(str(p) for p in sorted((REPO / "producers" / "scenarios
 os.environ.setdefault("GOVPULSE_EXTRA_UNITS_FILE", SHIPPED_UNITS)
 
 
+def load_shipped_units() -> None:
+    """What the `govpulse` command does at start, for the tests that parse events in-process."""
+    from schemas import units
+
+    units.load_units_files(os.environ["GOVPULSE_EXTRA_UNITS_FILE"])
+
+
+load_shipped_units()
+
+
 # ---------------------------------------------------------------------------------------------
 # core fixtures (services, settings, pipeline)
 # ---------------------------------------------------------------------------------------------

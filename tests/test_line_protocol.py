@@ -97,9 +97,12 @@ def test_escaping_follows_the_v2_parser():
 
 @pytest.fixture
 def clean_registry():
+    from tests.conftest import load_shipped_units
+
     units.clear_extra_units()
     yield
     units.clear_extra_units()
+    load_shipped_units()
 
 
 def _units_file(tmp_path, entries, suffix=".yaml"):
@@ -454,11 +457,18 @@ def test_the_longest_accepted_name_is_written(influx):
     assert r["unit_name"] == name
 
 
-def test_a_refused_env_file_fails_at_start_up_and_keeps_failing(tmp_path, clean_registry, monkeypatch):
+def test_a_refused_env_file_fails_at_start_up_and_keeps_failing(tmp_path, clean_registry):
+    import os
+    import subprocess
+
+    from tests.conftest import GOVPULSE, REPO
+
     path = _units_file(tmp_path, [{"code": "DEPT-7", "level": "department", "name": "Sở\\", "province_code": PROVINCE}])
-    monkeypatch.setenv("GOVPULSE_EXTRA_UNITS_FILE", str(path))
     for _ in range(2):
         with pytest.raises(ValueError, match=r"DEPT-7.*ends with a backslash"):
-            units.load_env_units()
-    with pytest.raises(ValueError, match="DEPT-7"):
-        units.extra_unit("DEPT-7")
+            units.load_units_files(str(path))
+    assert units.extra_unit("DEPT-7") is None  # nothing of the refused file was registered
+    # the govpulse command loads GOVPULSE_EXTRA_UNITS_FILE when it starts, and stops there
+    env = {**os.environ, "GOVPULSE_EXTRA_UNITS_FILE": str(path)}
+    out = subprocess.run([*GOVPULSE, "config"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "DEPT-7" in out.stdout + out.stderr

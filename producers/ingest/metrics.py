@@ -1,14 +1,16 @@
 """The ingest service's counters, written to InfluxDB ``pipeline_health`` every few seconds.
 
-One row per instance: tags ``app_id`` (``ingest``), ``worker`` (instance, host:port) and
-``topic`` (``ingest``). Fields: ``requests`` (cumulative, every POST /v1/events),
-``events_accepted`` and ``events_rejected`` (cumulative, events), ``rejected_<reason>``
-(cumulative; events for the per-event reasons ``invalid_event``, ``forbidden_source_system``,
-``forbidden_province``, ``kafka_unavailable``; requests for the per-request reasons
-``unauthorized``, ``rate_limited``, ``too_large``, ``bad_json``, ``too_deep``, ``empty``,
-``kafka_unavailable`` is counted in events), ``requests_per_second`` and
-``latency_p50_ms`` / ``latency_p99_ms`` / ``latency_max_ms`` over the last interval (the last
-three only when the interval had requests).
+One row per instance: tags ``app_id`` (``ingest``), ``worker`` (the instance, host:port) and
+``topic`` (``ingest``). Fields:
+
+* ``requests``: POST /v1/events answered (cumulative since start);
+* ``events_accepted``, ``events_rejected``: events acknowledged by Kafka / refused (cumulative);
+* ``rejected_<reason>`` (cumulative): *events* for the per-event reasons ``invalid_event``,
+  ``forbidden_source_system``, ``forbidden_province``, ``kafka_unavailable``; *requests* for the
+  per-request reasons ``unauthorized``, ``rate_limited``, ``too_large``, ``bad_json``,
+  ``too_deep``, ``empty``;
+* ``requests_per_second``, and ``latency_p50_ms``, ``latency_p99_ms``, ``latency_max_ms``
+  over the last interval (latency fields only when the interval had requests).
 """
 
 from __future__ import annotations

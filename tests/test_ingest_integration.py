@@ -179,7 +179,7 @@ def env(services, tmp_path_factory):
 
 def test_valid_single_event_is_written_keyed_and_partitioned_before_202(env):
     ev = event(ward="28261")
-    status, headers, body = post(env, ev)
+    status, _, body = post(env, ev)
     assert status == 202, body
     assert body["status"] == "accepted" and body["event_id"] == ev["event_id"]
     assert body["topic"] == env.settings.topic("dossier-events")

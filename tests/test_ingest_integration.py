@@ -224,6 +224,16 @@ def test_batch_has_per_item_results_and_partial_success(env):
     assert status == 202 and body["accepted"] == 2 and body["rejected"] == 0
 
 
+def test_registered_former_district_is_keyed_by_its_code(env):
+    ev = event()
+    del ev["ward_code"]
+    ev["district_code"] = "815"  # Mỹ Tho city before 1 July 2025 (GOVPULSE_EXTRA_UNITS_FILE)
+    status, _, body = post(env, ev)
+    assert status == 202, body
+    (rec,) = [r for r in read_topic(env.settings) if json.loads(r.value)["event_id"] == ev["event_id"]]
+    assert rec.key == b"815" and rec.partition == murmur2_partition(b"815", env.settings.topic_partitions)
+
+
 def test_wrong_or_missing_token_is_401(env):
     status, headers, body = request(env.url + "/v1/events", "POST", json.dumps(event()).encode(), "not-a-token")
     assert status == 401 and body["reason"] == "unauthorized"

@@ -11,6 +11,7 @@ from common.settings import get_settings
 from producers.ingest.app import run
 from producers.ingest.auth import TokensFileError, load_tokens
 from producers.ingest.settings import IngestSettings
+from schemas import units
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     except TokensFileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    run(get_settings(), ingest, tokens)
+    settings = get_settings()
+    try:  # as the govpulse command does at start: a refused unit stops here, naming file and unit
+        units.load_units_files(settings.extra_units_file)
+    except (OSError, ValueError) as e:
+        print(f"error: GOVPULSE_EXTRA_UNITS_FILE: {e}", file=sys.stderr)
+        return 2
+    run(settings, ingest, tokens)
     return 0
 
 

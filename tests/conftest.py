@@ -51,10 +51,21 @@ def services() -> None:
         pytest.fail(f"local services are not healthy: {problem}. Run `make services` (govpulse services up).")
 
 
+# Every name a test session gives a topic, consumer group or bucket holds this token, and the
+# session deletes only what holds it: two sessions on the same servers (developers running
+# tests side by side) never delete each other's data.
+SESSION = uuid.uuid4().hex[:6]
+
+
+def unique(kind: str) -> str:
+    """A bucket/app name for this test session: ``<kind>-<session><random>``."""
+    return f"{kind}-{SESSION}{uuid.uuid4().hex[:6]}"
+
+
 def make_settings(**overrides):
     from common.settings import Settings
 
-    tag = uuid.uuid4().hex[:10]
+    tag = f"{SESSION}{uuid.uuid4().hex[:6]}"
     base = {"topic_prefix": f"test-{tag}", "influx_bucket": f"test-{tag}", "app_id": f"test-{tag}"}
     base.update(overrides)
     return Settings(**base)
@@ -254,9 +265,9 @@ def _delete_what_the_session_created():
     with InfluxDBClient(url=s.influx_url, token=s.resolve_influx_token(), org=s.influx_org) as c:
         api = c.buckets_api()
         for b in api.find_buckets_iter():
-            if b.name not in before_buckets and not b.name.startswith("_") and b.name != s.influx_bucket:
+            if b.name not in before_buckets and SESSION in b.name and b.name != s.influx_bucket:
                 api.delete_bucket(b)
-    new_topics = [t for t in _topics(s) - before_topics if not t.startswith("__")]
+    new_topics = [t for t in _topics(s) - before_topics if SESSION in t and not t.startswith("__")]
     if new_topics:
         admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers, request_timeout_ms=30000)
         try:

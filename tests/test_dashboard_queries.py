@@ -19,6 +19,7 @@ from common import measurements as M
 from dashboards import alerts
 from dashboards import queries as Q
 from dashboards.flux import interpolate
+from tests.conftest import unique
 
 pytestmark = pytest.mark.integration
 
@@ -518,14 +519,13 @@ def test_alert_dead_letters(influx):
 def test_health_queries_sum_the_workers_of_a_group(influx):
     """Two workers' real health rows (WorkerCore.health_rows) written to a fresh bucket: every
     health query reports per (app_id, topic) the sum over both workers, never one of them."""
-    import uuid
 
     from common.settings import Settings
     from streams.core import RecordStore, WorkerCore
     from streams.sink import InfluxSink, ensure_bucket
 
     s = influx.settings
-    bucket = f"health-{uuid.uuid4().hex[:8]}"
+    bucket = unique("health")
     ensure_bucket(s, bucket)
     topic = "govpulse.dossier-events"
     t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -594,12 +594,11 @@ def test_alert_points_rejected_and_conflicting_ids_on_the_pipeline(influx, uid, 
 def test_a_rejected_point_and_reused_ids_fire_their_rules(influx):
     """A real rejection by InfluxDB (the sink's count) and conflicting ids reported by two workers of a
     group, as pipeline_health rows of the contract: panels and rules sum the workers and fire."""
-    import uuid
 
     from streams.sink import InfluxSink, ensure_bucket
 
     s = influx.settings
-    bucket = f"health-{uuid.uuid4().hex[:8]}"
+    bucket = unique("health")
     ensure_bucket(s, bucket)
     t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
     ms = lambda t: int(t.timestamp() * 1000)  # noqa: E731

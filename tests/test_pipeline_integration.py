@@ -25,6 +25,7 @@ from tests.conftest import (
     run_pipeline,
     run_worker,
     settings_env,
+    unique,
     wait_for,
 )
 
@@ -356,7 +357,7 @@ def test_duplicated_and_shuffled_input_gives_the_same_figures(reference, service
 
 def test_replay_into_a_second_bucket_equals_the_live_bucket(pipeline_influx, reference):
     s = pipeline_influx.settings
-    bucket = f"replay-{uuid.uuid4().hex[:8]}"
+    bucket = unique("replay")
     run_worker(s, bucket=bucket, app_id=f"{s.app_id}-replay", replay=True)
     assert_same(reference[0], figures(s, bucket), "replay")
     assert alerts_in(s, bucket) == reference[1]
@@ -408,7 +409,7 @@ def test_three_workers_write_the_same_figures_as_one(pipeline_influx, reference,
     import re
 
     s = pipeline_influx.settings
-    bucket, app_id = f"three-{uuid.uuid4().hex[:8]}", f"{s.app_id}-three"
+    bucket, app_id = unique("three"), f"{s.app_id}-three"
     logs = [tmp_path / f"worker-{i}.log" for i in range(3)]
     workers = [_spawn_worker(s, bucket, app_id, until_idle=8, log=log) for log in logs]
     for w in workers:
@@ -435,7 +436,7 @@ def test_workers_joining_and_leaving_mid_stream_write_the_same_figures(pipeline_
     never reaching the agent, then a commit past it): this run lost events before the offset
     fence and the worker's own ordering and commit limit (streams/fence.py, WorkerCore.admit)."""
     s = pipeline_influx.settings
-    bucket, app_id = f"churn-{uuid.uuid4().hex[:8]}", f"{s.app_id}-churn"
+    bucket, app_id = unique("churn"), f"{s.app_id}-churn"
     logs = [tmp_path / "steady.log"]
     steady = _spawn_worker(s, bucket, app_id, until_idle=10, log=logs[0])
     try:
@@ -461,7 +462,7 @@ def test_workers_joining_and_leaving_mid_stream_write_the_same_figures(pipeline_
 
 def test_worker_killed_mid_stream_ends_with_the_same_figures(pipeline_influx, reference, tmp_path):
     s = pipeline_influx.settings
-    bucket, app_id = f"crash-{uuid.uuid4().hex[:8]}", f"{s.app_id}-crash"
+    bucket, app_id = unique("crash"), f"{s.app_id}-crash"
     logs = [tmp_path / "killed.log", tmp_path / "restarted.log"]
     w = _spawn_worker(s, bucket, app_id, until_idle=None, log=logs[0])
     try:
@@ -508,7 +509,7 @@ def test_worker_rides_out_an_influxdb_outage(pipeline_influx, reference, tmp_pat
     influx.start(timeout=120)
     try:
         s = pipeline_influx.settings
-        bucket, app_id = f"outage-{uuid.uuid4().hex[:8]}", f"{s.app_id}-outage"
+        bucket, app_id = unique("outage"), f"{s.app_id}-outage"
         env = settings_env(s)
         env.update(
             GOVPULSE_INFLUX_URL=iso.influx_url,
@@ -561,7 +562,7 @@ def test_alerts_tail_shows_the_alerts(pipeline_influx):
 def test_rocksdb_table_store_gives_the_same_figures(pipeline_influx, reference):
     """GOVPULSE_TABLE_STORE=rocksdb:// (state on disk, for large deployments) writes the same figures."""
     s = pipeline_influx.settings
-    bucket, app_id = f"rocks-{uuid.uuid4().hex[:8]}", f"{s.app_id}-rocks"
+    bucket, app_id = unique("rocks"), f"{s.app_id}-rocks"
     run_govpulse(
         ["worker", "--until-idle", "4", "--web-port", "0", "--bucket", bucket, "--app-id", app_id],
         s,

@@ -19,7 +19,7 @@ import zlib
 import orjson
 import pytest
 
-from tests.conftest import _free_port, flux, make_settings, run_govpulse, run_worker, wait_for
+from tests.conftest import _free_port, flux, make_settings, run_govpulse, run_worker, unique, wait_for
 from tests.test_pipeline_integration import _spawn_worker, _tail, assert_same, figures
 
 pytestmark = pytest.mark.integration
@@ -283,7 +283,7 @@ def test_a_worker_restarted_after_sigkill_processes_again_within_seconds(pipelin
     default was 60 s). The worker's session timeout (GOVPULSE_KAFKA_SESSION_TIMEOUT, 10 s) bounds
     the stall: the restarted worker's first batch comes within 30 s of its start."""
     s = pipeline_influx.settings
-    bucket, app_id = f"restart-{uuid.uuid4().hex[:8]}", f"{s.app_id}-restart"
+    bucket, app_id = unique("restart"), f"{s.app_id}-restart"
     logs = [tmp_path / "killed.log", tmp_path / "restarted.log"]
     w = _spawn_worker(s, bucket, app_id, until_idle=None, log=logs[0])
     try:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from common.settings import Settings
+from tests.conftest import unique
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +101,7 @@ def test_influx_write_and_flux_read(services):
     from streams.sink import ensure_bucket
 
     s = Settings()
-    bucket = f"test-{uuid.uuid4().hex[:8]}"
+    bucket = unique("test")
     ensure_bucket(s, bucket)
     ensure_bucket(s, bucket)  # idempotent
     name = 'Phường Mỹ Tho, Đồng Tháp = "x"'
@@ -225,7 +226,7 @@ def test_workers_starting_together_can_all_ensure_the_bucket(services):
 
     from streams.sink import ensure_bucket
 
-    s, bucket, errors = Settings(), f"race-{uuid.uuid4().hex[:8]}", []
+    s, bucket, errors = Settings(), unique("race"), []
 
     def create():
         try:

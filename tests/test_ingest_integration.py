@@ -356,6 +356,7 @@ def test_kafka_down_is_503_with_retry_after_and_nothing_written(services, tmp_pa
     try:
         status, headers, body = request(server.url + "/health")
         assert status == 503 and body["kafka"] == "unavailable"
+        assert request(server.url + "/live")[0] == 200
         ev = event()
         t0 = time.monotonic()
         status, headers, body = post(server, ev)

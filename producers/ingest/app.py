@@ -15,7 +15,8 @@ else 207 (Multi-Status); the body always lists one result per event, in order, w
 ``status`` (202/400/403/503) and ``event_id``, plus ``accepted`` and ``rejected`` counts.
 
 ``GET /v1/schemas`` (index) and ``GET /v1/schemas/{file}``: the exported JSON Schemas.
-``GET /health``: 200 when the producer is connected to Kafka, 503 otherwise.
+``GET /health``: 200 when the producer is connected to Kafka, 503 otherwise (readiness);
+``GET /live``: 200 while the process answers (liveness).
 
 Request bodies are never logged (personal data): a log line has the token's name, status,
 event counts and latency.
@@ -199,6 +200,7 @@ class IngestService:
         app.router.add_get("/v1/schemas", self.get_schema_index)
         app.router.add_get("/v1/schemas/{name}", self.get_schema)
         app.router.add_get("/health", self.get_health)
+        app.router.add_get("/live", self.get_live)
         app.on_startup.append(self._on_startup)
         app.on_cleanup.append(self._on_cleanup)
         return app
@@ -401,6 +403,10 @@ class IngestService:
         if text is None:
             return _json(404, {"status": "rejected", "reason": "not_found", "message": f"no schema {name!r}"})
         return web.Response(status=200, text=text, content_type="application/schema+json")
+
+    async def get_live(self, _request: web.Request) -> web.Response:
+        """The process answers (liveness: a Kafka outage is no reason to restart the service)."""
+        return _json(200, {"status": "ok"})
 
     async def get_health(self, _request: web.Request) -> web.Response:
         gw = self.gateway

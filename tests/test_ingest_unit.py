@@ -152,3 +152,25 @@ def test_metrics_line_is_valid_line_protocol_with_the_counters():
 def test_percentile_nearest_rank():
     v = [float(i) for i in range(1, 101)]
     assert percentile(v, 0.99) == 99.0 and percentile(v, 0.5) == 50.0 and percentile([3.0], 0.99) == 3.0
+
+
+def test_cli_registers_the_ingest_command_and_refuses_a_bad_tokens_file(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from govpulse.commands.ingest import register
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        pass
+
+    register(app)
+    runner = CliRunner()
+    result = runner.invoke(app, ["ingest", "--help"])
+    assert result.exit_code == 0 and "--tokens-file" in result.output
+    bad = tmp_path / "t.yaml"
+    bad.write_text(f"- {{name: x, token: {SECRET}, source_system: s, provinces: ['82']}}\n")
+    result = runner.invoke(app, ["ingest", "--tokens-file", str(bad)])
+    assert result.exit_code == 2 and "sha256" in result.output

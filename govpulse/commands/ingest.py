@@ -27,6 +27,8 @@ def ingest(
     from producers.ingest.settings import IngestSettings
 
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("kafka", "aiokafka"):  # client chatter at INFO; their warnings still show
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     overrides = {k: v for k, v in {"bind": bind, "port": port, "tokens_file": tokens_file}.items() if v is not None}
     settings_ingest = IngestSettings(**overrides)  # type: ignore[arg-type]
     if settings_ingest.tokens_file is None:

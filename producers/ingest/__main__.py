@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     ingest = IngestSettings(**overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("kafka", "aiokafka"):  # client chatter at INFO; their warnings still show
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     if ingest.tokens_file is None:
         print("no tokens file: pass --tokens-file or set GOVPULSE_INGEST_TOKENS_FILE", file=sys.stderr)
         return 2

@@ -298,3 +298,19 @@ def _print_summary(
 
 def register(app: typer.Typer) -> None:
     app.command("import")(import_command)
+
+
+def main() -> None:
+    """`python -m govpulse.commands.importer import …`: the command on its own, until govpulse/cli.py registers it."""
+    app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False)
+    register(app)
+
+    @app.callback()
+    def _root() -> None:
+        """govpulse import (standalone)."""
+
+    app()
+
+
+if __name__ == "__main__":
+    main()

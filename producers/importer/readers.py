@@ -100,8 +100,8 @@ def read_xlsx(path: Path, sheets: list[str] | None = None) -> Iterator[Sheet]:
                 for n, values in enumerate(ws.iter_rows(values_only=True), start=1):
                     yield n, tuple(nfc(v) for v in values)
 
-            total = ws.max_row if isinstance(ws.max_row, int) and ws.max_row > 1 else None
-            yield Sheet(ws.title, rows(), total)
+            # no total: ws.max_row parses the whole sheet first when the file has no <dimension>
+            yield Sheet(ws.title, rows(), None)
     finally:
         wb.close()
 

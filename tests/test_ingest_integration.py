@@ -371,3 +371,28 @@ def test_kafka_down_is_503_with_retry_after_and_nothing_written(services, tmp_pa
     assert read_topic(settings) == []
     with contextlib.suppress(Exception):
         os.unlink(server.log)
+
+
+def test_no_ack_within_the_send_timeout_is_503_never_202(services, tmp_path):
+    """The broker is up but cannot acknowledge within the send timeout (1 µs here): the answer is
+    503 + Retry-After. The record may still land afterwards (503 means "not acknowledged", not
+    "not written"): the sender retries with the same event_id and the worker drops the duplicate."""
+    from producers.topics import ensure_topics
+
+    settings = make_settings()
+    ensure_topics(settings)
+    server = Server(
+        settings, tmp_path, GOVPULSE_INGEST_SEND_TIMEOUT_SECONDS="0.000001", GOVPULSE_INGEST_METRICS="false"
+    )
+    try:
+        wait_for(lambda: request(server.url + "/health")[0] == 200, timeout=60, what="/health 200")
+        statuses = []
+        for _ in range(5):
+            status, headers, body = post(server, event())
+            statuses.append(status)
+            if status == 503:
+                assert body["reason"] == "kafka_unavailable" and int(headers["Retry-After"]) >= 1
+                assert "acknowledgement" in body["errors"][0]["reason"] or "metadata" in body["errors"][0]["reason"]
+        assert 202 not in statuses and set(statuses) == {503}, statuses
+    finally:
+        server.stop()

@@ -66,7 +66,7 @@ class KafkaGateway:
     def _new_producer(self) -> Any:
         from aiokafka import AIOKafkaProducer
 
-        timeout_ms = int(self.ingest.send_timeout_seconds * 1000)
+        timeout_ms = int(max(self.ingest.send_timeout_seconds, self.ingest.connect_timeout_seconds) * 1000)
         return AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
             acks="all",
@@ -86,7 +86,7 @@ class KafkaGateway:
             if self.producer is None:
                 producer = self._new_producer()
                 try:
-                    await asyncio.wait_for(producer.start(), timeout=self.ingest.send_timeout_seconds)
+                    await asyncio.wait_for(producer.start(), timeout=self.ingest.connect_timeout_seconds)
                 except Exception as e:  # noqa: BLE001 - any failure to start: retry, stay 503
                     self._down(e)
                     with contextlib.suppress(Exception):

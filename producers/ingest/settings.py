@@ -22,6 +22,7 @@ class IngestSettings(BaseSettings):
     rate_per_second: float = Field(default=50.0, ge=0, description="requests per second per token; 0 = no limit")
     rate_burst: float = Field(default=200.0, ge=1, description="token bucket size, requests")
     send_timeout_seconds: float = Field(default=10.0, gt=0, description="wait for the broker's ack (503 beyond)")
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, description="one attempt to start the producer")
     retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After of a 503")
     health_interval_seconds: float = Field(default=5.0, gt=0, description="Kafka metadata probe behind /health")
     metrics_interval_seconds: float = Field(default=10.0, gt=0, description="pipeline_health write interval")

@@ -19,7 +19,9 @@ Measurements
 ``unit_rates`` (tỷ lệ theo đơn vị) — tags UNIT_TAGS + ``window``:
   window = 24h | 7d | 30d (rolling, event time) | month | year (calendar, Asia/Ho_Chi_Minh)
            | report_year (annual reporting period, from GOVPULSE_REPORT_YEAR_START, default 15 Dec)
-  time   = window start for month/year/report_year; the "as of" instant (end of the step:
+           | report_month, report_quarter, report_half (the other legal report periods of Decree
+             09/2019, from the same start day: 15th–14th, Q1 = 15 Dec–14 Mar, H1 = 15 Dec–14 Jun)
+  time   = window start for the calendar and report periods; the "as of" instant (end of the step:
            every hour for 24h, every day for 7d/30d) for rolling windows.
   A later snapshot of the same window overwrites the earlier one (same series, same time).
   fields: COUNT_FIELDS (int) and RATE_FIELDS (float, only when defined).
@@ -71,8 +73,10 @@ UNIT_TAGS = ("province_code", "unit_code", "unit_level", "unit_name", "ward_code
 # Window names (tag ``window``): rolling windows, then calendar periods.
 ROLLING_24H, ROLLING_7D, ROLLING_30D = "24h", "7d", "30d"
 MONTH, YEAR, REPORT_YEAR = "month", "year", "report_year"
+# the legal report periods of Decree 09/2019 (kỳ báo cáo): from the report year's start day
+REPORT_MONTH, REPORT_QUARTER, REPORT_HALF = "report_month", "report_quarter", "report_half"
 ROLLING_WINDOWS = (ROLLING_24H, ROLLING_7D, ROLLING_30D)
-CALENDAR_WINDOWS = (MONTH, YEAR, REPORT_YEAR)
+CALENDAR_WINDOWS = (MONTH, YEAR, REPORT_YEAR, REPORT_MONTH, REPORT_QUARTER, REPORT_HALF)
 WINDOWS = ROLLING_WINDOWS + CALENDAR_WINDOWS
 
 ALERT_KINDS = ("dossier_overdue", "dossier_due_soon", "apology_missing")

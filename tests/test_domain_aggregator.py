@@ -73,6 +73,12 @@ def period(window: str, t: int) -> tuple[int, int]:
     if window == "year":
         assert (d.month, d.day) == (1, 1)
         return t, local(d.year + 1, 1, 1)
+    if window in ("report_month", "report_quarter", "report_half"):
+        # Decree 09/2019: from the 15th; quarters and halves counted from 15 December
+        months = {"report_month": 1, "report_quarter": 3, "report_half": 6}[window]
+        assert d.day == 15 and (window == "report_month" or (d.month - 12) % months == 0), (window, d)
+        y, mo = divmod(d.year * 12 + d.month - 1 + months, 12)
+        return t, local(y, mo + 1, 15)
     assert window == "report_year" and (d.month, d.day) == (12, 15), d
     return t, local(d.year + 1, 12, 15)
 
@@ -161,6 +167,12 @@ def expected_points(oracle: Oracle, unit: str, clock: int) -> set[tuple[str, int
         pts.add(("year", local(d.year, 1, 1)))
         ry = d.year if d >= date(d.year, 12, 15) else d.year - 1
         pts.add(("report_year", local(ry, 12, 15)))
+        # report month/quarter/half: the latest 15th on or before d, of a month in step with December
+        start_month = d.year * 12 + d.month - 1 - (0 if d.day >= 15 else 1)
+        for w, n in (("report_month", 1), ("report_quarter", 3), ("report_half", 6)):
+            k = start_month - (start_month - 11) % n  # 11 = December's month index
+            y, mo = divmod(k, 12)
+            pts.add((w, local(y, mo + 1, 15)))
     return pts
 
 

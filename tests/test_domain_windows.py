@@ -271,3 +271,72 @@ def test_to_ms_known_float_traps(ms):
 def test_to_ms_floors_sub_millisecond_parts():
     t = datetime(2024, 3, 7, 10, 0, 0, 999, tzinfo=UTC)  # 999 µs
     assert to_ms(t) == utc(2024, 3, 7, 10)
+
+
+# -- legal report periods (Decree 09/2019/NĐ-CP) --------------------------------------------------
+@pytest.mark.parametrize(
+    ("window", "at", "label", "start", "end"),
+    [
+        # monthly: the 15th of the previous month to the 14th of the month
+        ("report_month", (2024, 5, 14, 23, 59), "2024-05", (2024, 4, 15), (2024, 5, 15)),
+        ("report_month", (2024, 5, 15, 0, 0), "2024-06", (2024, 5, 15), (2024, 6, 15)),
+        ("report_month", (2024, 1, 3, 9, 0), "2024-01", (2023, 12, 15), (2024, 1, 15)),
+        # quarterly: the 15th of the month before the quarter to the 14th of its last month
+        ("report_quarter", (2023, 12, 15, 0, 0), "2024Q1", (2023, 12, 15), (2024, 3, 15)),
+        ("report_quarter", (2024, 3, 14, 12, 0), "2024Q1", (2023, 12, 15), (2024, 3, 15)),
+        ("report_quarter", (2024, 9, 20, 8, 0), "2024Q4", (2024, 9, 15), (2024, 12, 15)),
+        # six-monthly: 15 Dec of the previous year to 14 Jun; then 15 Jun to 14 Dec
+        ("report_half", (2024, 6, 14, 23, 0), "2024H1", (2023, 12, 15), (2024, 6, 15)),
+        ("report_half", (2024, 6, 15, 0, 0), "2024H2", (2024, 6, 15), (2024, 12, 15)),
+        # annual: 15 Dec of the previous year to 14 Dec
+        ("report_year", (2022, 11, 30, 17, 0), "2022", (2021, 12, 15), (2022, 12, 15)),
+    ],
+)
+def test_report_periods_of_decree_09(window, at, label, start, end):
+    cal = LocalCalendar.for_zone()
+    ms = local(*at)
+    key = cal.period_key(window, ms)
+    assert cal.period_label(window, key) == label
+    assert cal.period_start(window, key) == local(*start)
+    assert cal.period_start(window, key + 1) == local(*end)
+
+
+def _oracle_report_month_start(d: date, day: int) -> date:
+    """The latest report-month start on or before d (a month without ``day`` starts on its last)."""
+
+    def start_in(y: int, mo: int) -> date:
+        last = (date(y + mo // 12, mo % 12 + 1, 1) - timedelta(days=1)).day
+        return date(y, mo, min(day, last))
+
+    s = start_in(d.year, d.month)
+    if d >= s:
+        return s
+    y, mo = (d.year - 1, 12) if d.month == 1 else (d.year, d.month - 1)
+    return start_in(y, mo)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.integers(utc(1990, 1, 1), utc(2090, 1, 1)),
+    st.sampled_from(["12-15", "01-01", "01-02", "07-01", "12-31", "02-28", "03-30"]),
+)
+def test_report_periods_tile_time_and_nest_in_the_report_year(ms, start_spec):
+    cal = LocalCalendar.for_zone("Asia/Ho_Chi_Minh", start_spec)
+    day = int(start_spec.split("-")[1])
+    d = dt_of(ms).date()
+    for window in ("report_month", "report_quarter", "report_half", "report_year"):
+        k = cal.period_key(window, ms)
+        assert cal.period_start(window, k) <= ms < cal.period_start(window, k + 1), window
+    # a report month starts on the start day (or the month's last day), and is one calendar month long
+    rm = cal.period_key("report_month", ms)
+    assert local_date(cal.period_start("report_month", rm)) == _oracle_report_month_start(d, day)
+    # quarters and halves are 3 and 6 report months counted from the report year's start
+    q_start = cal.period_start("report_quarter", cal.period_key("report_quarter", ms))
+    h_start = cal.period_start("report_half", cal.period_key("report_half", ms))
+    y_start = cal.period_start("report_year", cal.report_year_key(ms))
+    for start, n in ((q_start, 3), (h_start, 6), (y_start, 12)):
+        first = cal.period_key("report_month", start)
+        assert cal.period_start("report_month", first) == start  # starts with a report month
+        assert first <= rm < first + n
+        assert (first - cal.period_key("report_month", y_start)) % n == 0  # in step with the year
+    assert y_start <= h_start <= q_start <= ms

@@ -267,14 +267,12 @@ class Aggregator:
         """Add (field, delta) changes at instant t to every bucket that holds t."""
         h = t // HOUR_MS
         day = self.cal.local_day(t)
-        month, year, report_year = _calendar_keys(self.cal, day)
+        periods = _calendar_keys(self.cal, day)
         # bucket stores with their key at t: an hour, a day, a (calendar window, key)
         stores: tuple[tuple[dict[Any, Counts], int | tuple[str, int]], ...] = (
             (u.hourly, h),
             (u.daily, day),
-            (u.calendar, (m.MONTH, month)),
-            (u.calendar, (m.YEAR, year)),
-            (u.calendar, (m.REPORT_YEAR, report_year)),
+            *((u.calendar, p) for p in periods),
         )
         for store, k in stores:
             c = store.get(k)
@@ -284,9 +282,7 @@ class Aggregator:
                 c.bump(idx, delta)
         u.dirty_hours.add(h)
         u.dirty_days.add(day)
-        u.dirty_calendar.add((m.MONTH, month))
-        u.dirty_calendar.add((m.YEAR, year))
-        u.dirty_calendar.add((m.REPORT_YEAR, report_year))
+        u.dirty_calendar.update(periods)
         if any(d < 0 for _, d in changes):
             u.removed_hours.add(h)
             u.removed_days.add(day)
@@ -514,11 +510,7 @@ class Aggregator:
         u.removed_hours.clear()
         u.removed_days.clear()
         for window, key in u.dirty_calendar:
-            start = {
-                m.MONTH: self.cal.month_start,
-                m.YEAR: self.cal.year_start,
-                m.REPORT_YEAR: self.cal.report_year_start,
-            }[window](key)
+            start = self.cal.period_start(window, key)
             rows.append(_rate_row(u.window_tags(window), u.calendar.get((window, key), Counts()), start, full=True))
         u.dirty_calendar.clear()
         if u.gauges_dirty:
@@ -531,10 +523,10 @@ class Aggregator:
 
 
 @lru_cache(maxsize=65536)
-def _calendar_keys(cal: LocalCalendar, day: int) -> tuple[int, int, int]:
-    """(month, year, report year) keys of a local day."""
+def _calendar_keys(cal: LocalCalendar, day: int) -> tuple[tuple[str, int], ...]:
+    """(window, key) of every calendar and report period holding a local day."""
     t = cal.day_start(day) + HOUR_MS
-    return cal.month_key(t), cal.year_key(t), cal.report_year_key(t)
+    return tuple((w, cal.period_key(w, t)) for w in m.CALENDAR_WINDOWS)
 
 
 def to_ms_iso(s: str) -> int:

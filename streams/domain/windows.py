@@ -4,8 +4,9 @@ Windows (see common.measurements):
 - rolling ``24h`` evaluated every hour, ``7d``/``30d`` every local day. The value "as of"
   instant T covers [T - length, T). An event at t touches the as-of instants whose window
   contains it, plus the first one after it has left (so the decay to zero is written too).
-- calendar ``month``, ``year`` and ``report_year`` in local time (Asia/Ho_Chi_Minh by default);
-  their point time is the period start.
+- calendar ``month``, ``year`` and the legal report periods ``report_month``, ``report_quarter``,
+  ``report_half``, ``report_year`` (Decree 09/2019: from the 15th by default) in local time
+  (Asia/Ho_Chi_Minh by default); their point time is the period start.
 
 Vietnam has had one UTC offset (+07:00) with no daylight saving since 1975, so a fixed
 offset per deployment is exact and keeps the hot path to integer arithmetic.
@@ -104,8 +105,94 @@ class LocalCalendar:
         y = label if (self.report_start_month, self.report_start_day) == (1, 1) else label - 1
         return self._date_start(date(y, self.report_start_month, self.report_start_day))
 
+    # -- legal report periods (Decree 09/2019/NĐ-CP: kỳ báo cáo) ------------------------------
+    # Every report period starts on the report year's start day (the 15th by default) of a month:
+    # a report month runs from that day to the day before it in the next month, a quarter is three
+    # report months and a half six, counted from the report year's start (15 Dec: Q1 = 15 Dec to
+    # 14 Mar, H1 = 15 Dec to 14 Jun). A start day a month lacks (the 31st) falls on its last day.
+    # Keys: a report month is keyed by the month it ends in (month-key arithmetic: year * 12 +
+    # month - 1), as the reports name it ("tháng 5" = 15 Apr to 14 May); quarters and halves by
+    # their count since the epoch.
+    def _period_month_start(self, start_month: int) -> int:
+        """Start of the report month that begins in calendar month ``start_month`` (month key)."""
+        y, m0 = divmod(start_month, 12)
+        return self._date_start(date(y, m0 + 1, min(self.report_start_day, _days_in_month(y, m0 + 1))))
+
+    def _start_month(self, ms: int) -> int:
+        """Month key of the calendar month in which the report month holding ``ms`` began."""
+        d = self.local_date(ms)
+        k = d.year * 12 + d.month - 1
+        return k if ms >= self._period_month_start(k) else k - 1
+
+    @property
+    def _ends_next_month(self) -> int:
+        return 0 if self.report_start_day == 1 else 1
+
+    def report_month_key(self, ms: int) -> int:
+        return self._start_month(ms) + self._ends_next_month
+
+    def report_month_start(self, key: int) -> int:
+        return self._period_month_start(key - self._ends_next_month)
+
+    def report_quarter_key(self, ms: int) -> int:
+        return (self._start_month(ms) - (self.report_start_month - 1)) // 3
+
+    def report_quarter_start(self, key: int) -> int:
+        return self._period_month_start(key * 3 + self.report_start_month - 1)
+
+    def report_half_key(self, ms: int) -> int:
+        return (self._start_month(ms) - (self.report_start_month - 1)) // 6
+
+    def report_half_start(self, key: int) -> int:
+        return self._period_month_start(key * 6 + self.report_start_month - 1)
+
+    def period_key(self, window: str, ms: int) -> int:
+        """The key of the calendar or report period ``window`` that holds ``ms``."""
+        return _PERIOD_KEYS[window](self, ms)
+
+    def period_start(self, window: str, key: int) -> int:
+        """Start instant (epoch ms) of a calendar or report period: its points' time."""
+        return _PERIOD_STARTS[window](self, key)
+
+    def period_label(self, window: str, key: int) -> str:
+        """How people name a period: ``2024-05`` (month, report month: the month it ends in),
+        ``2024`` (year, report year), ``2024Q1``, ``2024H2`` (report quarter and half: the report
+        year they belong to and their number in it)."""
+        if window in (m.MONTH, m.REPORT_MONTH):
+            y, m0 = divmod(key, 12)
+            return f"{y}-{m0 + 1:02d}"
+        if window in (m.YEAR, m.REPORT_YEAR):
+            return str(key)
+        per_year = 4 if window == m.REPORT_QUARTER else 2
+        start = self.period_start(window, key)
+        number = key % per_year + 1
+        return f"{self.report_year_key(start)}{'Q' if per_year == 4 else 'H'}{number}"
+
     def _date_start(self, d: date) -> int:
         return self.day_start((d - date(1970, 1, 1)).days)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    nxt = date(year + month // 12, month % 12 + 1, 1)
+    return (nxt - date(year, month, 1)).days
+
+
+_PERIOD_KEYS = {
+    m.MONTH: LocalCalendar.month_key,
+    m.YEAR: LocalCalendar.year_key,
+    m.REPORT_YEAR: LocalCalendar.report_year_key,
+    m.REPORT_MONTH: LocalCalendar.report_month_key,
+    m.REPORT_QUARTER: LocalCalendar.report_quarter_key,
+    m.REPORT_HALF: LocalCalendar.report_half_key,
+}
+_PERIOD_STARTS = {
+    m.MONTH: LocalCalendar.month_start,
+    m.YEAR: LocalCalendar.year_start,
+    m.REPORT_YEAR: LocalCalendar.report_year_start,
+    m.REPORT_MONTH: LocalCalendar.report_month_start,
+    m.REPORT_QUARTER: LocalCalendar.report_quarter_start,
+    m.REPORT_HALF: LocalCalendar.report_half_start,
+}
 
 
 @lru_cache(maxsize=65536)

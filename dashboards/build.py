@@ -249,7 +249,9 @@ def var_window() -> db.QueryVariable:
         .label("Kỳ tính")
         .description(
             "unit_rates window: 24h / 7d / 30d rolling (event time), month / year (calendar, "
-            "Asia/Ho_Chi_Minh), report_year (annual reporting period, GOVPULSE_REPORT_YEAR_START)."
+            "Asia/Ho_Chi_Minh), report_year (annual reporting period, GOVPULSE_REPORT_YEAR_START) and "
+            "report_month / report_quarter / report_half (the other report periods of Decree 09/2019, "
+            "from the same start day)."
         )
         .query(Q.var_window())
         .datasource(datasource_ref())

@@ -141,6 +141,36 @@ def test_mytho_2022_report_figures(pipeline_influx):
     assert len(rate) == 1 and abs(rate[0]["_value"] - 3671 / 3739) < 1e-12
 
 
+def test_report_periods_add_up_to_the_report_year(pipeline_influx):
+    """Report months, quarters and halves (Decree 09/2019, from the 15th) tile report year 2022
+    (15/12/2021-14/12/2022): their counts add up to the year's, for the city desk and city-wide."""
+    s, b = pipeline_influx.settings, pipeline_influx.bucket
+    # point times are period starts: 15 Dec 2021 00:00 +07:00 up to (not including) 15 Dec 2022
+    span = {"start": "2021-12-14T17:00:00Z", "stop": "2022-12-14T17:00:00Z"}
+    for predicate in ('r.unit_code == "815"', 'r.district_code == "815"'):
+        for field in (
+            "received",
+            "resolved",
+            "resolved_early",
+            "resolved_on_time",
+            "resolved_late",
+            "documents_signed",
+            "meetings_held",
+        ):
+            year = _sum(s, b, predicate, field, window="report_year", **span)
+            for window in ("report_month", "report_quarter", "report_half"):
+                assert _sum(s, b, predicate, field, window=window, **span) == year, (predicate, field, window)
+    assert _sum(s, b, 'r.unit_code == "815"', "received", window="report_year", **span) == 4121
+    halves = flux(
+        s,
+        """from(bucket: "BUCKET") |> range(start: 2021-12-01T00:00:00Z, stop: 2022-12-31T00:00:00Z)
+        |> filter(fn: (r) => r._measurement == "unit_rates" and r.window == "report_half" and r.unit_code == "815"
+                  and r._field == "received")""",
+        b,
+    )
+    assert sorted(r["_time"].isoformat() for r in halves) == ["2021-12-14T17:00:00+00:00", "2022-06-14T17:00:00+00:00"]
+
+
 # ---------------------------------------------------------------------------------------------
 def _read_topic(settings, short: str) -> dict[int, list]:
     """All events of a topic by partition, in offset order: {partition: [(offset, event)]}."""

@@ -55,6 +55,13 @@ Measurements
   on a row of its own with ``topic`` = ``influxdb`` (the sink's count is the worker's, not a topic's):
     points_rejected        lines InfluxDB refused as invalid (HTTP 400/413/422), cumulative per
                            worker; each was isolated from its batch and dropped, the others written
+  from the HTTP ingest service (``app_id`` = ``ingest``, ``topic`` = ``ingest``, ``worker`` = its instance):
+    requests, events_accepted, events_rejected (cumulative)
+    rejected_<reason>      per reason: invalid_event, forbidden_source_system, forbidden_province,
+                           kafka_unavailable (events); unauthorized, rate_limited, too_large,
+                           bad_json, too_deep, empty (requests)
+    requests_per_second, latency_p50_ms, latency_p99_ms, latency_max_ms (floats, per 10 s interval
+                           with requests)
 
 ``unit_activity`` (hoạt động nguồn) — tags UNIT_TAGS + ``source_system``; time = wall clock
   fields: last_event_at (RFC 3339 string), last_event_age_seconds (float, against the watermark)

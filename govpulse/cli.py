@@ -24,7 +24,7 @@ def _load_units() -> None:
 
 
 # Modules are registered only if present, so an area can land on its own.
-for _name in ("services", "schemas", "producers", "worker", "dashboards", "demo", "bench"):
+for _name in ("services", "schemas", "producers", "worker", "dashboards", "demo", "bench", "ingest", "importer"):
     try:
         _mod = importlib.import_module(f"govpulse.commands.{_name}")
     except ModuleNotFoundError as _e:

@@ -131,6 +131,36 @@ def _count_thresholds(bad_from: float = 1) -> db.ThresholdsConfig:
     )
 
 
+def count_stat(
+    pid: int, title: str, description: str, query: str, column: str, span: int = 8, warn: bool = False
+) -> stat.Panel:
+    """A big number with no graph: a count over the time range (column ``column`` of ``query``),
+    green at 0, then red (or orange with ``warn``: worth a look, not an error)."""
+    thresholds = (
+        db.ThresholdsConfig()
+        .mode(dm.ThresholdsMode.ABSOLUTE)
+        .steps([dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])
+        if warn
+        else _count_thresholds()
+    )
+    return (
+        stat.Panel()
+        .id(pid)
+        .title(title)
+        .description(description)
+        .with_target(FluxTarget(query))
+        .unit("none")
+        .decimals(0)
+        .span(span)
+        .height(5)
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields(f"/^{column}$/").values(False))
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .thresholds(thresholds)
+        .no_value("0")
+    )
+
+
 def _rate_description(rate: str, extra: str = "") -> str:
     nums, den = M.RATE_DEFINITIONS[rate]
     text = (
@@ -786,56 +816,35 @@ def late_dossiers() -> db.Dashboard:
         .with_variable(var_unit(include_all=True))
     )
     d = d.with_panel(
-        stat.Panel()
-        .id(ids())
-        .title("Đang quá hạn")
-        .description("Open dossiers past due at the end of the time range (live list below). Target 0.")
-        .with_target(FluxTarget(Q.late_dossiers_count("Quá hạn")))
-        .unit("none")
-        .decimals(0)
-        .span(8)
-        .height(5)
-        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^count$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE)
-        .color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(_count_thresholds())
-        .no_value("0")
-    )
-    d = d.with_panel(
-        stat.Panel()
-        .id(ids())
-        .title("Sắp đến hạn")
-        .description("Open dossiers whose due date is within the due-soon lead and not yet passed.")
-        .with_target(FluxTarget(Q.late_dossiers_count("Sắp đến hạn")))
-        .unit("none")
-        .decimals(0)
-        .span(8)
-        .height(5)
-        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^count$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE)
-        .color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(
-            db.ThresholdsConfig()
-            .mode(dm.ThresholdsMode.ABSOLUTE)
-            .steps([dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])
+        count_stat(
+            ids(),
+            "Đang quá hạn",
+            "Open dossiers past due at the end of the time range (live list below). Target 0.",
+            Q.late_dossiers_count("Quá hạn"),
+            "count",
+            span=8,
         )
-        .no_value("0")
     )
     d = d.with_panel(
-        stat.Panel()
-        .id(ids())
-        .title("Quá hạn chưa có thư xin lỗi")
-        .description("Overdue open dossiers without an apology letter. Each overdue dossier should get one.")
-        .with_target(FluxTarget(Q.late_dossiers_count("Quá hạn", without_apology=True)))
-        .unit("none")
-        .decimals(0)
-        .span(8)
-        .height(5)
-        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^count$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE)
-        .color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(_count_thresholds())
-        .no_value("0")
+        count_stat(
+            ids(),
+            "Sắp đến hạn",
+            "Open dossiers whose due date is within the due-soon lead and not yet passed.",
+            Q.late_dossiers_count("Sắp đến hạn"),
+            "count",
+            span=8,
+            warn=True,
+        )
+    )
+    d = d.with_panel(
+        count_stat(
+            ids(),
+            "Quá hạn chưa có thư xin lỗi",
+            "Overdue open dossiers without an apology letter. Each overdue dossier should get one.",
+            Q.late_dossiers_count("Quá hạn", without_apology=True),
+            "count",
+            span=8,
+        )
     )
     d = d.with_panel(
         table.Panel()
@@ -1007,149 +1016,86 @@ def pipeline_health() -> db.Dashboard:
         .with_variable(var_province())
     )
     d = d.with_panel(
-        stat.Panel()
-        .id(ids())
-        .title("Thư chết (dead letters)")
-        .description(
+        count_stat(
+            ids(),
+            "Thư chết (dead letters)",
             "Events sent to the dead-letter topic during the time range (increase of the dead_letters "
-            "counter, all topics). Any is worth a look."
+            "counter, all topics). Any is worth a look.",
+            Q.health_counter_total("dead_letters"),
+            "dead_letters",
+            span=8,
         )
-        .with_target(FluxTarget(Q.health_counter_total("dead_letters")))
-        .unit("none")
-        .decimals(0)
-        .span(8)
-        .height(5)
-        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^dead_letters$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE)
-        .color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(_count_thresholds())
-        .no_value("0")
     )
     d = d.with_panel(
-        stat.Panel()
-        .id(ids())
-        .title("Sự kiện đến muộn")
-        .description(
+        count_stat(
+            ids(),
+            "Sự kiện đến muộn",
             "Events that arrived after the allowed lateness during the time range (increase of "
-            "late_events, all topics)."
+            "late_events, all topics).",
+            Q.health_counter_total("late_events"),
+            "late_events",
+            span=8,
+            warn=True,
         )
-        .with_target(FluxTarget(Q.health_counter_total("late_events")))
-        .unit("none")
-        .decimals(0)
-        .span(8)
-        .height(5)
-        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^late_events$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE)
-        .color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(
-            db.ThresholdsConfig()
-            .mode(dm.ThresholdsMode.ABSOLUTE)
-            .steps([dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])
-        )
-        .no_value("0")
     )
     d = d.with_panel(
-        stat.Panel()
-        .id(ids())
-        .title(f"Đơn vị im lặng quá {Q.SILENT_AFTER_SECONDS // 3600} giờ")
-        .description(
+        count_stat(
+            ids(),
+            f"Đơn vị im lặng quá {Q.SILENT_AFTER_SECONDS // 3600} giờ",
             f"Units of the province with no event for more than {Q.SILENT_AFTER_SECONDS // 3600} h "
             "(last_event_age_seconds, measured against the worker's watermark). Assumption: a one-stop "
             "desk receives something every working day, so two days of silence (a weekend) is the "
-            "most that is normal."
+            "most that is normal.",
+            Q.silent_units_count(),
+            "silent",
+            span=8,
         )
-        .with_target(FluxTarget(Q.silent_units_count()))
-        .unit("none")
-        .decimals(0)
-        .span(8)
-        .height(5)
-        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^silent$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE)
-        .color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(_count_thresholds())
-        .no_value("0")
     )
     d = d.with_panel(
-        stat.Panel()
-        .id(ids())
-        .title("Điểm dữ liệu bị InfluxDB từ chối")
-        .description(
+        count_stat(
+            ids(),
+            "Điểm dữ liệu bị InfluxDB từ chối",
             "Lines InfluxDB refused as invalid during the time range (increase of points_rejected, all "
             "workers). Each was isolated from its batch and dropped, the others written; the worker log "
-            "names its series and InfluxDB's reason. Any means figures are missing."
+            "names its series and InfluxDB's reason. Any means figures are missing.",
+            Q.health_counter_total("points_rejected"),
+            "points_rejected",
+            span=8,
         )
-        .with_target(FluxTarget(Q.health_counter_total("points_rejected")))
-        .unit("none")
-        .decimals(0)
-        .span(8)
-        .height(5)
-        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^points_rejected$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE)
-        .color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(_count_thresholds())
-        .no_value("0")
     )
     d = d.with_panel(
-        stat.Panel()
-        .id(ids())
-        .title("Mã sự kiện dùng lại, nội dung khác")
-        .description(
+        count_stat(
+            ids(),
+            "Mã sự kiện dùng lại, nội dung khác",
             "Events that reused an event_id with different content during the time range (increase of "
-            "conflicting_event_ids, all topics); they went to the dead-letter topic. A producer bug."
+            "conflicting_event_ids, all topics); they went to the dead-letter topic. A producer bug.",
+            Q.health_counter_total("conflicting_event_ids"),
+            "conflicting_event_ids",
+            span=8,
         )
-        .with_target(FluxTarget(Q.health_counter_total("conflicting_event_ids")))
-        .unit("none")
-        .decimals(0)
-        .span(8)
-        .height(5)
-        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^conflicting_event_ids$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE)
-        .color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(_count_thresholds())
-        .no_value("0")
     )
     d = d.with_panel(
-        stat.Panel()
-        .id(ids())
-        .title("Sai phân vùng (chuyển tiếp)")
-        .description(
+        count_stat(
+            ids(),
+            "Sai phân vùng (chuyển tiếp)",
             "Records that arrived in a partition other than their unit's and were forwarded to it "
-            "(increase of repartitioned, all topics): a producer uses another partitioner than murmur2."
+            "(increase of repartitioned, all topics): a producer uses another partitioner than murmur2.",
+            Q.health_counter_total("repartitioned"),
+            "repartitioned",
+            span=4,
+            warn=True,
         )
-        .with_target(FluxTarget(Q.health_counter_total("repartitioned")))
-        .unit("none")
-        .decimals(0)
-        .span(4)
-        .height(5)
-        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^repartitioned$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE)
-        .color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(
-            db.ThresholdsConfig()
-            .mode(dm.ThresholdsMode.ABSOLUTE)
-            .steps([dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])
-        )
-        .no_value("0")
     )
     d = d.with_panel(
-        stat.Panel()
-        .id(ids())
-        .title("Không có khoá Kafka")
-        .description("Records without a Kafka key during the time range (increase of unkeyed, all topics).")
-        .with_target(FluxTarget(Q.health_counter_total("unkeyed")))
-        .unit("none")
-        .decimals(0)
-        .span(4)
-        .height(5)
-        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("/^unkeyed$/").values(False))
-        .graph_mode(cm.BigValueGraphMode.NONE)
-        .color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(
-            db.ThresholdsConfig()
-            .mode(dm.ThresholdsMode.ABSOLUTE)
-            .steps([dm.Threshold(value=None, color="green"), dm.Threshold(value=1, color="orange")])
+        count_stat(
+            ids(),
+            "Không có khoá Kafka",
+            "Records without a Kafka key during the time range (increase of unkeyed, all topics).",
+            Q.health_counter_total("unkeyed"),
+            "unkeyed",
+            span=4,
+            warn=True,
         )
-        .no_value("0")
     )
     d = d.with_panel(
         _health_ts(

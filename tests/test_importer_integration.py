@@ -35,9 +35,8 @@ WINDOWS = ("report_year", "year", "month")
 def run_import(args: list[str], settings, timeout: float = 900):
     import subprocess
 
-    proc = subprocess.run(
-        IMPORT + args, cwd=REPO, env=settings_env(settings), capture_output=True, text=True, timeout=timeout
-    )
+    env = {**settings_env(settings), "COLUMNS": "400"}  # rich: one line per summary line
+    proc = subprocess.run(IMPORT + args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"import {args} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 

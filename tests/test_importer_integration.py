@@ -11,19 +11,17 @@ found in any topic.
 from __future__ import annotations
 
 import re
-import sys
 
 import pytest
 
 from common.measurements import COUNT_FIELDS, RATE_FIELDS
-from tests.conftest import REPO, flux, make_settings, run_govpulse, run_worker, settings_env
+from tests.conftest import GOVPULSE, REPO, flux, make_settings, run_govpulse, run_worker, settings_env
 from tests.import_exporter import write_mapping, write_tracking_book, write_vendor_csv
 from tests.test_pipeline_integration import assert_same
 
 pytestmark = pytest.mark.integration
 
-# until govpulse/cli.py registers the command, it runs on its own: python -m govpulse.commands.importer import …
-IMPORT = [sys.executable, "-m", "govpulse.commands.importer", "import"]
+IMPORT = [*GOVPULSE, "import"]
 DOSSIER_FIELDS = tuple(
     f
     for f in (*COUNT_FIELDS, *RATE_FIELDS)

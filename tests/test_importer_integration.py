@@ -3,7 +3,7 @@
 The Mỹ Tho 2022 scenario's simulated dossiers are exported as a tracking-book XLSX (form 06 plus
 the columns one-stop systems append) and as a vendor CSV in Windows-1258, each with made-up
 personal data; each export is imported into fresh topics and the worker runs on it. Every dossier
-figure (calendar-window points of the dossier fields) must equal the figures the worker wrote
+figure (every calendar-window point of every dossier field, for every unit) must equal the figures the worker wrote
 for the simulator's own events (the ``pipeline_influx`` bucket), and no personal value may be
 found in any topic.
 """
@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from common.measurements import COUNT_FIELDS, RATE_FIELDS
+from common.measurements import CALENDAR_WINDOWS, COUNT_FIELDS, RATE_FIELDS
 from tests.conftest import GOVPULSE, REPO, flux, make_settings, run_govpulse, run_worker, settings_env
 from tests.import_exporter import write_mapping, write_tracking_book, write_vendor_csv
 from tests.test_pipeline_integration import assert_same
@@ -27,7 +27,7 @@ DOSSIER_FIELDS = tuple(
     for f in (*COUNT_FIELDS, *RATE_FIELDS)
     if not any(w in f for w in ("document", "meeting", "signature", "signed", "smooth", "uninterrupted"))
 )
-WINDOWS = ("report_year", "year", "month")
+WINDOWS = CALENDAR_WINDOWS  # month, year, report year / month / quarter / half
 
 
 def run_import(args: list[str], settings, timeout: float = 900):

@@ -91,7 +91,14 @@ def settings_env(settings) -> dict[str, str]:
 def run_govpulse(args: list[str], settings, timeout: float = 900, check: bool = True, extra_env: dict | None = None):
     env = settings_env(settings)
     env.update(extra_env or {})
-    proc = subprocess.run(GOVPULSE + args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    try:
+        proc = subprocess.run(GOVPULSE + args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:  # say what the command was doing, not only that it hung
+        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        err = (e.stderr or b"").decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+        raise AssertionError(
+            f"govpulse {' '.join(args)} still running after {timeout} s\nstdout:\n{out[-3000:]}\nstderr:\n{err[-8000:]}"
+        ) from None
     if check and proc.returncode != 0:
         raise AssertionError(
             f"govpulse {' '.join(args)} exited {proc.returncode}\n"

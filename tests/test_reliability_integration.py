@@ -124,7 +124,7 @@ def test_oversized_and_binary_records_go_to_dead_letter_and_the_rest_is_counted(
             p.send(topic, key=WARD.encode(), value=big[i // 10])
     p.flush()
     p.close()
-    run_worker(s, timeout=300)
+    run_worker(s, timeout=300, extra=["--loglevel", "info"])
 
     dead = _dead_letters(s)
     assert len(dead) == 3
@@ -197,7 +197,7 @@ def test_reused_event_ids_are_dead_lettered_and_redeliveries_counted(services):
     p = _producer(s)
     p.send(topic, key=WARD.encode(), value=orjson.dumps(first))
     p.flush()
-    run_worker(s, timeout=300)  # the first version is in the worker's state and changelog
+    run_worker(s, timeout=300, extra=["--loglevel", "info"])  # the first version is in the worker's state and changelog
 
     changed = {**first, "procedure_code": "2.000815"}  # same id, same dossier, other content
     elsewhere = _dossier("HS-2", event_id=first["event_id"])  # same id on another dossier
@@ -206,7 +206,9 @@ def test_reused_event_ids_are_dead_lettered_and_redeliveries_counted(services):
         p.send(topic, key=WARD.encode(), value=orjson.dumps(e))
     p.flush()
     p.close()
-    run_worker(s, timeout=300)  # a restart: the same app id resumes from the committed offsets
+    run_worker(
+        s, timeout=300, extra=["--loglevel", "info"]
+    )  # a restart: the same app id resumes from the committed offsets
 
     dead = _dead_letters(s)
     assert sorted(d["reason_kind"] for d in dead) == ["conflicting_event_id"] * 2
@@ -227,7 +229,7 @@ def test_records_without_a_key_are_keyed_by_their_unit_and_counted(services):
         p.send(s.topic("document-events"), key=None, value=orjson.dumps(_document(i)))
     p.flush()
     p.close()
-    run_worker(s, timeout=300)
+    run_worker(s, timeout=300, extra=["--loglevel", "info"])
     assert _year_sum(s, "documents_issued") == 12
     assert _health(s, "unkeyed") == 12
     assert _health(s, "dead_letters") == 0

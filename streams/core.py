@@ -185,6 +185,7 @@ class WorkerCore:
         when it belongs to another partition, None when it was used (or was a redelivery)."""
         st = self.stats[topic]
         st.events_total += 1
+        source = (topic, partition, offset, key, value, timestamp_ms)  # what a dead letter names
         if self.record_latency and timestamp_ms and len(self.unflushed_timestamps) < 1_000_000:
             self.unflushed_timestamps.append(timestamp_ms)
         now = time.time()
@@ -194,15 +195,16 @@ class WorkerCore:
             event = parse_event(value if value is not None else b"null")
         except InvalidEvent as e:
             st.dead_letters += 1
-            return self._dead_letter(
-                "invalid_event", str(e), e.errors, topic, partition, offset, key, value, timestamp_ms
-            )
+            return self._dead_letter("invalid_event", str(e), e.errors, source)
         unit = event.unit_key
         if key is not None and key.decode(errors="replace") != unit:
             st.dead_letters += 1
             reason = f"Kafka key {key!r} is not the event's unit {unit!r}; producers must key events by unit"
             return self._dead_letter(
-                "wrong_key", reason, [("key", reason)], topic, partition, offset, key, value, timestamp_ms
+                "wrong_key",
+                reason,
+                [("key", reason)],
+                source,
             )
         if key is None:
             # Policy: a record without a key is keyed by its unit (and forwarded if that is another
@@ -220,7 +222,10 @@ class WorkerCore:
             st.late_events += 1
             reason = f"event time {event.event_time().isoformat()} is older than the allowed lateness"
             return self._dead_letter(
-                "too_late", reason, [("occurred_at", reason)], topic, partition, offset, key, value, timestamp_ms
+                "too_late",
+                reason,
+                [("occurred_at", reason)],
+                source,
             )
         rkey, kind = record_key(event)
         if kind in ("d", "r"):
@@ -247,12 +252,7 @@ class WorkerCore:
                 "conflicting_event_id",
                 reason,
                 [("event_id", reason)],
-                topic,
-                partition,
-                offset,
-                key,
-                value,
-                timestamp_ms,
+                source,
                 first_fingerprint=f"{first:016x}",
                 fingerprint=f"{fp:016x}",
             )
@@ -354,12 +354,7 @@ class WorkerCore:
             "processing_error",
             reason,
             [("", reason)],
-            topic,
-            partition,
-            offset,
-            key,
-            value,
-            timestamp_ms,
+            (topic, partition, offset, key, value, timestamp_ms),
             traceback=where[-DEAD_LETTER_REASON_CHARS:],
         )
 
@@ -368,17 +363,13 @@ class WorkerCore:
         kind: str,
         reason: str,
         errors: list[tuple[str, str]],
-        topic: str,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
-        ts: int | None,
+        source: tuple[str, int, int, bytes | None, bytes | None, int | None],
         **extra: str,
     ) -> DeadLetter:
         """The dead-letter payload: reason, source position and the raw record, bounded in size. A
         raw payload over ``dead_letter_max_raw_bytes`` keeps its first bytes, its size and its
         SHA-256 (``raw_truncated``); binary payloads are base64 within the same bound."""
+        topic, partition, offset, key, value, ts = source  # the record as read: position, key, bytes, timestamp
         raw = value or b""
         limit = self.settings.dead_letter_max_raw_bytes
         text = _cut_utf8(raw, limit)

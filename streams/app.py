@@ -380,8 +380,16 @@ def build_app(
                 out[tp.topic] = out.get(tp.topic)
                 continue
             pos = c.next_offset.get((tp.topic, tp.partition))
+            if pos is None and hw == 0:
+                pos = 0  # a partition that never held a record: nothing to read, whatever its position
             if pos is None:
-                pos = await app.consumer.position(tp)
+                try:
+                    # aiokafka's position() waits, unbounded, until the fetcher has set the position:
+                    # the health tick (and --until-idle) must not hang on it
+                    pos = await asyncio.wait_for(app.consumer.position(tp), timeout=2.0)
+                except TimeoutError:
+                    log.info("position of %s[%d] not known yet", tp.topic, tp.partition)
+                    pos = None
             if pos is None:
                 out[tp.topic] = None
                 continue

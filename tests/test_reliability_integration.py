@@ -276,7 +276,9 @@ def test_producers_with_librdkafkas_partitioner_give_the_same_figures(pipeline_i
         w.wait(timeout=900)
     assert [w.returncode for w in workers] == [0, 0, 0], "\n".join(_tail(log) for log in logs)
     assert_same(reference, figures(s, bucket), "mixed partitioners, three workers", logs)
-    assert _health(s, "repartitioned") == moved
+    # every misplaced record was forwarded; a record read again after a rebalance (offsets not yet
+    # committed) is forwarded again, and its copy counted as a duplicate where it lands
+    assert _health(s, "repartitioned") >= moved
 
 
 # ---------------------------------------------------------------------------------------------

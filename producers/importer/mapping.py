@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -92,6 +93,15 @@ def norm(text: str) -> str:
     t = "".join(c for c in t if not unicodedata.combining(c))
     return _PUNCT.sub(" ", t.lower()).strip()
 
+
+
+def _values_in(table: dict[str, str], allowed: Iterable[str], what: str) -> dict[str, str]:
+    """A mapping table whose values must all be among ``allowed`` (the error lists the others)."""
+    allowed = list(allowed)
+    bad = {k: x for k, x in table.items() if x not in allowed}
+    if bad:
+        raise ValueError(f"{what} values must be one of {allowed}: {bad}")
+    return table
 
 class UnitRef(BaseModel):
     """The unit codes of an event envelope (see schemas/units.py)."""
@@ -190,18 +200,12 @@ class Mapping(BaseModel):
     @field_validator("channels")
     @classmethod
     def _check_channels(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = {k: c for k, c in v.items() if c not in CHANNELS}
-        if bad:
-            raise ValueError(f"channel values must be one of {list(CHANNELS)}: {bad}")
-        return v
+        return _values_in(v, CHANNELS, "channel")
 
     @field_validator("ratings")
     @classmethod
     def _check_ratings(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = {k: r for k, r in v.items() if r not in RATINGS}
-        if bad:
-            raise ValueError(f"rating values must be one of {list(RATINGS)}: {bad}")
-        return v
+        return _values_in(v, RATINGS, "rating")
 
     # -- lookups on normalised text (built once) -----------------------------------------
     def model_post_init(self, _context: Any) -> None:

@@ -94,7 +94,6 @@ def norm(text: str) -> str:
     return _PUNCT.sub(" ", t.lower()).strip()
 
 
-
 def _values_in(table: dict[str, str], allowed: Iterable[str], what: str) -> dict[str, str]:
     """A mapping table whose values must all be among ``allowed`` (the error lists the others)."""
     allowed = list(allowed)
@@ -102,6 +101,7 @@ def _values_in(table: dict[str, str], allowed: Iterable[str], what: str) -> dict
     if bad:
         raise ValueError(f"{what} values must be one of {allowed}: {bad}")
     return table
+
 
 class UnitRef(BaseModel):
     """The unit codes of an event envelope (see schemas/units.py)."""

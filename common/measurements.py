@@ -41,6 +41,28 @@ Measurements
           field (lĩnh vực, string), apology_sent (bool), resolved (bool), resolved_at (string, optional)
   Updated in place (same series and time) when the dossier is later resolved or apologised for.
 
+``report_counts`` (số liệu báo cáo định kỳ) — tags UNIT_TAGS + ``field`` (lĩnh vực) + ``procedure_code``
+  (mã TTHC); ``-`` when the events did not say (a resolution read without its reception). No ``window``
+  tag: time = the local day (start of the day, Asia/Ho_Chi_Minh), so every calendar and report period,
+  whatever GOVPULSE_REPORT_YEAR_START says, is a sum of days, and a report can be asked for any period.
+  Dossiers only. fields: REPORT_FIELDS (int), flows on that day, written sparse (only non-zero ones;
+  all of them when a correction took a contribution away, so a stale value never survives):
+    received_online, received_in_person, received_postal, received_unknown_channel   (a dossier's
+        reception, once: from its reception event, else from the received_at its resolution carries)
+    resolved_early, resolved_on_time, resolved_late, withdrawn, refused   (its closure, once: the
+        resolution if any, else the withdrawal, else the refusal; never before its reception)
+    overdue_started, overdue_ended   (it became overdue while open: due date in force passed; it was
+        closed or got a later due date while overdue)
+  The period report's stocks are sums of flows before an instant T (a period's start or end):
+    open at T (đang giải quyết)      = received - resolved - withdrawn - refused, summed over days < T
+    overdue at T (quá hạn)           = overdue_started - overdue_ended, summed over days < T
+    carried over (kỳ trước chuyển qua) = open at the period start; in process at the end = open at its end
+  so carried over + received = resolved + withdrawn + refused + in process at the end, exactly, for
+  every row. A late event rewrites the days it touches: a report asked for again shows the corrected
+  period and the corrected carried-over figure of the next one (dashboards.queries.period_report).
+  Not for rolling windows; series = units × (field, procedure) pairs in use × non-zero fields, which does
+  not grow with dossiers or time (figures in BENCHMARKS.md, measured with influxdb.cardinality()).
+
 ``pipeline_health`` (sức khoẻ pipeline) — tags ``app_id``, ``worker``, ``topic``; time = wall clock (every 10 s)
   Each worker of a group reports its own partitions: sum over ``worker``. Counters are cumulative
   per worker process (they restart from 0 with it; queries take ``increase()``).
@@ -74,6 +96,7 @@ OPEN_DOSSIERS = "open_dossiers"
 DOSSIER_ALERTS = "dossier_alerts"
 PIPELINE_HEALTH = "pipeline_health"
 UNIT_ACTIVITY = "unit_activity"
+REPORT_COUNTS = "report_counts"
 
 UNIT_TAGS = ("province_code", "unit_code", "unit_level", "unit_name", "ward_code", "district_code")
 
@@ -85,6 +108,23 @@ REPORT_MONTH, REPORT_QUARTER, REPORT_HALF = "report_month", "report_quarter", "r
 ROLLING_WINDOWS = (ROLLING_24H, ROLLING_7D, ROLLING_30D)
 CALENDAR_WINDOWS = (MONTH, YEAR, REPORT_YEAR, REPORT_MONTH, REPORT_QUARTER, REPORT_HALF)
 WINDOWS = ROLLING_WINDOWS + CALENDAR_WINDOWS
+
+# report_counts: the flows of the periodic report, per unit, field, procedure and local day (all ints)
+REPORT_FIELDS = (
+    "received_online",
+    "received_in_person",
+    "received_postal",
+    "received_unknown_channel",
+    "resolved_early",
+    "resolved_on_time",
+    "resolved_late",
+    "withdrawn",
+    "refused",
+    "overdue_started",
+    "overdue_ended",
+)
+REPORT_TAGS = ("field", "procedure_code")
+UNKNOWN_TAG = "-"  # a report_counts tag the events did not give
 
 ALERT_KINDS = ("dossier_overdue", "dossier_due_soon", "apology_missing")
 

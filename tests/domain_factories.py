@@ -596,3 +596,17 @@ class Harness:
 
 def row_key_tags(key) -> dict[str, Any]:
     return dict(key[1])
+
+
+def comparable_rows(rows: dict) -> dict:
+    """Rows as two runs must agree on them: report_counts points dense (missing fields = 0) and
+    all-zero ones left out, since a run that saw a flow come and go wrote a point of zeros there."""
+    from common import measurements as m
+
+    out = {k: v for k, v in rows.items() if k[0] != m.REPORT_COUNTS}
+    for k, v in rows.items():
+        if k[0] == m.REPORT_COUNTS:
+            dense = {f: v.get(f, 0) for f in m.REPORT_FIELDS}
+            if any(dense.values()):
+                out[k] = dense
+    return out

@@ -29,6 +29,7 @@ from tests.domain_factories import (
     Harness,
     Ids,
     apology,
+    comparable_rows,
     dossier_specs,
     dt_of,
     eid,
@@ -383,7 +384,7 @@ def test_shuffled_and_duplicated_input_gives_the_same_rows_and_alerts(scn, rnd, 
     noisy_events = events + data.draw(st.lists(st.sampled_from(events), max_size=6))
     rnd.shuffle(noisy_events)
     noisy = run(noisy_events, clock, snapshots_every=3, rnd=rnd)
-    assert noisy.rows == clean.rows
+    assert comparable_rows(noisy.rows) == comparable_rows(clean.rows)
     assert noisy.store == clean.store
     assert sorted(a["alert_id"] for a in noisy.alerts) == sorted(a["alert_id"] for a in clean.alerts)
     # and both are right
@@ -422,7 +423,7 @@ def test_with_corrections_order_only_changes_zero_rows(scn, rnd):
                 out[k] = (counts, {r: v[r] for r, (_, den) in m.RATE_DEFINITIONS.items() if counts[den]})
         return out
 
-    assert nonzero(noisy.rows) == nonzero(clean.rows)
+    assert nonzero(comparable_rows(noisy.rows)) == nonzero(comparable_rows(clean.rows))
     assert noisy.store == clean.store
 
 
@@ -437,7 +438,7 @@ def test_rebuild_gives_the_same_rows_and_fires_nothing_again(scn, rnd):
     for p in (0, 1):
         assert r.advance(clock, p) == []
     r.snapshot(clock, partitions=(0, 1))
-    assert r.rows == h.rows
+    assert comparable_rows(r.rows) == comparable_rows(h.rows)
     assert r.agg.watermark == h.agg.watermark
 
 

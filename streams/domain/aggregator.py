@@ -21,6 +21,7 @@ from common.measurements import COUNT_FIELDS
 from schemas import units
 from streams.domain.counts import FIELD_INDEX, Counts, rates
 from streams.domain.records import Record, contributions, effective_due, has_apology, is_open
+from streams.domain.report_flows import ReportGroup, report_flows, report_group
 from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar, from_ms, to_ms
 
 ALERT_NAMESPACE = uuid.UUID("6b1f8f1e-5d0c-4a55-9a61-0d7c4f3b2a10")
@@ -103,6 +104,18 @@ class UnitState:
     removed_hours: set[int] = field(default_factory=set)
     removed_days: set[int] = field(default_factory=set)
     _window_tags: dict[str, Tags] = field(default_factory=dict)
+    # report_counts: flows per (field, procedure) and local day; the days written at the next
+    # snapshot, and those that lost a contribution (written in full)
+    report: dict[tuple[ReportGroup, int], Counts] = field(default_factory=dict)
+    dirty_report: set[tuple[ReportGroup, int]] = field(default_factory=set)
+    removed_report: set[tuple[ReportGroup, int]] = field(default_factory=set)
+    _report_tags: dict[ReportGroup, Tags] = field(default_factory=dict)
+
+    def report_tags(self, group: ReportGroup) -> Tags:
+        t = self._report_tags.get(group)
+        if t is None:
+            t = self._report_tags[group] = Tags({**self.tags, "field": group[0], "procedure_code": group[1]})
+        return t
 
     def window_tags(self, window: str) -> Tags:
         t = self._window_tags.get(window)
@@ -236,6 +249,7 @@ class Aggregator:
         elif rec.get("dc") and "district_code" not in u.tags:
             u.tags = unit_tags(rec)
             u._window_tags.clear()
+            u._report_tags.clear()
         return u
 
     def observe(self, partition: int, event_ms: int) -> None:
@@ -261,7 +275,38 @@ class Aggregator:
                 if changes:
                     self._bump_many(u, t, changes)
         if new["k"] == "d":
+            self._report(u, old, new)
             self._track_dossier(u, key, new)
+
+    def _report(self, u: UnitState, old: Record | None, new: Record) -> None:
+        """The report_counts flows of a dossier change, netted per (group, day, field)."""
+        old_f = report_flows(old, self.cal)
+        new_f = report_flows(new, self.cal)
+        old_g = report_group(old) if old else None
+        new_g = report_group(new)
+        if old_f == new_f and old_g == new_g:
+            return
+        net: dict[tuple[ReportGroup, int], dict[int, int]] = {}
+        day = self.cal.local_day
+        if old_g is not None:
+            for t, idx, d in old_f:
+                dd = net.setdefault((old_g, day(t)), {})
+                dd[idx] = dd.get(idx, 0) - d
+        for t, idx, d in new_f:
+            dd = net.setdefault((new_g, day(t)), {})
+            dd[idx] = dd.get(idx, 0) + d
+        for bucket, dd in net.items():
+            changes = [(idx, d) for idx, d in dd.items() if d]
+            if not changes:
+                continue
+            c = u.report.get(bucket)
+            if c is None:
+                c = u.report[bucket] = Counts()
+            for idx, d in changes:
+                c.bump(idx, d)
+            u.dirty_report.add(bucket)
+            if any(d < 0 for _, d in changes):
+                u.removed_report.add(bucket)
 
     def _bump_many(self, u: UnitState, t: int, changes: list[tuple[int, int]]) -> None:
         """Add (field, delta) changes at instant t to every bucket that holds t."""
@@ -513,13 +558,27 @@ class Aggregator:
             start = self.cal.period_start(window, key)
             rows.append(_rate_row(u.window_tags(window), u.calendar.get((window, key), Counts()), start, full=True))
         u.dirty_calendar.clear()
+        for report_bucket in u.dirty_report:
+            group, local_day = report_bucket
+            c = u.report.get(report_bucket) or Counts()
+            if report_bucket in u.removed_report:
+                report_fields: dict[str, object] = {name: c.get(i, 0) for i, name in enumerate(m.REPORT_FIELDS)}
+            else:
+                report_fields = {m.REPORT_FIELDS[i]: v for i, v in c.items()}
+            if report_fields:
+                rows.append((m.REPORT_COUNTS, u.report_tags(group), report_fields, self.cal.day_start(local_day)))
+        u.dirty_report.clear()
+        u.removed_report.clear()
         if u.gauges_dirty:
             rows.append((m.OPEN_DOSSIERS, Tags(u.tags), dict(u.gauges()), (now // HOUR_MS) * HOUR_MS))
             u.gauges_dirty = False
         return rows
 
     def pending_rows(self) -> int:
-        return sum(len(u.dirty_hours) + len(u.dirty_days) + len(u.dirty_calendar) for u in self.units.values())
+        return sum(
+            len(u.dirty_hours) + len(u.dirty_days) + len(u.dirty_calendar) + len(u.dirty_report)
+            for u in self.units.values()
+        )
 
 
 @lru_cache(maxsize=65536)

@@ -94,6 +94,7 @@ def _fact(event: ev.Envelope) -> tuple[str, Fact]:
             "fee": e.fee_paid_online is not None,
             "paid": bool(e.fee_paid_online),
             "out": e.outcome.value,
+            "ch": e.channel.value if e.channel else None,  # the report's channel when the reception is missing
         }
     if isinstance(e, ev.SupplementRequested):
         return "sup", {**base, "at": to_ms(e.requested_at), "due": to_ms(e.new_due_at)}

@@ -558,6 +558,144 @@ def silent_units_count(after_seconds: int = SILENT_AFTER_SECONDS) -> str:
 
 
 # ---------------------------------------------------------------------------------------
+# report_counts: the periodic report (báo cáo định kỳ) over the time range
+# ---------------------------------------------------------------------------------------
+# a district's roll-up: the district's own desk and every unit whose events carried its code
+DISTRICT = Scope(
+    "district",
+    'r.province_code == "${province}" and '
+    '((exists r.district_code and r.district_code == "${district}") or r.unit_code == "${district}")',
+)
+
+# the rows a period report can be grouped into: tag columns kept, in order
+REPORT_GROUPS: dict[str, tuple[str, ...]] = {
+    "total": (),
+    "field": ("field",),
+    "unit": ("unit_code", "unit_name"),
+    "procedure": ("procedure_code", "field"),
+}
+_CLOSURES = ("resolved_early", "resolved_on_time", "resolved_late", "withdrawn", "refused")
+_RECEPTIONS = tuple(f for f in M.REPORT_FIELDS if f.startswith("received_"))
+# the columns every period_report row has, after its group columns
+PERIOD_REPORT_COLUMNS = (
+    "carried_over",
+    "received",
+    "received_online",
+    "received_offline",
+    "received_unknown_channel",
+    "resolved",
+    "resolved_early",
+    "resolved_on_time",
+    "resolved_late",
+    "withdrawn",
+    "refused",
+    "in_process",
+    "in_process_within_due",
+    "in_process_overdue",
+    "to_handle",
+    "on_time_rate",
+    "portal_on_time_rate",
+)
+
+
+def period_report(group: str = "field", scope: Scope = UNIT, top: int | None = None) -> str:
+    """The periodic report's figures over the time range [start, stop), one row per ``group``
+    (REPORT_GROUPS: total, field, unit, procedure), from ``report_counts``.
+
+    Flows in the range give received, resolved (early / on time / late), withdrawn and refused;
+    the stocks are flows summed over everything before an instant (see the contract): carried
+    over = open at the start, in process = open at the stop, overdue = overdue at the stop. So
+    carried_over + received = resolved + withdrawn + refused + in_process for every row.
+    ``received_offline`` = in person + postal + unknown channel (``received_unknown_channel``:
+    resolutions read without their reception). Rates: ``on_time_rate`` over resolved (what the
+    reports quote), ``portal_on_time_rate`` = 1 − (overdue in process + resolved late) / to handle
+    (the one-stop portals' formula); null when their denominator is 0. ``top``: the rows with the
+    most late dossiers (resolved late + overdue in process) first, at most ``top`` of them.
+    Columns: the group's tag columns, then PERIOD_REPORT_COLUMNS."""
+    keys = REPORT_GROUPS[group]
+    by = [*keys, "_field"] if keys else ["_field"]
+    all_fields = [*M.REPORT_FIELDS, *(f"before_{f}" for f in M.REPORT_FIELDS)]
+
+    def plus(fields: Iterable[str], prefix: str = "") -> str:
+        return " + ".join(f"r.{prefix}{f}" for f in fields)
+
+    opened_before = f"({plus(_RECEPTIONS, 'before_')}) - ({plus(_CLOSURES, 'before_')})"
+    overdue_at_stop = "r.before_overdue_started - r.before_overdue_ended + r.overdue_started - r.overdue_ended"
+    group_cols = "".join(f"      {k}: r.{k},\n" for k in keys)
+    row_key = ", ".join(f'"{k}"' for k in keys) if keys else '"_stop"'
+    flux = (
+        'import "internal/debug"\n\n'
+        "from(bucket: v.defaultBucket)\n"
+        "  // from the first day on record: the stocks at the start and stop are sums of every flow before them\n"
+        "  |> range(start: 0, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.REPORT_COUNTS}")\n'
+        f"  |> filter(fn: (r) => {scope.predicate})\n"
+        '  |> map(fn: (r) => ({r with _field: if r._time < v.timeRangeStart then "before_" + r._field else r._field}))\n'
+        f"  |> group(columns: [{', '.join(f'{c!r}'.replace(chr(39), chr(34)) for c in by)}])\n"
+        "  |> sum()\n"
+        + ("  |> map(fn: (r) => ({r with _stop: v.timeRangeStop}))\n" if not keys else "")
+        + "  |> group()\n"
+        f'  |> pivot(rowKey: [{row_key}], columnKey: ["_field"], valueColumn: "_value")\n'
+        + _fill(all_fields)
+        + "  |> map(fn: (r) => ({r with\n"
+        f"      carried_over: {opened_before},\n"
+        f"      received: {plus(_RECEPTIONS)},\n"
+        f"      resolved: r.resolved_early + r.resolved_on_time + r.resolved_late,\n"
+        f"      overdue_at_stop: {overdue_at_stop},\n"
+        "  }))\n"
+        "  |> map(fn: (r) => ({r with\n"
+        "      in_process: r.carried_over + r.received - r.resolved - r.withdrawn - r.refused,\n"
+        "      to_handle: r.carried_over + r.received,\n"
+        "  }))\n"
+        "  |> map(fn: (r) => ({\n"
+        + group_cols
+        + "      carried_over: r.carried_over, received: r.received, received_online: r.received_online,\n"
+        "      received_offline: r.received_in_person + r.received_postal + r.received_unknown_channel,\n"
+        "      received_unknown_channel: r.received_unknown_channel,\n"
+        "      resolved: r.resolved, resolved_early: r.resolved_early, resolved_on_time: r.resolved_on_time,\n"
+        "      resolved_late: r.resolved_late, withdrawn: r.withdrawn, refused: r.refused,\n"
+        "      in_process: r.in_process, in_process_within_due: r.in_process - r.overdue_at_stop,\n"
+        "      in_process_overdue: r.overdue_at_stop, to_handle: r.to_handle,\n"
+        "      on_time_rate: if r.resolved > 0\n"
+        "          then float(v: r.resolved_early + r.resolved_on_time) / float(v: r.resolved)\n"
+        '          else debug.null(type: "float"),\n'
+        "      portal_on_time_rate: if r.to_handle > 0\n"
+        "          then 1.0 - float(v: r.overdue_at_stop + r.resolved_late) / float(v: r.to_handle)\n"
+        '          else debug.null(type: "float"),\n'
+        "      late_total: r.resolved_late + r.overdue_at_stop,\n"
+        "  }))\n"
+        "  // rows with nothing in the period and nothing carried over say nothing\n"
+        "  |> filter(fn: (r) => r.to_handle > 0)\n"
+    )
+    if top is not None:
+        flux += '  |> filter(fn: (r) => r.late_total > 0)\n  |> sort(columns: ["late_total", "resolved_late"], desc: true)\n'
+        flux += f"  |> limit(n: {top})\n"
+    elif keys:
+        flux += f"  |> sort(columns: [{row_key}])\n"
+    return flux + '  |> drop(columns: ["late_total"])\n'
+
+
+def daily_resolutions(scope: Scope = UNIT) -> str:
+    """Resolutions per local day in the range, summed over the scope (for the on-time rate by
+    month: any month, calendar or report, is a sum of days). Columns: _time (the day's start),
+    resolved_early, resolved_on_time, resolved_late."""
+    fields = ("resolved_early", "resolved_on_time", "resolved_late")
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.REPORT_COUNTS}")\n'
+        f"  |> filter(fn: (r) => {scope.predicate})\n"
+        f"  |> filter(fn: (r) => {_any_field(fields)})\n"
+        '  |> group(columns: ["_time", "_field"])\n'
+        "  |> sum()\n"
+        "  |> group()\n"
+        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+        + _fill(fields)
+        + '  |> sort(columns: ["_time"])\n'
+    )
+
+
+# ---------------------------------------------------------------------------------------
 # template variables
 # ---------------------------------------------------------------------------------------
 def var_province() -> str:

@@ -24,7 +24,18 @@ def _load_units() -> None:
 
 
 # Modules are registered only if present, so an area can land on its own.
-for _name in ("services", "schemas", "producers", "worker", "dashboards", "demo", "bench", "ingest", "importer"):
+for _name in (
+    "services",
+    "schemas",
+    "producers",
+    "worker",
+    "dashboards",
+    "demo",
+    "bench",
+    "ingest",
+    "importer",
+    "report",
+):
     try:
         _mod = importlib.import_module(f"govpulse.commands.{_name}")
     except ModuleNotFoundError as _e:

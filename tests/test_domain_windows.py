@@ -340,3 +340,47 @@ def test_report_periods_tile_time_and_nest_in_the_report_year(ms, start_spec):
         assert first <= rm < first + n
         assert (first - cal.period_key("report_month", y_start)) % n == 0  # in step with the year
     assert y_start <= h_start <= q_start <= ms
+
+
+# -- period labels, both ways (govpulse report --period WINDOW:LABEL) -----------------------------
+@pytest.mark.parametrize("start", ["12-15", "01-01", "10-01", "01-31"])
+def test_every_period_label_parses_back_to_its_key(start):
+    from common import measurements as mm
+
+    cal = LocalCalendar.for_zone(report_year_start=start)
+    for window in mm.CALENDAR_WINDOWS:
+        first = cal.period_key(window, cal.report_year_start(2019))
+        for key in range(first, first + 30):
+            label = cal.period_label(window, key)
+            assert cal.parse_period(window, label) == key, (window, label)
+            assert cal.period_end(window, key) == cal.period_start(window, key + 1) > cal.period_start(window, key)
+
+
+@pytest.mark.parametrize(
+    ("window", "label", "says"),
+    [
+        ("report_month", "2024-13", "YYYY-MM"),
+        ("month", "May 2024", "YYYY-MM"),
+        ("report_year", "22", "YYYY"),
+        ("report_quarter", "2024Q5", "YYYYQ1..Q4"),
+        ("report_half", "2024Q1", "YYYYH1..H2"),
+        ("7d", "2024", "not a calendar or report period"),
+    ],
+)
+def test_a_bad_period_label_names_what_was_expected(window, label, says):
+    with pytest.raises(ValueError, match=says.replace(".", r"\.")):
+        LocalCalendar.for_zone().parse_period(window, label)
+
+
+def test_decree_09_periods_by_their_labels():
+    cal = LocalCalendar.for_zone()
+    day = lambda ms: cal.local_date(ms).isoformat()  # noqa: E731
+    q = cal.parse_period("report_quarter", "2024Q3")
+    assert (day(cal.period_start("report_quarter", q)), day(cal.period_end("report_quarter", q))) == (
+        "2024-06-15",
+        "2024-09-15",
+    )
+    h = cal.parse_period("report_half", "2024H1")
+    assert day(cal.period_start("report_half", h)) == "2023-12-15"
+    mo = cal.parse_period("report_month", "2024-05")
+    assert day(cal.period_start("report_month", mo)) == "2024-04-15"

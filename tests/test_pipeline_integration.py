@@ -50,7 +50,8 @@ COMPARED_FIELDS = (
 
 
 def figures(settings, bucket: str) -> dict:
-    """Every compared field of every window point of every unit: {(unit, window, time, field): value}."""
+    """Every compared field of every window point of every unit: {(unit, window, time, field): value},
+    and every non-zero report_counts field: {(unit, "report:<field>:<procedure>", day, field): value}."""
     fields = " or ".join(f'r._field == "{f}"' for f in COMPARED_FIELDS)
     rows = flux(
         settings,
@@ -58,7 +59,24 @@ def figures(settings, bucket: str) -> dict:
         |> filter(fn: (r) => r._measurement == "unit_rates") |> filter(fn: (r) => {fields})""",
         bucket,
     )
-    return {(r["unit_code"], r["window"], r["_time"].isoformat(), r["_field"]): r["_value"] for r in rows}
+    out = {(r["unit_code"], r["window"], r["_time"].isoformat(), r["_field"]): r["_value"] for r in rows}
+    # the periodic report's flows (report_counts) too: every failure-invariance test compares them.
+    # A zero there is the same as no point (a run that saw a flow come and go wrote zeros)
+    report = flux(
+        settings,
+        """from(bucket: "BUCKET") |> range(start: 0)
+        |> filter(fn: (r) => r._measurement == "report_counts" and r._value != 0)""",
+        bucket,
+    )
+    out.update(
+        {
+            (r["unit_code"], f"report:{r['field']}:{r['procedure_code']}", r["_time"].isoformat(), r["_field"]): r[
+                "_value"
+            ]
+            for r in report
+        }
+    )
+    return out
 
 
 def alerts_in(settings, bucket: str) -> set:

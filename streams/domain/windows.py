@@ -168,6 +168,35 @@ class LocalCalendar:
         number = key % per_year + 1
         return f"{self.report_year_key(start)}{'Q' if per_year == 4 else 'H'}{number}"
 
+    def parse_period(self, window: str, label: str) -> int:
+        """The key of the period people name ``label`` (the inverse of :meth:`period_label`):
+        ``2024-05`` for a month or report month, ``2024`` for a year or report year, ``2024Q3``
+        and ``2024H1`` for a report quarter and half. A label that does not name one raises
+        ValueError saying what was expected."""
+        import re
+
+        if window in (m.MONTH, m.REPORT_MONTH):
+            match = re.fullmatch(r"(\d{4})-(\d{2})", label)
+            if not match or not 1 <= int(match[2]) <= 12:
+                raise ValueError(f"{window}: {label!r} is not a month (expected YYYY-MM, e.g. 2024-05)")
+            return int(match[1]) * 12 + int(match[2]) - 1
+        if window in (m.YEAR, m.REPORT_YEAR):
+            if not re.fullmatch(r"\d{4}", label):
+                raise ValueError(f"{window}: {label!r} is not a year (expected YYYY, e.g. 2022)")
+            return int(label)
+        if window in (m.REPORT_QUARTER, m.REPORT_HALF):
+            letter, count = ("Q", 4) if window == m.REPORT_QUARTER else ("H", 2)
+            match = re.fullmatch(rf"(\d{{4}}){letter}([1-{count}])", label)
+            if not match:
+                raise ValueError(f"{window}: {label!r} is not one (expected YYYY{letter}1..{letter}{count}, e.g. 2024{letter}1)")
+            first = self.period_key(window, self.report_year_start(int(match[1])))
+            return first + int(match[2]) - 1
+        raise ValueError(f"window: {window!r} is not a calendar or report period ({', '.join(m.CALENDAR_WINDOWS)})")
+
+    def period_end(self, window: str, key: int) -> int:
+        """End instant (exclusive) of a calendar or report period: the next one's start."""
+        return self.period_start(window, key + 1)
+
     def _date_start(self, d: date) -> int:
         return self.day_start((d - date(1970, 1, 1)).days)
 

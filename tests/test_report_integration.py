@@ -1,0 +1,143 @@
+"""The periodic report on the real pipeline: shipped scenarios → Kafka → worker → InfluxDB →
+``dashboards.queries.period_report`` → the report's rows, checked against DOMAIN.md's figures,
+the form's identity (every row), roll-ups (rows sum to the total) and period chaining (a period's
+in-process figure is the next one's carried-over figure)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+
+from reports.model import PeriodRow
+from reports.periods import parse_period, period_of
+from reports.source import ReportSource, influx_query, resolve_scope
+from streams.domain.windows import LocalCalendar
+from tests.conftest import run_pipeline
+
+pytestmark = pytest.mark.integration
+
+CAL = LocalCalendar.for_zone()
+NUMBERS = (
+    "carried_over",
+    "received_online",
+    "received_offline",
+    "resolved_early",
+    "resolved_on_time",
+    "resolved_late",
+    "withdrawn",
+    "refused",
+    "in_process_within_due",
+    "in_process_overdue",
+)
+
+
+def source(pipeline) -> ReportSource:
+    s = pipeline.settings
+    run, _close = influx_query(s.influx_url, s.resolve_influx_token(), s.influx_org)
+    return ReportSource(run, pipeline.bucket, CAL)
+
+
+def numbers(row: PeriodRow) -> tuple[int, ...]:
+    return tuple(getattr(row, n) for n in NUMBERS)
+
+
+def check_form(report) -> None:
+    """Every row satisfies the identity; the total row (read on its own) is the sum of the rows."""
+    for row in [*report.rows, report.total, *report.ranking]:
+        assert row.identity_holds(), row
+    assert numbers(PeriodRow.total_of(report.rows)) == numbers(report.total)
+    if report.ranking:
+        assert numbers(PeriodRow.total_of(report.ranking)) == numbers(report.total)
+
+
+@pytest.fixture(scope="module")
+def vinhlong(services):
+    return run_pipeline("vinhlong_2022.yaml")
+
+
+@pytest.fixture(scope="module")
+def vinhyen(services):
+    return run_pipeline("vinhyen_2024.yaml")
+
+
+def test_mytho_2022_desk_and_city_reports_match_the_public_report(pipeline_influx):
+    """DOMAIN.md: city desk 4,121 received, 3,739 resolved, 3,671 on time or early (98.2%);
+    city-wide 20,742 received, 99.66% on time over resolved."""
+    src = source(pipeline_influx)
+    year = parse_period("report_year:2022", CAL)
+    now = datetime.now(UTC)
+    desk = src.report(resolve_scope("815", "unit"), year, now)
+    t = desk.total
+    assert (t.received, t.resolved, t.resolved_in_time) == (4121, 3739, 3671)
+    assert round(100 * t.on_time_rate, 1) == 98.2
+    assert t.carried_over == 0  # the scenario starts with the period
+    check_form(desk)
+    assert [r.label for r in desk.rows] == sorted(r.label for r in desk.rows)
+    assert len(desk.rows) == 4  # the desk's four fields (mytho_2022.yaml)
+
+    city = src.report(resolve_scope("815", "district"), year, now)
+    t = city.total
+    assert t.received == 20742 and t.resolved_in_time == 20255
+    assert round(100 * t.on_time_rate, 2) == 99.66
+    check_form(city)
+    # the ranking: the desk and the five wards, best on-time rate first, the desk (98.2%) last
+    assert len(city.ranking) == 6 and city.ranking[-1].code == "815"
+    rates = [r.on_time_rate for r in city.ranking]
+    assert rates == sorted(rates, reverse=True)
+    # the ten procedures with the most late dossiers: sorted, at most ten, each really late
+    late = [r.resolved_late + r.in_process_overdue for r in city.late_procedures]
+    assert 0 < len(late) <= 10 and late == sorted(late, reverse=True) and min(late) > 0
+    # on-time rate by report month: twelve months whose resolutions add up to the year's
+    assert len(city.months) == 12 and sum(mp.resolved for mp in city.months) == t.resolved
+    assert sum(mp.resolved_in_time for mp in city.months) == t.resolved_in_time
+
+
+def test_vinhlong_2022_desk_report(vinhlong):
+    """DOMAIN.md: Vĩnh Long city desk 2022: 8,081 dossiers, 7,703 resolved on time or early (95.32%)."""
+    src = source(vinhlong)
+    rep = src.report(resolve_scope("855", "unit"), parse_period("report_year:2022", CAL), datetime.now(UTC))
+    t = rep.total
+    assert (t.received, t.resolved_in_time) == (8081, 7703)
+    assert round(100 * t.on_time_rate, 2) == 95.32
+    check_form(rep)
+    city = src.report(resolve_scope("855", "district"), parse_period("report_year:2022", CAL), datetime.now(UTC))
+    assert city.total.received == 8081 + 17484
+    check_form(city)
+
+
+@pytest.mark.parametrize("scenario", ["mytho", "vinhlong", "vinhyen"])
+def test_every_row_of_every_period_holds_and_periods_chain(scenario, request):
+    """For every shipped scenario, every report quarter and report month of its year, every grouping
+    (field, unit, procedure): the identity holds; a quarter's in-process figure is the next quarter's
+    carried-over figure, field by field; the quarters' flows add up to the year's."""
+    pipeline = request.getfixturevalue({"mytho": "pipeline_influx"}.get(scenario, scenario))
+    src = source(pipeline)
+    district, year = {"mytho": ("815", 2022), "vinhlong": ("855", 2022), "vinhyen": ("243", 2024)}[scenario]
+    scope = resolve_scope(district, "district")
+    first_q = CAL.period_key("report_quarter", CAL.report_year_start(year))
+    quarters = [period_of("report_quarter", first_q + i, CAL) for i in range(5)]  # and the next year's first
+    by_quarter = []
+    for q in quarters:
+        rows = {}
+        for group in ("field", "unit", "procedure", "total"):
+            got = src.rows(group, scope, q)
+            for r in got:
+                row = PeriodRow("", *(int(r[n]) for n in NUMBERS))
+                assert row.identity_holds(), (scenario, q.label, group, r)
+                assert int(r["to_handle"]) == row.to_handle and int(r["in_process"]) == row.in_process
+            if group == "field":
+                rows = {r["field"]: r for r in got}
+        by_quarter.append(rows)
+    for q, (this, nxt) in enumerate(itertools.pairwise(by_quarter)):
+        for fld in this.keys() | nxt.keys():
+            ended = int(this[fld]["in_process"]) if fld in this else 0
+            carried = int(nxt[fld]["carried_over"]) if fld in nxt else 0
+            assert ended == carried, (scenario, quarters[q].label, fld)
+    year_rows = {r["field"]: r for r in src.rows("field", scope, period_of("report_year", year, CAL))}
+    for fld, r in year_rows.items():
+        for n in ("received", "resolved", "resolved_late", "withdrawn", "refused"):
+            assert int(r[n]) == sum(int(qr[fld][n]) for qr in by_quarter[:4] if fld in qr), (scenario, fld, n)
+        assert int(r["in_process"]) == int(by_quarter[3][fld]["in_process"])
+        assert int(r["carried_over"]) == int(by_quarter[0][fld]["carried_over"])

@@ -1,5 +1,5 @@
 """The package graph has no arrows running back up (issue 12): `lint-imports` checks the contracts
-in pyproject.toml (common at the bottom, then schemas, then producers | streams | dashboards, the
+in pyproject.toml (common at the bottom, then schemas, then producers | streams | dashboards, reports, the
 CLI on top; the stream domain pure). The second test shows the check can fail."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-PACKAGES = ("common", "schemas", "streams", "producers", "dashboards", "govpulse")
+PACKAGES = ("common", "schemas", "streams", "producers", "dashboards", "reports", "govpulse")
 LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
 
 

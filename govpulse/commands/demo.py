@@ -132,10 +132,30 @@ def demo(
     )
     t.add_row("alerts", ", ".join(f"{a['kind']}: {a['_value']}" for a in alerts) or "0", "-")
     console.print(t)
+
+    console.rule("[bold]the periodic report[/] (báo cáo định kỳ, report year 2022, Mỹ Tho city)")
+    written = _write_reports(bucket, s.home / "reports" / f"demo-{tag}")
     console.print(
-        f"Explore: bucket [bold]{bucket}[/] at {s.influx_url}; alerts: "
-        f"GOVPULSE_TOPIC_PREFIX={prefix} govpulse alerts tail --from-beginning"
+        f"alerts as they fired: GOVPULSE_TOPIC_PREFIX={prefix} govpulse alerts tail --from-beginning\n"
+        f"Open the report: [bold]{written[0].as_uri()}[/] (spreadsheet: {written[1]})"
     )
+
+
+def _write_reports(bucket: str, out: Path) -> list[Path]:
+    """The city's report for report year 2022 (the desk and its wards), as HTML (charts inside) and
+    XLSX, with the charts as PNG files: the HTML and XLSX paths first."""
+    from govpulse.commands.report import build_report, write_report
+
+    rep = build_report("815", "report_year:2022", "district", bucket)
+    html, xlsx = out / "bao-cao-815-2022.html", out / "bao-cao-815-2022.xlsx"
+    charts = write_report(rep, "html", html, out / "charts")[1:]
+    write_report(rep, "xlsx", xlsx)
+    t = rep.total
+    console.print(
+        f"{rep.unit_name}: {len(rep.rows)} fields, {t.received:,} received, {t.resolved:,} resolved, "
+        f"{t.resolved_in_time:,} on time or early; charts: {', '.join(p.name for p in charts)}"
+    )
+    return [html, xlsx, *charts]
 
 
 def _topic_size(settings: Settings, prefix: str) -> int:

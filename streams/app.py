@@ -28,7 +28,7 @@ from common.topics import ALERTS, DEAD_LETTER, EVENT_TOPICS, repartition_topic
 from streams import fence
 from streams.changelog import CHANGELOG_BATCH_BYTES, ChangelogWriter
 from streams.core import DeadLetter, Forward, RecordStore, WorkerCore
-from streams.domain.aggregator import Alert
+from streams.domain.alerts import Alert
 from streams.sink import InfluxSink, ensure_bucket
 
 if TYPE_CHECKING:

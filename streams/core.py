@@ -23,8 +23,10 @@ from kafka.partitioner import murmur2
 from common import measurements as m
 from common.settings import Settings
 from schemas import InvalidEvent, parse_event
-from streams.domain.aggregator import Aggregator, Alert, AlertPolicy, Row
+from streams.domain.aggregator import Aggregator
+from streams.domain.alerts import Alert, AlertPolicy
 from streams.domain.records import Record, apply_event, event_id_key, fingerprint, fingerprints, new_record, record_key
+from streams.domain.rows import Row
 from streams.domain.windows import LocalCalendar, to_ms
 
 # In live mode a partition with no event for this long follows the wall clock, so a dossier

@@ -23,7 +23,7 @@ from influxdb_client.rest import ApiException
 
 from common.settings import Settings
 from schemas.line_protocol import escape_field_key, escape_measurement, escape_string_field, escape_tag
-from streams.domain.aggregator import Row, Tags
+from streams.domain.rows import Row, Tags
 
 log = logging.getLogger("govpulse.sink")
 

@@ -537,7 +537,8 @@ def other_specs(draw, n: int = 0, unit: str = WARD, t_lo: int = T_LO, t_hi: int 
 # -- a harness that drives Aggregator the way WorkerCore does, with a plain dict store ----------
 class Harness:
     def __init__(self, cal=None, policy=None, partition_of=lambda unit: 0):
-        from streams.domain.aggregator import Aggregator, AlertPolicy
+        from streams.domain.aggregator import Aggregator
+        from streams.domain.alerts import AlertPolicy
         from streams.domain.windows import LocalCalendar
 
         self.cal = cal or LocalCalendar.for_zone()

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from common import measurements as m
 from common.calendar import is_working_day, subtract_working_days
-from streams.domain.aggregator import AlertPolicy
+from streams.domain.alerts import AlertPolicy
 from streams.domain.windows import LocalCalendar
 from tests.domain_factories import (
     DAY,

@@ -1,4 +1,8 @@
-"""Per-unit window aggregates, open-dossier tracking and late-dossier alerts (no I/O).
+"""Per-unit window aggregates and the snapshot of rows to write (no I/O).
+
+Its parts live beside it, one job each: ``open_dossiers`` (open dossiers and their running
+gauges), ``alerts`` (alert kinds, trigger times, the alert payload and point), ``rows`` (rows and
+tag sets), ``report_flows`` (the periodic report's flows), ``records`` (what a record contributes).
 
 The worker shell feeds it record changes (old, new) and clock readings; it answers with
 rows to write (measurement, tags, fields, time) and alerts to send. Everything here is
@@ -9,52 +13,20 @@ live figures and alerts.
 from __future__ import annotations
 
 import heapq
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
 from common import measurements as m
 from common.measurements import COUNT_FIELDS
-from schemas import units
+from streams.domain.alerts import APOLOGY_MISSING, DUE_SOON, OVERDUE, Alert, AlertPolicy, alert_payload, alert_row, iso
 from streams.domain.counts import FIELD_INDEX, Counts, rates
+from streams.domain.open_dossiers import OpenDossiers, open_entry
 from streams.domain.records import Record, contributions, effective_due, has_apology, is_open
 from streams.domain.report_flows import ReportGroup, report_flows, report_group
-from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar, from_ms, to_ms
-
-ALERT_NAMESPACE = uuid.UUID("6b1f8f1e-5d0c-4a55-9a61-0d7c4f3b2a10")
-
-Row = tuple[str, dict[str, str], dict[str, object], int]  # measurement, tags, fields, time ms
-Alert = dict[str, Any]  # an alert as sent to the alerts topic (JSON)
-
-
-class Tags(dict[str, str]):
-    """A tag set reused across many rows; caches its sort key and escaped line-protocol prefix.
-    Treat as immutable once rows reference it."""
-
-    __slots__ = ("_key", "_prefix")
-    _key: tuple[tuple[str, str], ...]
-    _prefix: dict[str, str]  # measurement -> escaped line-protocol prefix
-
-    def key(self) -> tuple[tuple[str, str], ...]:
-        try:
-            return self._key
-        except AttributeError:
-            self._key = tuple(sorted(self.items()))
-            return self._key
-
-    def prefix(self, measurement: str, build: Callable[[str, Tags], str]) -> str:
-        try:
-            cached = self._prefix
-        except AttributeError:
-            cached = self._prefix = {}
-        p = cached.get(measurement)
-        if p is None:
-            p = cached[measurement] = build(measurement, self)
-        return p
-
+from streams.domain.rows import Row, Tags, unit_tags
+from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar
 
 # Denominators are written even when zero so every defined rate has its counts beside it;
 # other counts of rolling windows are written only when non-zero (rows stay small).
@@ -63,25 +35,11 @@ CORE_FIELDS = tuple(sorted({den for _, den in m.RATE_DEFINITIONS.values()}))
 # unit_activity of a unit with no news is rewritten this often (its age grows while it is silent)
 ACTIVITY_REFRESH_MS = 60_000
 
-OVERDUE, DUE_SOON, APOLOGY_MISSING = "dossier_overdue", "dossier_due_soon", "apology_missing"
-assert set(m.ALERT_KINDS) == {OVERDUE, DUE_SOON, APOLOGY_MISSING}
-
-
-def iso(ms: int) -> str:
-    return from_ms(ms).isoformat().replace("+00:00", "Z")
-
-
-def open_entry(due_ms: int, status: int, apology: bool) -> int:
-    """An open dossier's entry: due_ms, status (0 open, 1 due soon, 2 overdue) and apology in one int."""
-    return (due_ms << 3) | (status << 1) | int(apology)
-
-
-def open_fields(entry: int) -> tuple[int, int, bool]:
-    return entry >> 3, (entry >> 1) & 3, bool(entry & 1)
-
 
 @dataclass
-class UnitState:
+class UnitState(OpenDossiers):
+    """One unit's buckets (hours, days, calendar periods, report days), dirty sets and open dossiers."""
+
     unit: str
     partition: int
     tags: dict[str, str]
@@ -92,10 +50,6 @@ class UnitState:
     dirty_days: set[int] = field(default_factory=set)
     dirty_calendar: set[tuple[str, int]] = field(default_factory=set)
     deferred: set[tuple[str, int]] = field(default_factory=set)  # rolling as-of points ahead of the clock
-    # open dossiers (đang giải quyết): key -> entry, one int packing due_ms, status (0 open, 1 due soon,
-    # 2 overdue) and apology (see open_entry): a list of three took 88 bytes more per open dossier
-    open: dict[str, int] = field(default_factory=dict)
-    gauges_dirty: bool = True
     last_event: dict[str, int] = field(default_factory=dict)  # source_system -> last occurred_at ms
     activity_written: dict[str, int] = field(default_factory=dict)  # last_event as last written
     activity_written_at: int = 0  # wall ms of that write
@@ -122,100 +76,6 @@ class UnitState:
         if t is None:
             t = self._window_tags[window] = Tags({**self.tags, "window": window})
         return t
-
-    # open-dossier gauges kept up to date as entries change: recounting every open dossier of a
-    # unit at each flush cost a tenth of the worker's time with a million open dossiers
-    _overdue: int = 0
-    _due_soon: int = 0
-    _no_apology: int = 0
-
-    def _count(self, entry: int, sign: int) -> None:
-        status, apo = (entry >> 1) & 3, entry & 1
-        if status == 2:
-            self._overdue += sign
-            if not apo:
-                self._no_apology += sign
-        elif status == 1:
-            self._due_soon += sign
-
-    def open_put(self, key: str, entry: int) -> None:
-        old = self.open.get(key)
-        if old is not None:
-            self._count(old, -1)
-        self.open[key] = entry
-        self._count(entry, 1)
-        self.gauges_dirty = True
-
-    def open_drop(self, key: str) -> None:
-        self._count(self.open.pop(key), -1)
-        self.gauges_dirty = True
-
-    def open_update(self, key: str, status: int | None = None, apology: bool | None = None) -> None:
-        entry = self.open[key]
-        self._count(entry, -1)
-        due, old_status, old_apology = open_fields(entry)
-        entry = self.open[key] = open_entry(
-            due, old_status if status is None else status, old_apology if apology is None else apology
-        )
-        self._count(entry, 1)
-        self.gauges_dirty = True
-
-    def gauges(self) -> dict[str, int]:
-        return {
-            "open": len(self.open),
-            "overdue": self._overdue,
-            "due_soon": self._due_soon,
-            "overdue_without_apology": self._no_apology,
-        }
-
-    def gauges_recounted(self) -> dict[str, int]:
-        """The gauges counted from scratch (tests check the running counts against this)."""
-        overdue = due_soon = no_apology = 0
-        for _due, status, apo in map(open_fields, self.open.values()):
-            if status == 2:
-                overdue += 1
-                if not apo:
-                    no_apology += 1
-            elif status == 1:
-                due_soon += 1
-        return {"open": len(self.open), "overdue": overdue, "due_soon": due_soon, "overdue_without_apology": no_apology}
-
-
-def unit_tags(rec: Record) -> dict[str, str]:
-    code = rec["u"]
-    tags = {"province_code": rec["pc"], "unit_code": code}
-    if rec.get("wc"):
-        tags["ward_code"] = rec["wc"]
-    if rec.get("dc"):
-        tags["district_code"] = rec["dc"]
-    u = units.lookup(code)
-    tags["unit_level"] = u.level if u else "other"
-    tags["unit_name"] = u.name if u else code
-    return tags
-
-
-@dataclass
-class AlertPolicy:
-    due_soon_lead_working_days: int = 1
-    apology_grace_ms: int = DAY_MS
-    offset_ms: int = 7 * HOUR_MS  # local UTC offset, set by the Aggregator from its calendar
-
-    def due_soon_at(self, due_ms: int) -> int | None:
-        """N working days before due, same time of day (the shift depends only on the local date)."""
-        if self.due_soon_lead_working_days <= 0:
-            return None
-        local_day = (due_ms + self.offset_ms) // DAY_MS
-        return due_ms - _working_day_shift(local_day, self.due_soon_lead_working_days, self.offset_ms) * DAY_MS
-
-
-@lru_cache(maxsize=100_000)
-def _working_day_shift(local_day: int, n: int, offset_ms: int) -> int:
-    """Calendar days between a local date and n working days before it."""
-    from common.calendar import subtract_working_days
-
-    noon = local_day * DAY_MS - offset_ms + 12 * HOUR_MS
-    earlier = to_ms(subtract_working_days(from_ms(noon), n))
-    return (noon - earlier) // DAY_MS
 
 
 class Aggregator:
@@ -410,55 +270,16 @@ class Aggregator:
             rec = dict(rec)
             rec["al"] = {**rec.get("al", {}), kind: [at, due]}
             flagged[key] = rec
-            alert = self._alert(u, key, rec, kind, at, due)
+            alert = alert_payload(u.unit, u.tags, key, rec, kind, at, due)
             alerts.append(alert)
-            self.alert_updates[(key, kind)] = self._alert_row(u, alert)
+            self.alert_updates[(key, kind)] = alert_row(u.tags, alert)
         return alerts, list(flagged.items())
-
-    def _alert(self, u: UnitState, key: str, rec: Record, kind: str, at: int, due: int) -> Alert:
-        rcv = rec.get("rcv", {})
-        res = rec.get("res")
-        dossier_id = key.split("|", 2)[2]
-        return {
-            "alert_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{key}|{kind}|{due}")),
-            "kind": kind,
-            "dossier_id": dossier_id,
-            "unit_code": u.unit,
-            **{k: v for k, v in u.tags.items()},
-            "procedure_code": rcv.get("proc", ""),
-            "field": rcv.get("fld", ""),
-            "received_at": iso(rcv["at"]) if rcv else None,
-            "due_at": iso(due),
-            "alert_at": iso(at),
-            "late_seconds": (at - due) // 1000,
-            "apology_sent": has_apology(rec),
-            "resolved": res is not None,
-            "resolved_at": iso(res["at"]) if res else None,
-        }
-
-    def _alert_row(self, u: UnitState, a: Alert) -> Row:
-        tags = {
-            **u.tags,
-            "kind": a["kind"],
-            "procedure_code": a["procedure_code"] or "-",
-            "dossier_id": a["dossier_id"],
-        }
-        fields: dict[str, object] = {
-            "due_at": a["due_at"],
-            "late_seconds": a["late_seconds"],
-            "field": a["field"] or "-",
-            "apology_sent": a["apology_sent"],
-            "resolved": a["resolved"],
-        }
-        if a["resolved_at"]:
-            fields["resolved_at"] = a["resolved_at"]
-        return (m.DOSSIER_ALERTS, tags, fields, to_ms_iso(a["alert_at"]))
 
     def _refresh_alert_rows(self, u: UnitState, key: str, rec: Record) -> None:
         """A dossier that already alerted changed (resolved, apologised): rewrite its alert points."""
         for kind, (at, due) in rec["al"].items():
-            a = self._alert(u, key, rec, kind, at, due)
-            self.alert_updates[(key, kind)] = self._alert_row(u, a)
+            a = alert_payload(u.unit, u.tags, key, rec, kind, at, due)
+            self.alert_updates[(key, kind)] = alert_row(u.tags, a)
 
     # -- rebuild after recovery -----------------------------------------------------------
     def rebuild(self, records: Iterable[tuple[str, Record]]) -> int:
@@ -588,12 +409,6 @@ def _calendar_keys(cal: LocalCalendar, day: int) -> tuple[tuple[str, int], ...]:
     return tuple((w, cal.period_key(w, t)) for w in m.CALENDAR_WINDOWS)
 
 
-def to_ms_iso(s: str) -> int:
-    from datetime import datetime
-
-    return to_ms(datetime.fromisoformat(s.replace("Z", "+00:00")))
-
-
 def _rate_row(tags: dict[str, str], counts: Counts, t: int, full: bool = True) -> Row:
     """A unit_rates row: all counts (full) or denominators plus non-zero counts, and defined rates."""
     if full:
@@ -606,4 +421,4 @@ def _rate_row(tags: dict[str, str], counts: Counts, t: int, full: bool = True) -
     return (m.UNIT_RATES, tags, fields, t)
 
 
-__all__ = ["Aggregator", "AlertPolicy", "Row", "UnitState", "iso", "timedelta"]
+__all__ = ["Aggregator", "UnitState"]

@@ -188,7 +188,9 @@ class LocalCalendar:
             letter, count = ("Q", 4) if window == m.REPORT_QUARTER else ("H", 2)
             match = re.fullmatch(rf"(\d{{4}}){letter}([1-{count}])", label)
             if not match:
-                raise ValueError(f"{window}: {label!r} is not one (expected YYYY{letter}1..{letter}{count}, e.g. 2024{letter}1)")
+                raise ValueError(
+                    f"{window}: {label!r} is not one (expected YYYY{letter}1..{letter}{count}, e.g. 2024{letter}1)"
+                )
             first = self.period_key(window, self.report_year_start(int(match[1])))
             return first + int(match[2]) - 1
         raise ValueError(f"window: {window!r} is not a calendar or report period ({', '.join(m.CALENDAR_WINDOWS)})")

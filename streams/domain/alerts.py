@@ -1,0 +1,95 @@
+"""Late-dossier alerts: kinds, trigger times and the alert as sent and written (no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from common import measurements as m
+from streams.domain.records import Record, has_apology
+from streams.domain.rows import Row
+from streams.domain.windows import DAY_MS, HOUR_MS, from_ms, to_ms
+
+ALERT_NAMESPACE = uuid.UUID("6b1f8f1e-5d0c-4a55-9a61-0d7c4f3b2a10")
+Alert = dict[str, Any]  # an alert as sent to the alerts topic (JSON)
+
+OVERDUE, DUE_SOON, APOLOGY_MISSING = "dossier_overdue", "dossier_due_soon", "apology_missing"
+assert set(m.ALERT_KINDS) == {OVERDUE, DUE_SOON, APOLOGY_MISSING}
+
+
+def iso(ms: int) -> str:
+    return from_ms(ms).isoformat().replace("+00:00", "Z")
+
+
+def to_ms_iso(s: str) -> int:
+    return to_ms(datetime.fromisoformat(s.replace("Z", "+00:00")))
+
+
+@dataclass
+class AlertPolicy:
+    due_soon_lead_working_days: int = 1
+    apology_grace_ms: int = DAY_MS
+    offset_ms: int = 7 * HOUR_MS  # local UTC offset, set by the Aggregator from its calendar
+
+    def due_soon_at(self, due_ms: int) -> int | None:
+        """N working days before due, same time of day (the shift depends only on the local date)."""
+        if self.due_soon_lead_working_days <= 0:
+            return None
+        local_day = (due_ms + self.offset_ms) // DAY_MS
+        return due_ms - _working_day_shift(local_day, self.due_soon_lead_working_days, self.offset_ms) * DAY_MS
+
+
+@lru_cache(maxsize=100_000)
+def _working_day_shift(local_day: int, n: int, offset_ms: int) -> int:
+    """Calendar days between a local date and n working days before it."""
+    from common.calendar import subtract_working_days
+
+    noon = local_day * DAY_MS - offset_ms + 12 * HOUR_MS
+    earlier = to_ms(subtract_working_days(from_ms(noon), n))
+    return (noon - earlier) // DAY_MS
+
+
+def alert_payload(unit: str, unit_tags: dict[str, str], key: str, rec: Record, kind: str, at: int, due: int) -> Alert:
+    """The alert as sent to the alerts topic; its id is the same across replays (key, kind, due)."""
+    rcv = rec.get("rcv", {})
+    res = rec.get("res")
+    dossier_id = key.split("|", 2)[2]
+    return {
+        "alert_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{key}|{kind}|{due}")),
+        "kind": kind,
+        "dossier_id": dossier_id,
+        "unit_code": unit,
+        **unit_tags,
+        "procedure_code": rcv.get("proc", ""),
+        "field": rcv.get("fld", ""),
+        "received_at": iso(rcv["at"]) if rcv else None,
+        "due_at": iso(due),
+        "alert_at": iso(at),
+        "late_seconds": (at - due) // 1000,
+        "apology_sent": has_apology(rec),
+        "resolved": res is not None,
+        "resolved_at": iso(res["at"]) if res else None,
+    }
+
+
+def alert_row(unit_tags: dict[str, str], a: Alert) -> Row:
+    """The alert's dossier_alerts point (updated in place when the dossier is resolved or apologised for)."""
+    tags = {
+        **unit_tags,
+        "kind": a["kind"],
+        "procedure_code": a["procedure_code"] or "-",
+        "dossier_id": a["dossier_id"],
+    }
+    fields: dict[str, object] = {
+        "due_at": a["due_at"],
+        "late_seconds": a["late_seconds"],
+        "field": a["field"] or "-",
+        "apology_sent": a["apology_sent"],
+        "resolved": a["resolved"],
+    }
+    if a["resolved_at"]:
+        fields["resolved_at"] = a["resolved_at"]
+    return (m.DOSSIER_ALERTS, tags, fields, to_ms_iso(a["alert_at"]))

@@ -26,7 +26,7 @@ from streams.domain.open_dossiers import OpenDossiers, open_entry
 from streams.domain.records import Record, contributions, effective_due, has_apology, is_open
 from streams.domain.report_flows import ReportGroup, report_flows, report_group
 from streams.domain.rows import Row, Tags, unit_tags
-from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar
+from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar, touched_asof_steps, window_bucket_range
 
 # Denominators are written even when zero so every defined rate has its counts beside it;
 # other counts of rolling windows are written only when non-zero (rows stay small).
@@ -340,10 +340,10 @@ class Aggregator:
             store = u.hourly if hourly else u.daily
             todo: set[int] = {st for (w, st) in deferred if w == window}
             for b in dirty:
-                todo.update(range(b + 1, b + steps + 2))
+                todo.update(touched_asof_steps(b, steps))
             full_steps: set[int] = set()
             for b in removed:
-                full_steps.update(range(b + 1, b + steps + 2))
+                full_steps.update(touched_asof_steps(b, steps))
             limit = current[bucket]
             for st in todo:
                 if st > limit:
@@ -364,7 +364,7 @@ class Aggregator:
                             total.add(c)
                 else:
                     total = Counts()
-                    for b in range(st - steps, st):
+                    for b in window_bucket_range(st, steps):
                         c = store.get(b)
                         if c:
                             total.add(c)

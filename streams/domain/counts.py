@@ -7,7 +7,7 @@ Rates are always computed from summed counts: a province's on-time rate is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
 from common.measurements import COUNT_FIELDS, RATE_DEFINITIONS
 
@@ -27,9 +27,6 @@ class Counts(dict[int, int]):
             if v:
                 c[FIELD_INDEX[name]] = v
         return c
-
-    def get_field(self, name: str) -> int:
-        return self.get(FIELD_INDEX[name], 0)
 
     def add(self, other: Mapping[int, int], sign: int = 1) -> Counts:
         """In-place ``self += sign * other``; zeros are dropped so equal totals compare equal."""
@@ -51,17 +48,6 @@ class Counts(dict[int, int]):
     def as_fields(self) -> dict[str, int]:
         """All count fields by name (zeros included), for writing beside the rates."""
         return {name: self.get(i, 0) for i, name in enumerate(COUNT_FIELDS)}
-
-    def is_empty(self) -> bool:
-        return not self
-
-
-def merge(parts: Iterable[Mapping[int, int]]) -> Counts:
-    """Sum partial counts; order and grouping do not matter (addition is commutative)."""
-    total = Counts()
-    for p in parts:
-        total.add(p)
-    return total
 
 
 def ratio(numerator: int, denominator: int) -> float | None:
@@ -98,14 +84,3 @@ def rates(counts: Mapping[int, int] | Mapping[str, int]) -> dict[str, float]:
                 n += get(i, 0)
             out[rate] = ratio(n, d)  # type: ignore[assignment]  # d > 0: a float, never None
     return out
-
-
-def on_time_rate(early: int, on_time: int, resolved: int) -> float | None:
-    """Tỷ lệ giải quyết đúng hạn và trước hạn = (early + on time) / resolved."""
-    return ratio(early + on_time, resolved)
-
-
-def rollup(unit_counts: Iterable[Mapping[int, int]]) -> tuple[Counts, dict[str, float]]:
-    """A group's (province, former district) counts and rates: rates of the summed counts."""
-    total = merge(unit_counts)
-    return total, rates(total)

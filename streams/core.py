@@ -493,7 +493,7 @@ class WorkerCore:
             if lag is not None:
                 fields["consumer_lag"] = lag
             rows.append(
-                (
+                Row(
                     m.PIPELINE_HEALTH,
                     {"app_id": self.app_id, "worker": self.worker, "topic": topic},
                     fields,
@@ -503,7 +503,7 @@ class WorkerCore:
         if points_rejected is not None:
             # the sink's count is the worker's, not a topic's
             rows.append(
-                (
+                Row(
                     m.PIPELINE_HEALTH,
                     {"app_id": self.app_id, "worker": self.worker, "topic": m.SINK_TOPIC},
                     {"points_rejected": points_rejected},

@@ -68,8 +68,9 @@ def line(row: Row) -> str:
 
 
 def point_key(row: Row) -> PointKey:
-    tags = row[1]
-    return (row[0], tags.key() if isinstance(tags, Tags) else tuple(sorted(tags.items())), row[3])
+    """A point's identity in InfluxDB: measurement, tag set and time (a later write replaces it)."""
+    measurement, tags, _fields, time_ms = row  # unpacked: plain tuples (tests, tools) are rows too
+    return (measurement, tags.key() if isinstance(tags, Tags) else tuple(sorted(tags.items())), time_ms)
 
 
 def _short(s: str, limit: int) -> str:
@@ -78,7 +79,8 @@ def _short(s: str, limit: int) -> str:
 
 def _series(row: Row) -> str:
     """A row's series as written (measurement and tags, escaped), cut short if huge."""
-    return _short(_prefix(row[0], row[1]), 500)
+    measurement, tags, _fields, _time = row
+    return _short(_prefix(measurement, tags), 500)
 
 
 def _reason(status: int | None, body: str | None) -> str:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from schemas import units
 from schemas.line_protocol import MAX_TAG_VALUE_BYTES, escape_tag, tag_value_problem
+from streams.domain.rows import Row
 from tests.conftest import REPO, flux, make_settings
 
 PROVINCE = "82"
@@ -205,7 +206,7 @@ def _stub_sink(monkeypatch):
 
 
 def _rows(n, bad=()):
-    return [("m", {"unit_name": "BAD" if i in bad else f"u{i}"}, {"n": i}, 1000 + i) for i in range(n)]
+    return [Row("m", {"unit_name": "BAD" if i in bad else f"u{i}"}, {"n": i}, 1000 + i) for i in range(n)]
 
 
 def test_split_isolates_invalid_lines_without_a_server(monkeypatch, caplog):
@@ -404,7 +405,7 @@ def test_what_the_registry_refuses_is_really_refused_by_influxdb(influx, caplog,
 def test_a_carriage_return_in_a_tag_is_stored_but_never_reads_back_through_csv(influx):
     s, sink = influx
     case = uuid.uuid4().hex
-    sink.add([("lp_roundtrip", {"case": case, "unit_name": "Khu\rphố"}, {"i": 0, "text": "ok"}, 1_700_000_000_000)])
+    sink.add([Row("lp_roundtrip", {"case": case, "unit_name": "Khu\rphố"}, {"i": 0, "text": "ok"}, 1_700_000_000_000)])
     assert sink.flush()
     (r,) = _read_back(s, case).values()
     assert json.loads(r["unit_name"]) == "Khu\rphố" and r["unit_name_csv"] == "Khuphố"
@@ -447,7 +448,7 @@ def test_the_longest_accepted_name_is_written(influx):
         "dossier_id": "d" * 100,
     }
     before = sink.rejected_points
-    sink.add([("dossier_alerts", tags, {"overdue_without_apology": 1}, 1_700_000_000_000)])
+    sink.add([Row("dossier_alerts", tags, {"overdue_without_apology": 1}, 1_700_000_000_000)])
     assert sink.flush() and sink.rejected_points == before, sink.last_error
     (r,) = flux(
         s,

@@ -316,7 +316,7 @@ class Aggregator:
                 u.activity_written, u.activity_written_at = dict(u.last_event), wall_ms
                 for src, last in u.last_event.items():
                     rows.append(
-                        (
+                        Row(
                             m.UNIT_ACTIVITY,
                             {**u.tags, "source_system": src},
                             {"last_event_at": iso(last), "last_event_age_seconds": max(0, now - last) / 1000},
@@ -387,11 +387,11 @@ class Aggregator:
             else:
                 report_fields = {m.REPORT_FIELDS[i]: v for i, v in c.items()}
             if report_fields:
-                rows.append((m.REPORT_COUNTS, u.report_tags(group), report_fields, self.cal.day_start(local_day)))
+                rows.append(Row(m.REPORT_COUNTS, u.report_tags(group), report_fields, self.cal.day_start(local_day)))
         u.dirty_report.clear()
         u.removed_report.clear()
         if u.gauges_dirty:
-            rows.append((m.OPEN_DOSSIERS, Tags(u.tags), dict(u.gauges()), (now // HOUR_MS) * HOUR_MS))
+            rows.append(Row(m.OPEN_DOSSIERS, Tags(u.tags), dict(u.gauges()), (now // HOUR_MS) * HOUR_MS))
             u.gauges_dirty = False
         return rows
 
@@ -418,7 +418,7 @@ def _rate_row(tags: dict[str, str], counts: Counts, t: int, full: bool = True) -
         for idx, v in counts.items():
             fields[COUNT_FIELDS[idx]] = v
     fields.update(rates(counts))
-    return (m.UNIT_RATES, tags, fields, t)
+    return Row(m.UNIT_RATES, tags, fields, t)
 
 
 __all__ = ["Aggregator", "UnitState"]

@@ -92,4 +92,4 @@ def alert_row(unit_tags: dict[str, str], a: Alert) -> Row:
     }
     if a["resolved_at"]:
         fields["resolved_at"] = a["resolved_at"]
-    return (m.DOSSIER_ALERTS, tags, fields, to_ms_iso(a["alert_at"]))
+    return Row(m.DOSSIER_ALERTS, tags, fields, to_ms_iso(a["alert_at"]))

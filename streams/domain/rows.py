@@ -4,11 +4,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from schemas import units
 from streams.domain.records import Record
 
-Row = tuple[str, dict[str, str], dict[str, object], int]  # measurement, tags, fields, time ms
+
+class Row(NamedTuple):
+    """One point to write: measurement, tag set, fields and time (epoch ms). A tuple, so rows stay
+    as small and cheap to build as before; the names are for readers and mypy."""
+
+    measurement: str
+    tags: dict[str, str]
+    fields: dict[str, object]
+    time_ms: int
 
 
 class Tags(dict[str, str]):

@@ -42,7 +42,9 @@ Measurements
   Updated in place (same series and time) when the dossier is later resolved or apologised for.
 
 ``report_counts`` (số liệu báo cáo định kỳ) — tags UNIT_TAGS + ``field`` (lĩnh vực) + ``procedure_code``
-  (mã TTHC); ``-`` when the events did not say (a resolution read without its reception). No ``window``
+  (mã TTHC) + ``channel`` (reception channel and online-service level: online_full — toàn trình —,
+  online_partial — một phần —, in_person, postal; ``online`` when only a resolution said online);
+  ``-`` when the events did not say (a resolution read without its reception). No ``window``
   tag: time = the local day (start of the day, Asia/Ho_Chi_Minh), so every calendar and report period,
   whatever GOVPULSE_REPORT_YEAR_START says, is a sum of days, and a report can be asked for any period.
   Dossiers only. fields: REPORT_FIELDS (int), flows on that day, written sparse (only non-zero ones;
@@ -60,8 +62,8 @@ Measurements
   so carried over + received = resolved + withdrawn + refused + in process at the end, exactly, for
   every row. A late event rewrites the days it touches: a report asked for again shows the corrected
   period and the corrected carried-over figure of the next one (dashboards.queries.period_report).
-  Not for rolling windows; series = units × (field, procedure) pairs in use × non-zero fields, which does
-  not grow with dossiers or time (figures in BENCHMARKS.md, measured with influxdb.cardinality()).
+  Not for rolling windows; series (as influxdb.cardinality() counts them) = units × (field, procedure,
+  channel) combinations in use, which does not grow with dossiers or time (README: the periodic report).
 
 ``pipeline_health`` (sức khoẻ pipeline) — tags ``app_id``, ``worker``, ``topic``; time = wall clock (every 10 s)
   Each worker of a group reports its own partitions: sum over ``worker``. Counters are cumulative
@@ -123,7 +125,7 @@ REPORT_FIELDS = (
     "overdue_started",
     "overdue_ended",
 )
-REPORT_TAGS = ("field", "procedure_code")
+REPORT_TAGS = ("field", "procedure_code", "channel")
 UNKNOWN_TAG = "-"  # a report_counts tag the events did not give
 
 ALERT_KINDS = ("dossier_overdue", "dossier_due_soon", "apology_missing")

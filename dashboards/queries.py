@@ -573,6 +573,8 @@ REPORT_GROUPS: dict[str, tuple[str, ...]] = {
     "field": ("field",),
     "unit": ("unit_code", "unit_name"),
     "procedure": ("procedure_code", "field"),
+    # per reception channel and online-service level (the portals' table per service level)
+    "channel": ("channel",),
 }
 _CLOSURES = ("resolved_early", "resolved_on_time", "resolved_late", "withdrawn", "refused")
 _RECEPTIONS = tuple(f for f in M.REPORT_FIELDS if f.startswith("received_"))
@@ -600,7 +602,7 @@ PERIOD_REPORT_COLUMNS = (
 
 def period_report(group: str = "field", scope: Scope = UNIT, top: int | None = None) -> str:
     """The periodic report's figures over the time range [start, stop), one row per ``group``
-    (REPORT_GROUPS: total, field, unit, procedure), from ``report_counts``.
+    (REPORT_GROUPS: total, field, unit, procedure, channel), from ``report_counts``.
 
     Flows in the range give received, resolved (early / on time / late), withdrawn and refused;
     the stocks are flows summed over everything before an instant (see the contract): carried

@@ -70,9 +70,12 @@ def figures(settings, bucket: str) -> dict:
     )
     out.update(
         {
-            (r["unit_code"], f"report:{r['field']}:{r['procedure_code']}", r["_time"].isoformat(), r["_field"]): r[
-                "_value"
-            ]
+            (
+                r["unit_code"],
+                f"report:{r['field']}:{r['procedure_code']}:{r['channel']}",
+                r["_time"].isoformat(),
+                r["_field"],
+            ): r["_value"]
             for r in report
         }
     )

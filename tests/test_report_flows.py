@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common import measurements as m
-from streams.domain.report_flows import REPORT_INDEX, overdue_intervals, report_flows
+from streams.domain.report_flows import REPORT_INDEX, overdue_intervals, report_flows, report_group
 from streams.domain.windows import LocalCalendar
 from tests.domain_factories import (
     DAY,
@@ -134,6 +134,7 @@ def test_a_resolution_without_its_reception_counts_from_the_received_at_it_carri
     r, due, at = local(2024, 1, 2, 9), local(2024, 1, 5, 17), local(2024, 1, 4, 9)
     rec = record_of(resolved("00000000-0000-0000-0000-000000000003", "HS-1", r, due, at))
     assert names(report_flows(rec, CAL)) == [(r, "received_unknown_channel", 1), (at, "resolved_early", 1)]
+    assert report_group(rec) == ("-", "-", "-")  # field, procedure and channel: the resolution did not say
 
 
 def test_a_withdrawal_alone_counts_nothing_until_its_reception_arrives():
@@ -281,7 +282,12 @@ def test_report_rows_carry_field_and_procedure_tags():
     # the reception, and (on 5 Jan) the overdue start just after its due date, which no closure undid
     ((meas, tags, t),) = [k for k in h.rows if k[0] == m.REPORT_COUNTS and k[2] == local(2024, 1, 2)]
     tags = dict(tags)
-    assert (tags["field"], tags["procedure_code"], tags["unit_code"]) == ("Hộ tịch", "1.000894", WARD)
+    assert (tags["field"], tags["procedure_code"], tags["channel"], tags["unit_code"]) == (
+        "Hộ tịch",
+        "1.000894",
+        "in_person",
+        WARD,
+    )
     assert t == local(2024, 1, 2)
     assert h.rows[(meas, frozenset(tags.items()), t)] == {"received_in_person": 1}
     assert REPORT_INDEX["received_in_person"] == m.REPORT_FIELDS.index("received_in_person")

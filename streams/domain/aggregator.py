@@ -68,7 +68,9 @@ class UnitState(OpenDossiers):
     def report_tags(self, group: ReportGroup) -> Tags:
         t = self._report_tags.get(group)
         if t is None:
-            t = self._report_tags[group] = Tags({**self.tags, "field": group[0], "procedure_code": group[1]})
+            t = self._report_tags[group] = Tags(
+                {**self.tags, "field": group[0], "procedure_code": group[1], "channel": group[2]}
+            )
         return t
 
     def window_tags(self, window: str) -> Tags:

@@ -29,16 +29,23 @@ _RECEIVED = {
 }
 _STARTED, _ENDED = _R["overdue_started"], _R["overdue_ended"]
 
-ReportGroup = tuple[str, str]  # (field — lĩnh vực —, procedure code)
+ReportGroup = tuple[str, str, str]  # (field — lĩnh vực —, procedure code, channel)
 ReportFlow = tuple[int, int, int]  # (time ms, REPORT_FIELDS index, delta)
 
 
 def report_group(rec: Record) -> ReportGroup:
-    """The report row a dossier counts in: its field and procedure, from its reception."""
+    """The report row a dossier counts in: its field, procedure and reception channel (online_full —
+    toàn trình —, online_partial — một phần —, in_person, postal; ``online`` when a resolution said
+    online without the level; ``-`` when nothing said), from its reception or else its resolution."""
     rcv = rec.get("rcv")
     if rcv is None:
-        return UNKNOWN_TAG, UNKNOWN_TAG
-    return rcv["fld"] or UNKNOWN_TAG, rcv["proc"] or UNKNOWN_TAG
+        res = rec.get("res")
+        channel = res.get("ch") if res else None
+        return UNKNOWN_TAG, UNKNOWN_TAG, channel or UNKNOWN_TAG
+    ch = rcv["ch"]
+    if ch == "online":
+        ch = "online_full" if rcv["os"] == "full" else "online_partial"
+    return rcv["fld"] or UNKNOWN_TAG, rcv["proc"] or UNKNOWN_TAG, ch
 
 
 def overdue_intervals(

@@ -84,6 +84,17 @@ class Settings(BaseSettings):
     emit_interval_seconds: float = Field(default=2.0, gt=0)
     web_bind: str = Field(default="127.0.0.1", description="address of the worker's /health and /live server")
     table_store: str = Field(default="memory://", description="faust table store: memory:// or rocksdb://")
+    # --- diagnostics (off unless set; each file is opened once: common.diagnostics) ---------
+    offset_trace: Path | None = Field(
+        default=None, description="append every offset fetched, handled, revoked and rebuilt (debugging rebalances)"
+    )
+    latency_log: Path | None = Field(
+        default=None, description="append each event's Kafka timestamp → in-InfluxDB latency (the benchmark reads it)"
+    )
+    sink_trace: Path | None = Field(
+        default=None, description="append every line written to InfluxDB, with the wall time"
+    )
+
     report_year_start: str = Field(
         default="12-15", description="MM-DD start of the annual reporting period (Decree 09/2019)"
     )

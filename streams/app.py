@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 import faust
 import orjson
 
+from common.diagnostics import trace_file
 from common.settings import Settings
 from common.topics import ALERTS, DEAD_LETTER, EVENT_TOPICS, repartition_topic
 from streams import fence
@@ -187,8 +188,7 @@ def build_app(
         """Send changed fact records to the table's changelog and wait for the broker's acks."""
         await changelog.write(c.store.take_unsent())
 
-    trace_path = os.environ.get("GOVPULSE_OFFSET_TRACE")  # diagnostics: which offsets the agent handled, when
-    trace = open(trace_path, "a", buffering=1) if trace_path else None  # noqa: SIM115 - lives as long as the worker
+    trace = trace_file(settings.offset_trace)  # diagnostics: which offsets the agent handled, when
 
     def trace_batch(events: Sequence[EventT[bytes]]) -> None:
         runs: dict[tuple[str, int], list[list[int]]] = {}
@@ -343,7 +343,7 @@ def build_app(
             await send_alerts(core().advance())
             await persist_changelog(core())
 
-    latency_log = os.environ.get("GOVPULSE_LATENCY_LOG")
+    latency_log = trace_file(settings.latency_log)
 
     async def flush_once() -> bool:
         async with flush_lock:
@@ -358,8 +358,7 @@ def build_app(
             if ok and latency_log and stamps:
                 # benchmark instrumentation: event's Kafka timestamp -> its snapshot is in InfluxDB
                 done = int(time.time() * 1000)
-                with open(latency_log, "a") as fh:
-                    fh.write("\n".join(str(done - t) for t in stamps) + "\n")
+                latency_log.write("\n".join(str(done - t) for t in stamps) + "\n")
             elif not ok:
                 c.unflushed_timestamps = stamps + c.unflushed_timestamps
             return ok

@@ -176,7 +176,7 @@ class WorkerCore:
         # partition under it is forwarded (see Forward). A topic missing here is not checked.
         self.partition_counts: dict[str, int] = {}
         # Kafka timestamps of events not yet flushed (benchmark latency only; bounded)
-        self.record_latency = bool(__import__("os").environ.get("GOVPULSE_LATENCY_LOG"))
+        self.record_latency = settings.latency_log is not None
         self.unflushed_timestamps: list[int] = []
 
     # -- per event ---------------------------------------------------------------------

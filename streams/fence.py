@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
@@ -36,6 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP, AppT, Message
+
+from common.diagnostics import trace_file
+from common.settings import get_settings
 
 if TYPE_CHECKING:
     from _typeshed import SupportsItems
@@ -181,8 +183,8 @@ class FencedConsumer(AIOKafkaConsumer):
         self.fence = OffsetFence()
         self.epochs = SeekEpochs()
         self._fetch_epochs: dict[Hashable, int] = {}
-        path = os.environ.get("GOVPULSE_OFFSET_TRACE")  # diagnostics, see streams.app
-        self._trace = open(path, "a", buffering=1) if path else None  # noqa: SIM115 - lives as long as the consumer
+        # diagnostics (see streams.app): the same open file as the agent's trace
+        self._trace = trace_file(get_settings().offset_trace)
         # Set by the worker (streams.app): told the positions after every seek to the committed
         # offsets, and asked how far each source partition may be committed.
         self.on_positions: Callable[[dict[TP, int | None]], None] | None = None

@@ -21,6 +21,7 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
+from common.diagnostics import trace_file
 from common.settings import Settings
 from schemas.line_protocol import escape_field_key, escape_measurement, escape_string_field, escape_tag
 from streams.domain.rows import Row, Tags
@@ -130,8 +131,7 @@ class InfluxSink:
         self.rejected_points = 0
         self._rejection: tuple[int | None, str | None] = (None, None)  # the last invalid-batch answer
         # diagnostics: GOVPULSE_SINK_TRACE=FILE appends every line written, with the wall time
-        trace = os.environ.get("GOVPULSE_SINK_TRACE")
-        self._trace = open(trace, "a") if trace else None  # noqa: SIM115 - lives as long as the sink
+        self._trace = trace_file(settings.sink_trace)
 
     def add(self, rows: Iterable[Row]) -> None:
         with self._lock:

@@ -24,7 +24,7 @@ from streams.domain.alerts import APOLOGY_MISSING, DUE_SOON, OVERDUE, Alert, Ale
 from streams.domain.counts import FIELD_INDEX, Counts, rates
 from streams.domain.open_dossiers import OpenDossiers, open_entry
 from streams.domain.records import Record, contributions, effective_due, has_apology, is_open
-from streams.domain.report_flows import ReportGroup, report_flows, report_group
+from streams.domain.report_flows import ReportFlow, ReportGroup, report_flows, report_group
 from streams.domain.rows import Row, Tags, unit_tags
 from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar, touched_asof_steps, window_bucket_range
 
@@ -144,6 +144,11 @@ class Aggregator:
         """The report_counts flows of a dossier change, netted per (group, day, field)."""
         old_f = report_flows(old, self.cal)
         new_f = report_flows(new, self.cal)
+        if not old_f:
+            # the common case (a dossier's first events): only additions, straight into the buckets
+            if new_f:
+                self._report_add(u, report_group(new), new_f)
+            return
         old_g = report_group(old) if old else None
         new_g = report_group(new)
         if old_f == new_f and old_g == new_g:
@@ -193,6 +198,16 @@ class Aggregator:
         if any(d < 0 for _, d in changes):
             u.removed_hours.add(h)
             u.removed_days.add(day)
+
+    def _report_add(self, u: UnitState, group: ReportGroup, flows: list[ReportFlow]) -> None:
+        off, report, dirty = self.cal.offset_ms, u.report, u.dirty_report
+        for t, idx, d in flows:
+            bucket = (group, (t + off) // DAY_MS)  # the local day, as LocalCalendar.local_day
+            c = report.get(bucket)
+            if c is None:
+                c = report[bucket] = Counts()
+            c.bump(idx, d)
+            dirty.add(bucket)
 
     # -- open dossiers and alerts -------------------------------------------------------
     def _push(self, partition: int, at: int, key: str, kind: str, due: int) -> None:

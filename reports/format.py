@@ -62,3 +62,12 @@ def format_date(day: date) -> str:
 def format_datetime(moment: datetime) -> str:
     """15/12/2021 08:05, in the datetime's own zone (the caller passes local time)."""
     return f"{format_date(moment)} {moment.hour:02d}:{moment.minute:02d}"
+
+
+# The reports quote rates to two decimals (99,66%; 95,32%): the report's tables do too.
+REPORT_RATE_DIGITS = 2
+
+
+def format_rate(rate: float | None) -> str:
+    """A rate as the report's tables show it: two decimals, 98,18%; None (nothing to divide) → "–"."""
+    return format_percent(rate, digits=REPORT_RATE_DIGITS)

@@ -29,7 +29,7 @@ from openpyxl.utils import get_column_letter
 from PIL import Image as PilImage
 
 from reports.charts import report_charts
-from reports.format import MISSING, format_date, format_datetime, format_int, format_percent
+from reports.format import MISSING, format_date, format_datetime, format_int, format_rate
 from reports.model import PeriodRow, Report
 
 TOTAL_LABEL = "Tổng cộng"
@@ -140,7 +140,7 @@ def ranks(rows: Sequence[PeriodRow]) -> list[int]:
 
 def _cell_text(value: Value, rate: bool) -> str:
     if rate:
-        return format_percent(value)
+        return format_rate(value)
     assert isinstance(value, int)
     return format_int(value)
 
@@ -158,7 +158,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["n"] = format_int
-    env.filters["pct"] = format_percent
+    env.filters["pct"] = format_rate
     env.filters["day"] = format_date
     env.filters["moment"] = format_datetime
     return env
@@ -255,7 +255,7 @@ def write_pdf(report: Report, path: str | Path) -> Path:
 # XLSX
 # ---------------------------------------------------------------------------------------------
 INT_FORMAT = "#,##0"  # Excel puts the reader's thousands separator: 20.742 in a Vietnamese locale
-RATE_FORMAT = "0.0%"
+RATE_FORMAT = "0.00%"
 _THIN = Side(style="thin", color="000000")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _HEAD_FILL = PatternFill("solid", fgColor="DDE6F0")
@@ -387,7 +387,7 @@ def _charts_sheet(ws: Any, charts: Sequence[tuple[str, str, bytes]]) -> None:
 
 def write_xlsx(report: Report, path: str | Path) -> Path:
     """The workbook: "Báo cáo" (the form), then when the report has them "Xếp hạng", "Thủ tục trễ
-    hạn", "Theo tháng" and "Biểu đồ" (the chart PNGs). Counts are ints, rates floats shown 0.0%."""
+    hạn", "Theo tháng" and "Biểu đồ" (the chart PNGs). Counts are ints, rates floats shown 0.00%."""
     wb = Workbook()
     form = wb.active
     form.title = "Báo cáo"

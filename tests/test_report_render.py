@@ -9,15 +9,12 @@ say so. GOVPULSE_SKIP_BROWSER_TESTS=1 skips the ones that need them, on purpose 
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
-import subprocess
 import zipfile
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from html.parser import HTMLParser
 from pathlib import Path
 
 import openpyxl
@@ -27,7 +24,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from reports import charts
-from reports.format import format_date, format_datetime, format_int, format_percent
+from reports.format import format_date, format_datetime, format_int, format_percent, format_rate
 from reports.model import MonthPoint, PeriodRow, Report
 from reports.render import (
     COLUMN_NUMBERS,
@@ -40,9 +37,14 @@ from reports.render import (
     write_pdf,
     write_xlsx,
 )
+from tests.report_viewing import DomTables as _Table
+from tests.report_viewing import chromium as _chromium
+from tests.report_viewing import parse_int as _parse_int
+from tests.report_viewing import pdf_pages as _pdf_pages
+from tests.report_viewing import pdftotext as _pdftotext
+from tests.report_viewing import tool as _tool
 
 ICT = timezone(timedelta(hours=7))
-TOOLS_HINT = "run make report-tools (installs Debian's chromium and poppler-utils)"
 NCOUNTS = len(COUNTS)
 
 
@@ -324,86 +326,6 @@ def test_write_charts_writes_the_pngs(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # the tools a person's view needs
 # ---------------------------------------------------------------------------------------------
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path:
-        return path
-    if os.environ.get("GOVPULSE_SKIP_BROWSER_TESTS") == "1":
-        pytest.skip(f"{name} not found and GOVPULSE_SKIP_BROWSER_TESTS=1")
-    pytest.fail(f"{name} not found: {TOOLS_HINT}")
-
-
-def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    out = subprocess.run(cmd, capture_output=True, timeout=180, check=False, **kw)
-    assert out.returncode == 0, f"{cmd[0]} failed ({out.returncode}): {out.stderr[-2000:]!r}"
-    return out
-
-
-def _chromium(args: list[str], page: Path, profile: Path) -> subprocess.CompletedProcess:
-    return _run(
-        [
-            _tool("chromium"),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            *args,
-            page.resolve().as_uri(),
-        ]
-    )
-
-
-def _pdftotext(pdf: Path) -> str:
-    return _run([_tool("pdftotext"), "-layout", "-enc", "UTF-8", str(pdf), "-"]).stdout.decode("utf-8")
-
-
-def _pdf_pages(pdf: Path, out: Path) -> list[Path]:
-    _run([_tool("pdftoppm"), "-png", "-r", "50", str(pdf), str(out / "page")])
-    return sorted(out.glob("page*.png"))
-
-
-class _Table(HTMLParser):
-    """The text of each <tr> of the DOM's tables (cells stripped), and the tags seen inside cells."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: list[list[list[str]]] = []
-        self.cell: list[str] | None = None
-        self.tags_in_cells: list[str] = []
-        self.images: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr" and self.tables:
-            self.tables[-1].append([])
-        elif tag in ("td", "th"):
-            self.cell = []
-        elif tag == "img":
-            self.images.append(dict(attrs).get("src") or "")
-        elif self.cell is not None:
-            self.tags_in_cells.append(tag)
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self.cell is not None:
-            self.tables[-1][-1].append(" ".join("".join(self.cell).split()))
-            self.cell = None
-
-    def handle_data(self, data):
-        if self.cell is not None:
-            self.cell.append(data)
-
-
-def _parse_int(text: str) -> int:
-    assert re.fullmatch(r"\d{1,3}(\.\d{3})*", text), text
-    return int(text.replace(".", ""))
-
-
 def _rendered(tmp: Path, report: Report, screenshot: bool) -> dict[str, object]:
     html = write_html(report, tmp / "report.html", charts_dir=tmp / "charts")
     out: dict[str, object] = {"html": html, "dir": tmp}
@@ -453,8 +375,8 @@ def _expected_texts(report: Report) -> list[str]:
         format_int(t.to_handle),
         format_int(t.resolved),
         format_int(t.received_online),
-        format_percent(t.on_time_rate),
-        format_percent(t.portal_on_time_rate),
+        format_rate(t.on_time_rate),
+        format_rate(t.portal_on_time_rate),
         "Xếp hạng đơn vị theo tỷ lệ giải quyết đúng hạn",
         *(u.label for u in report.ranking),
         "10 thủ tục có nhiều hồ sơ trễ hạn nhất",
@@ -492,18 +414,18 @@ def _assert_total_is_the_sum(rows: dict[str, list[str]], report: Report, where: 
     assert total == [sum(col) for col in zip(*fields, strict=True)], where
     assert total == row_values(report.total)[:NCOUNTS], where
     assert rows["Tổng cộng"][NCOUNTS:] == [
-        format_percent(report.total.on_time_rate),
-        format_percent(report.total.portal_on_time_rate),
+        format_rate(report.total.on_time_rate),
+        format_rate(report.total.portal_on_time_rate),
     ]
     for r in report.rows:
-        assert rows[r.label] == [format_int(v) if isinstance(v, int) else format_percent(v) for v in row_values(r)]
+        assert rows[r.label] == [format_int(v) if isinstance(v, int) else format_rate(v) for v in row_values(r)]
 
 
 def test_html_in_chromium_shows_the_form(seen):
     report, out = seen
     _assert_shows(out["chromium_text"], report, "Chromium's print")
     expected = {"Thành phố Mỹ Tho": "4.121", "Tỉnh Tiền Giang": "28.847"}[report.unit_name]
-    assert expected in out["chromium_text"] and "98,2%" in out["chromium_text"]
+    assert expected in out["chromium_text"] and "98,18%" in out["chromium_text"]
 
 
 def test_html_in_chromium_total_row_is_the_sum_of_the_fields(seen):
@@ -554,7 +476,7 @@ def test_pdf_text_shows_the_form(seen):
     report, out = seen
     _assert_shows(out["pdf_text"], report, "the PDF")
     _assert_total_is_the_sum(_text_rows(out["pdf_text"], report), report, "the PDF")
-    assert "98,2%" in out["pdf_text"]
+    assert "98,18%" in out["pdf_text"]
 
 
 def test_html_escapes_a_label_it_shows_as_text(seen_tricky):
@@ -648,7 +570,7 @@ def test_xlsx_other_sheets(workbook):
     assert [r[:5] for r in ranking] == [
         [i, u.code, u.label, u.resolved, u.resolved_in_time] for i, u in enumerate(report.ranking, start=1)
     ]
-    assert wb["Xếp hạng"].cell(row=2, column=6).number_format == "0.0%"
+    assert wb["Xếp hạng"].cell(row=2, column=6).number_format == "0.00%"
     late = [[c.value for c in row] for row in wb["Thủ tục trễ hạn"].iter_rows(min_row=2)]
     assert [r[1:] for r in late] == [
         [p.code, p.label, p.resolved, p.resolved_late, p.in_process_overdue] for p in report.late_procedures

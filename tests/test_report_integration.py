@@ -14,7 +14,7 @@ from reports.model import PeriodRow
 from reports.periods import parse_period, period_of
 from reports.source import ReportSource, influx_query, resolve_scope
 from streams.domain.windows import LocalCalendar
-from tests.conftest import run_pipeline
+from tests.conftest import run_govpulse, run_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -141,3 +141,82 @@ def test_every_row_of_every_period_holds_and_periods_chain(scenario, request):
             assert int(r[n]) == sum(int(qr[fld][n]) for qr in by_quarter[:4] if fld in qr), (scenario, fld, n)
         assert int(r["in_process"]) == int(by_quarter[3][fld]["in_process"])
         assert int(r["carried_over"]) == int(by_quarter[0][fld]["carried_over"])
+
+
+# -- govpulse report, looked at as a person would -------------------------------------------------
+def _form_total_row(rows: list[list[str]]) -> list[str]:
+    (total,) = [r for r in rows if any(c == "Tổng cộng" for c in r)]
+    return total
+
+
+def test_govpulse_report_html_pdf_xlsx_show_the_city_figures(pipeline_influx, tmp_path):
+    """`govpulse report` for the Mỹ Tho city (district 815 and its wards), report year 2022, in the
+    three formats; what Chromium shows of the HTML, what pdftotext reads of the PDF and what
+    openpyxl reads of the XLSX carry the public report's figures: 20.742 to handle, 20.324
+    resolved, 99,66% on time."""
+    from openpyxl import load_workbook
+
+    from tests.report_viewing import DomTables, chromium, pdf_pages, pdftotext
+
+    args = ["report", "--unit", "815", "--rollup", "district", "--period", "report_year:2022"]
+    html, pdf, xlsx = tmp_path / "r.html", tmp_path / "r.pdf", tmp_path / "r.xlsx"
+    out = run_govpulse(
+        [*args, "--format", "html", "--out", str(html), "--charts", str(tmp_path / "png")], pipeline_influx.settings
+    )
+    said = " ".join(out.stdout.split())
+    assert "20,742 received" in said and "20,255 on time or early (99.66%)" in said, said
+    assert sorted(p.name for p in (tmp_path / "png").glob("*.png")), "the charts as PNG files"
+    run_govpulse([*args, "--format", "pdf", "--out", str(pdf)], pipeline_influx.settings)
+    run_govpulse([*args, "--format", "xlsx", "--out", str(xlsx)], pipeline_influx.settings)
+
+    dom = chromium(["--dump-dom"], html, tmp_path / "profile").stdout.decode("utf-8")
+    tables = DomTables()
+    tables.feed(dom)
+    total = _form_total_row(tables.tables[0])
+    assert {"20.742", "20.324", "99,66%"} <= set(total), total
+    assert "Thành phố Mỹ Tho" in dom and "kỳ báo cáo từ ngày 15/12/2021 đến ngày 14/12/2022" in dom
+    assert "Phường Mỹ Tho" in dom  # the ranking of the city's units
+
+    text = pdftotext(pdf)
+    (line,) = [ln for ln in text.splitlines() if "Tổng cộng" in ln]
+    assert "20.742" in line and "20.324" in line and "99,66%" in line, line
+    assert pdf_pages(pdf, tmp_path)
+
+    wb = load_workbook(xlsx)
+    form = wb["Báo cáo"]
+    (row,) = [r for r in form.iter_rows(values_only=True) if "Tổng cộng" in r]
+    assert 20742 in row and 20324 in row and any(isinstance(v, float) and round(v, 4) == 0.9966 for v in row), row
+
+
+def test_govpulse_report_of_the_desk_and_a_quarter(pipeline_influx, tmp_path):
+    """The city desk alone (4.121 received, 3.739 resolved, 98,18%) and a report quarter."""
+    from tests.report_viewing import pdftotext
+
+    pdf = tmp_path / "desk.pdf"
+    run_govpulse(
+        ["report", "--unit", "815", "--period", "report_year:2022", "--format", "pdf", "--out", str(pdf)],
+        pipeline_influx.settings,
+    )
+    (line,) = [ln for ln in pdftotext(pdf).splitlines() if "Tổng cộng" in ln]
+    assert "4.121" in line and "3.739" in line and "98,18%" in line, line
+    q = tmp_path / "q3.pdf"
+    run_govpulse(
+        ["report", "--unit", "815", "--period", "report_quarter:2022Q3", "--format", "pdf", "--out", str(q)],
+        pipeline_influx.settings,
+    )
+    assert "Quý III năm 2022 (kỳ báo cáo từ ngày 15/06/2022 đến ngày 14/09/2022)" in " ".join(pdftotext(q).split())
+
+
+def test_govpulse_report_names_what_is_wrong(pipeline_influx, tmp_path):
+    s = pipeline_influx.settings
+    bad_unit = run_govpulse(
+        ["report", "--unit", "99999", "--period", "report_year:2022", "--out", str(tmp_path / "x.html")], s, check=False
+    )
+    assert bad_unit.returncode != 0 and "99999" in bad_unit.stderr + bad_unit.stdout
+    bad_period = run_govpulse(
+        ["report", "--unit", "815", "--period", "report_quarter:2022Q5", "--out", str(tmp_path / "x.html")],
+        s,
+        check=False,
+    )
+    assert bad_period.returncode != 0 and "YYYYQ1..Q4" in bad_period.stderr + bad_period.stdout
+    assert not (tmp_path / "x.html").exists()

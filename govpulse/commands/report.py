@@ -13,7 +13,7 @@ from rich.console import Console
 from common.settings import get_settings
 from reports.model import Report
 
-console = Console()
+console = Console(soft_wrap=True)  # paths and figures on one line each, whatever the terminal width
 FORMATS = ("xlsx", "html", "pdf")
 
 

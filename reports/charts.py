@@ -64,7 +64,7 @@ def on_time_chart(report: Report) -> bytes:
         months = report.months
         fig = Figure(figsize=(max(6.0, 0.7 * len(months) + 2.0), 4.0), layout="constrained")
         ax = fig.add_subplot()
-        ax.set_title(f"{ON_TIME_TITLE}\n{report.unit_name} – {report.period_label}", fontsize=11)
+        ax.set_title(f"{ON_TIME_TITLE}\n{report.unit_name}\n{report.period_label}", fontsize=11)
         if not months:
             _empty(ax)
             return _png(fig)
@@ -103,7 +103,8 @@ def late_by_field_chart(report: Report) -> bytes:
         rows = report.rows
         fig = Figure(figsize=(8.0, max(3.0, 0.45 * len(rows) + 1.8)), layout="constrained")
         ax = fig.add_subplot()
-        ax.set_title(f"{LATE_TITLE}\n{report.unit_name} – {report.period_label}", fontsize=11)
+        # unit and period on lines of their own: beside the long field labels one line was cut off
+        ax.set_title(f"{LATE_TITLE}\n{report.unit_name}\n{report.period_label}", fontsize=11)
         if not rows:
             _empty(ax)
             return _png(fig)

@@ -134,17 +134,21 @@ def demo(
     console.print(t)
 
     console.rule("[bold]the periodic report[/] (báo cáo định kỳ, report year 2022, Mỹ Tho city)")
-    written = _write_reports(bucket, s.home / "reports" / f"demo-{tag}")
+    written = _write_reports(bucket, s.home / "reports" / f"demo-{tag}", env["GOVPULSE_EXTRA_UNITS_FILE"])
     console.print(
         f"alerts as they fired: GOVPULSE_TOPIC_PREFIX={prefix} govpulse alerts tail --from-beginning\n"
-        f"Open the report: [bold]{written[0].as_uri()}[/] (spreadsheet: {written[1]})"
+        f"Open the report: [bold]{written[0].as_uri()}[/] (spreadsheet: {written[1]})",
+        soft_wrap=True,  # an address broken over lines cannot be clicked or pasted
     )
 
 
-def _write_reports(bucket: str, out: Path) -> list[Path]:
+def _write_reports(bucket: str, out: Path, units_files: str) -> list[Path]:
     """The city's report for report year 2022 (the desk and its wards), as HTML (charts inside) and
     XLSX, with the charts as PNG files: the HTML and XLSX paths first."""
     from govpulse.commands.report import build_report, write_report
+    from schemas import units
+
+    units.load_units_files(units_files)  # the scenario's former district (815), as the worker had it
 
     rep = build_report("815", "report_year:2022", "district", bucket)
     html, xlsx = out / "bao-cao-815-2022.html", out / "bao-cao-815-2022.xlsx"
@@ -153,7 +157,8 @@ def _write_reports(bucket: str, out: Path) -> list[Path]:
     t = rep.total
     console.print(
         f"{rep.unit_name}: {len(rep.rows)} fields, {t.received:,} received, {t.resolved:,} resolved, "
-        f"{t.resolved_in_time:,} on time or early; charts: {', '.join(p.name for p in charts)}"
+        f"{t.resolved_in_time:,} on time or early; charts: {', '.join(p.name for p in charts)}",
+        soft_wrap=True,
     )
     return [html, xlsx, *charts]
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from grafana_foundation_sdk.builders import barchart, stat, table, timeseries
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
-from grafana_foundation_sdk.builders import stat, table, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
@@ -256,6 +257,8 @@ LEVEL_MAP = [
         options={k: dm.ValueMappingResult(text=v, index=i) for i, (k, v) in enumerate(UNIT_LEVEL_LABELS.items())}
     )
 ]
+# report_counts' field tag when the events did not give one (the report's label for it)
+FIELD_MAP = [dm.ValueMap(options={M.UNKNOWN_TAG: dm.ValueMappingResult(text="Chưa rõ lĩnh vực", index=0)})]
 
 
 # ---------------------------------------------------------------------------------------
@@ -457,8 +460,9 @@ def headline_rates_timeseries(pid: int) -> timeseries.Panel:
         .description(
             "Province headline rates over time, one point per display interval: each unit's last "
             "snapshot of the selected window in the interval, summed over units, numerator / "
-            "denominator. Counts are in the tooltip only. With a calendar window (month, year, "
-            "report_year) a point sits at the period start."
+            "denominator. Counts are in the tooltip only. With a calendar window (month, year) or a "
+            "report period (report_month, report_quarter, report_half, report_year) a point sits at "
+            "the period start."
         )
         .unit("percentunit")
         .min(0)
@@ -491,6 +495,157 @@ def headline_rates_timeseries(pid: int) -> timeseries.Panel:
         ],
     )
     return p
+
+
+# ---------------------------------------------------------------------------------------
+# the periodic report (báo cáo định kỳ): report_counts over the dashboard's time range
+# ---------------------------------------------------------------------------------------
+PERIOD_RANGE = (
+    "The dashboard time range is the report period: set it to a report period, e.g. 15/12/2021 00:00 - "
+    "14/12/2022 23:59:59 for report year 2022 (Decree 09/2019 periods run from the report year's start "
+    "day, GOVPULSE_REPORT_YEAR_START), and these are the official report's figures, from the same Flux "
+    "as `govpulse report` (dashboards.queries.period_report over report_counts). The window variable "
+    "(Kỳ tính) plays no part."
+)
+PERIOD_FORM = (
+    "Columns are the report's (3)-(17): to handle = carried over + newly received (online; in person "
+    "or postal, where dossiers whose reception channel is unknown are counted); resolved = early + on "
+    "time + late; withdrawn and refused close a dossier without a result; in process at the end of "
+    "the range = within due + overdue. Carried over = open at the range start, so carried over + "
+    "received = resolved + withdrawn + refused + in process on every row. Tỷ lệ đúng hạn = (early + "
+    "on time) / resolved; cổng một cửa = 1 - (overdue in process + resolved late) / to handle; empty "
+    "when the denominator is 0. Colours of the rates: " + TARGETS["on_time_rate"].source
+)
+PERIOD_COUNTS = [c for c in Q.PERIOD_REPORT_LABELS if not c.endswith("rate")]
+
+
+def _period_overrides() -> list[cogbuilder.Builder[dm.DashboardFieldConfigSourceOverrides]]:
+    on_time = _thresholds("on_time_rate")
+    assert on_time is not None, "on_time_rate has a target in TARGETS"
+    late = ("custom.cellOptions", {"type": "color-text"}), ("thresholds", _count_thresholds().build())
+    return [
+        _by_name(
+            "on_time_rate",
+            ("unit", "percentunit"),
+            ("decimals", 2),
+            ("custom.cellOptions", {"type": "color-background"}),
+            ("thresholds", on_time.build()),
+        ),
+        _by_name(
+            "portal_on_time_rate",
+            ("unit", "percentunit"),
+            ("decimals", 2),
+            ("custom.cellOptions", {"type": "color-text"}),
+            ("thresholds", on_time.build()),
+        ),
+        _by_name("resolved_late", *late),
+        _by_name("in_process_overdue", *late),
+        _by_name("field", ("mappings", FIELD_MAP)),
+    ]
+
+
+def period_table(pid: int, title: str, description: str, query: str, keys: dict[str, str]) -> table.Panel:
+    """A period report table: the group's columns ``keys`` (name -> header), then the report's columns,
+    with a footer that sums the counts (the report's total row; its rates are not sums, so none)."""
+    shown = [*keys, *Q.PERIOD_REPORT_LABELS]
+    return (
+        table.Panel()
+        .id(pid)
+        .title(title)
+        .description(description)
+        .with_target(FluxTarget(query))
+        .span(24)
+        .height(10)
+        .cell_height(cm.TableCellHeight.SM)
+        .show_header(True)
+        .footer(cb.TableFooterOptions().show(True).reducer(["sum"]).fields(PERIOD_COUNTS).count_rows(False))
+        .with_transformation(
+            _organize(
+                shown,
+                keys | Q.PERIOD_REPORT_LABELS,
+                tuple(c for c in Q.PERIOD_REPORT_COLUMNS if c not in shown),
+            )
+        )
+        .overrides(_period_overrides())
+    )
+
+
+def late_by_field_chart(pid: int) -> barchart.Panel:
+    """Horizontal stacked bars per field, as the report's chart: resolved late, then overdue in process."""
+    return (
+        barchart.Panel()
+        .id(pid)
+        .title("Hồ sơ trễ hạn theo lĩnh vực")
+        .description(
+            "Late dossiers of the unit per field (lĩnh vực) over the report period: resolved late in the "
+            "range (resolved after the due date in force) and, at its end, still in process past the due "
+            "date; the period report's columns (10) and (15), by field (dashboards.queries.late_by_field). "
+            + PERIOD_RANGE
+        )
+        .with_target(FluxTarget(Q.late_by_field(Q.UNIT)))
+        .span(12)
+        .height(9)
+        .x_field("field")
+        .orientation(cm.VizOrientation.HORIZONTAL)
+        .stacking(cm.StackingMode.NORMAL)
+        .show_value(cm.VisibilityMode.AUTO)
+        .unit("short")
+        .decimals(0)
+        .min(0)
+        .fill_opacity(80)
+        .legend(
+            cb.VizLegendOptions()
+            .display_mode(cm.LegendDisplayMode.LIST)
+            .placement(cm.LegendPlacement.BOTTOM)
+            .show_legend(True)
+            .calcs([])
+        )
+        .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.NONE))
+        .overrides(
+            [
+                _by_name(
+                    "resolved_late",
+                    ("displayName", "Đã giải quyết quá hạn"),
+                    ("color", {"mode": "fixed", "fixedColor": "red"}),
+                ),
+                _by_name(
+                    "in_process_overdue",
+                    ("displayName", "Đang giải quyết quá hạn"),
+                    ("color", {"mode": "fixed", "fixedColor": "orange"}),
+                ),
+                _by_name("field", ("mappings", FIELD_MAP)),
+            ]
+        )
+    )
+
+
+def late_procedures_table(pid: int) -> table.Panel:
+    shown = {
+        "procedure_code": "Mã TTHC",
+        "field": "Lĩnh vực",
+        "to_handle": Q.PERIOD_REPORT_LABELS["to_handle"],
+        "resolved": Q.PERIOD_REPORT_LABELS["resolved"],
+        "resolved_late": Q.PERIOD_REPORT_LABELS["resolved_late"],
+        "in_process_overdue": Q.PERIOD_REPORT_LABELS["in_process_overdue"],
+        "on_time_rate": Q.PERIOD_REPORT_LABELS["on_time_rate"],
+    }
+    return (
+        table.Panel()
+        .id(pid)
+        .title("Thủ tục có nhiều hồ sơ trễ hạn nhất")
+        .description(
+            "The ten procedures (mã TTHC) of the unit with the most late dossiers in the report period "
+            "(resolved late + still in process past the due date at its end), most first, as the "
+            "report lists them (period_report by procedure, top 10). " + PERIOD_RANGE
+        )
+        .with_target(FluxTarget(Q.period_report("procedure", Q.UNIT, top=10)))
+        .span(12)
+        .height(9)
+        .cell_height(cm.TableCellHeight.SM)
+        .show_header(True)
+        .with_transformation(_organize(list(shown), shown, tuple(c for c in Q.PERIOD_REPORT_COLUMNS if c not in shown)))
+        .overrides(_period_overrides())
+    )
 
 
 def _alert_link(uid: str) -> list[dict[str, str]]:
@@ -632,6 +787,20 @@ def province_overview() -> db.Dashboard:
             ]
         )
     )
+    d = d.with_row(db.Row("Báo cáo định kỳ theo đơn vị").id(ids()))
+    d = d.with_panel(
+        period_table(
+            ids(),
+            "Báo cáo kết quả giải quyết TTHC (theo đơn vị)",
+            "The periodic report of the province by receiving unit, ranked as the report ranks them: by "
+            "on-time rate over resolved, then by resolved; units that resolved nothing last. The footer "
+            "sums the counts: the report's total row. " + PERIOD_RANGE + " " + PERIOD_FORM,
+            Q.period_unit_ranking(Q.PROVINCE),
+            {"rank": "Hạng", "unit_name": "Đơn vị", "unit_code": "Mã đơn vị"},
+        )
+        .height(12)
+        .overrides([*_period_overrides(), _by_name("unit_name", ("links", _alert_link("govpulse-unit")))])
+    )
     return d
 
 
@@ -642,7 +811,8 @@ def unit_detail() -> db.Dashboard:
             "govpulse-unit",
             "Chi tiết đơn vị",
             "Unit detail: every contract rate of one unit over time with its counts, its open and overdue "
-            "dossiers, its dossier alerts and its apology coverage.",
+            "dossiers, its dossier alerts and its apology coverage, and its periodic report (by field, "
+            "late dossiers by field, the procedures with the most late dossiers) over the time range.",
             "now-1y",
         )
         .with_variable(var_province())
@@ -798,6 +968,19 @@ def unit_detail() -> db.Dashboard:
             ]
         )
     )
+    d = d.with_row(db.Row("Báo cáo định kỳ theo lĩnh vực").id(ids()))
+    d = d.with_panel(
+        period_table(
+            ids(),
+            "Báo cáo kết quả giải quyết TTHC (theo lĩnh vực)",
+            "The unit's periodic report (báo cáo định kỳ) by field (lĩnh vực), one row per field as in "
+            "the report; the footer sums the counts: the report's total row. " + PERIOD_RANGE + " " + PERIOD_FORM,
+            Q.period_report("field", Q.UNIT),
+            {"field": "Lĩnh vực"},
+        )
+    )
+    d = d.with_panel(late_by_field_chart(ids()))
+    d = d.with_panel(late_procedures_table(ids()))
     return d
 
 

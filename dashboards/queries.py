@@ -15,7 +15,8 @@ Roll-ups follow the contract: a rate over several units is
 of rates (``RATE_DEFINITIONS``).
 
 A *snapshot* is the ``unit_rates`` point set with the latest ``_time`` for the chosen window
-as of the end of the time range: for calendar windows (month, year, report_year) the period
+as of the end of the time range: for calendar windows (month, year and the report periods
+report_month, report_quarter, report_half, report_year) the period
 that contains it (point time = period start, so the query looks back one period length);
 for rolling windows the step that contains it (point time = the step's end, so the query
 looks one step ahead: a live dashboard shows the step in progress).  The worker writes a
@@ -137,7 +138,8 @@ _LOOKBACK = (
     "// one period length back, so the snapshot current at the end of the range is found; for rolling\n"
     "// windows one step ahead, so the step in progress (its as-of point is its end) is included\n"
     'lookback = if w == "24h" then 1d else if w == "7d" then 7d else if w == "30d" then 30d '
-    'else if w == "month" then 1mo else 1y\n'
+    'else if w == "month" or w == "report_month" then 1mo else if w == "report_quarter" then 3mo '
+    'else if w == "report_half" then 6mo else 1y\n'
     'ahead = if w == "24h" then 1h else if w == "7d" or w == "30d" then 1d else 0s\n'
 )
 
@@ -675,6 +677,52 @@ def period_report(group: str = "field", scope: Scope = UNIT, top: int | None = N
     elif keys:
         flux += f"  |> sort(columns: [{row_key}])\n"
     return flux + '  |> drop(columns: ["late_total"])\n'
+
+
+# the report's columns (3) to (17) in its order, with their headers (a Grafana table has one header row:
+# "group: column"); received is their sum (not a report column) and the unknown channel is in offline
+PERIOD_REPORT_LABELS: dict[str, str] = {
+    "to_handle": "Nhận giải quyết: Tổng số",
+    "carried_over": "Kỳ trước chuyển qua",
+    "received_online": "Mới tiếp nhận: Trực tuyến",
+    "received_offline": "Mới tiếp nhận: Trực tiếp, bưu chính",
+    "resolved": "Đã giải quyết: Tổng số",
+    "resolved_early": "Đã giải quyết: Trước hạn",
+    "resolved_on_time": "Đã giải quyết: Đúng hạn",
+    "resolved_late": "Đã giải quyết: Quá hạn",
+    "withdrawn": "Rút hồ sơ",
+    "refused": "Từ chối",
+    "in_process": "Đang giải quyết: Tổng số",
+    "in_process_within_due": "Đang giải quyết: Trong hạn",
+    "in_process_overdue": "Đang giải quyết: Quá hạn",
+    "on_time_rate": "Tỷ lệ đúng hạn",
+    "portal_on_time_rate": "Tỷ lệ đúng hạn (cổng một cửa)",
+}
+PERIOD_REPORT_HIDDEN = ("received", "received_unknown_channel")
+assert set(PERIOD_REPORT_LABELS) | set(PERIOD_REPORT_HIDDEN) == set(PERIOD_REPORT_COLUMNS)
+LATE_BY_FIELD_COLUMNS = ("field", "resolved_late", "in_process_overdue")
+
+
+def late_by_field(scope: Scope = UNIT) -> str:
+    """The period report by field, projected to its late dossiers: resolved late in the range and
+    still in process past the due date at its end (the report's late-by-field chart).
+    Columns: field, resolved_late, in_process_overdue; one row per field of period_report("field")."""
+    cols = ", ".join(f'"{c}"' for c in LATE_BY_FIELD_COLUMNS)
+    return period_report("field", scope) + f"  |> keep(columns: [{cols}])\n"
+
+
+def period_unit_ranking(scope: Scope = PROVINCE) -> str:
+    """The period report by unit, ranked as the report ranks it: by on-time rate, then by resolved,
+    units that resolved nothing (no rate) last. Columns: rank, unit_code, unit_name, then
+    PERIOD_REPORT_COLUMNS."""
+    return (
+        period_report("unit", scope)
+        + "  |> map(fn: (r) => ({r with rank: 1, rated: if r.resolved > 0 then 1 else 0}))\n"
+        "  // units without a rate last (a descending sort puts nulls first)\n"
+        '  |> sort(columns: ["rated", "on_time_rate", "resolved"], desc: true)\n'
+        '  |> cumulativeSum(columns: ["rank"])\n'
+        '  |> drop(columns: ["rated"])\n'
+    )
 
 
 def daily_resolutions(scope: Scope = UNIT) -> str:

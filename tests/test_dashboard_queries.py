@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -139,6 +139,16 @@ def _registry() -> dict[str, tuple[str, set[str]]]:
         },
     )
     reg[Q.silent_units_count()] = ("silent_units", {"silent"})
+    report_columns = set(Q.PERIOD_REPORT_COLUMNS)
+    for s in (Q.PROVINCE, Q.UNIT):
+        for group, keys in Q.REPORT_GROUPS.items():
+            for top in (None, 10):
+                reg[Q.period_report(group, s, top)] = (f"period_report:{group}:{s.name}", {*keys, *report_columns})
+        reg[Q.late_by_field(s)] = (f"late_by_field:{s.name}", set(Q.LATE_BY_FIELD_COLUMNS))
+        reg[Q.period_unit_ranking(s)] = (
+            f"period_unit_ranking:{s.name}",
+            {"rank", "unit_code", "unit_name", *report_columns},
+        )
     for name, fn in (("var_province", Q.var_province), ("var_window", Q.var_window), ("var_unit", Q.var_unit)):
         reg[fn()] = (name, {"_value"})
     return reg
@@ -301,7 +311,18 @@ def test_city_desk_on_time_rate(influx):
 
 
 @pytest.mark.parametrize("rate", list(M.RATE_DEFINITIONS))
-@pytest.mark.parametrize("window,stop", [("report_year", None), ("month", PERIOD_END), ("7d", PERIOD_END)])
+@pytest.mark.parametrize(
+    "window,stop",
+    [
+        ("report_year", None),
+        ("month", PERIOD_END),
+        ("7d", PERIOD_END),
+        # the other report periods: their look-back is their length
+        ("report_month", PERIOD_END),
+        ("report_quarter", PERIOD_END),
+        ("report_half", PERIOD_END),
+    ],
+)
 def test_province_rates_are_sums_over_units(influx, rate, window, stop):
     """Each province stat equals sum(numerators)/sum(denominators) of the raw snapshot points."""
     stop = stop or _now()
@@ -431,6 +452,213 @@ def test_pipeline_health_and_activity(influx):
     silent = influx.grafana(Q.silent_units_count())
     expected = len({r["unit_code"] for r in activity if r["last_event_age_seconds"] > Q.SILENT_AFTER_SECONDS})
     assert (silent[0]["silent"] if silent else 0) == expected
+
+
+# ---------------------------------------------------------------------------------------
+# the periodic report's panels (report_counts over the dashboard time range)
+# ---------------------------------------------------------------------------------------
+YEAR_START = datetime(2021, 12, 14, 17, tzinfo=UTC)  # report year 2022: 15/12/2021 00:00 local
+YEAR_STOP = datetime(2022, 12, 14, 17, tzinfo=UTC)  # 15/12/2022 00:00 local (exclusive)
+# what Grafana sends for an absolute range "15/12/2021 00:00:00 to 14/12/2022 23:59:59" (local)
+YEAR_STOP_PICKED = datetime(2022, 12, 14, 16, 59, 59, tzinfo=UTC)
+LOCAL = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh, no daylight saving
+FLOWS = ("received", "resolved", "resolved_early", "resolved_on_time", "resolved_late", "withdrawn", "refused")
+REPORT_CHECKED = (*FLOWS, "in_process", "in_process_overdue")
+
+
+def _panel_query(dash: str, title: str) -> str:
+    """The (only) query of a panel of the generated JSON, by title."""
+    found = [q for d, where, q in _dashboard_queries() if d == dash and where.split(" [")[0].endswith(f" {title}")]
+    assert len(found) == 1, (dash, title, len(found))
+    return found[0]
+
+
+FIELD_TABLE = ("unit-detail.json", "Báo cáo kết quả giải quyết TTHC (theo lĩnh vực)")
+LATE_CHART = ("unit-detail.json", "Hồ sơ trễ hạn theo lĩnh vực")
+LATE_PROCEDURES = ("unit-detail.json", "Thủ tục có nhiều hồ sơ trễ hạn nhất")
+UNIT_TABLE = ("province-overview.json", "Báo cáo kết quả giải quyết TTHC (theo đơn vị)")
+
+
+def _identity(r: dict) -> None:
+    assert r["carried_over"] + r["received"] == r["resolved"] + r["withdrawn"] + r["refused"] + r["in_process"], r
+    assert r["in_process"] == r["in_process_within_due"] + r["in_process_overdue"], r
+    assert r["resolved"] == r["resolved_early"] + r["resolved_on_time"] + r["resolved_late"], r
+    assert r["received"] == r["received_online"] + r["received_offline"], r
+    assert r["to_handle"] == r["carried_over"] + r["received"], r
+    if r["resolved"]:
+        assert r["on_time_rate"] == pytest.approx((r["resolved_early"] + r["resolved_on_time"]) / r["resolved"])
+    else:
+        assert r["on_time_rate"] is None
+
+
+def _desk_report_from_kafka(settings, start: datetime, stop: datetime) -> dict[str, dict[str, int]]:
+    """Brute force from the dossier events read back from Kafka, by another road than the worker's:
+    per field of the city desk, the dossiers received in [start, stop), those closed in it (the
+    resolution if any, else the withdrawal, else the refusal), resolutions classified early (an
+    earlier local day than due), on time (the due day, not after due_at) or late (after due_at), and
+    the dossiers still open at ``stop`` (in process), of which overdue: the due date in force then
+    (the last supplement request's before ``stop``, else the reception's) has passed. The scenario
+    starts with the period, so nothing is carried over."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from schemas import events as ev
+    from schemas import parse_event
+
+    topic = settings.topic("dossier-events")
+    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic)]
+    c.assign(parts)
+    c.seek_to_beginning(*parts)
+    end = c.end_offsets(parts)
+    seen: set = set()
+    closures = (ev.DossierResolved, ev.DossierWithdrawn, ev.DossierRefused)
+    dossiers: dict[str, dict[type, ev.Envelope]] = defaultdict(dict)
+    supplements: dict[str, list[ev.SupplementRequested]] = defaultdict(list)
+    while any(c.position(tp) < end[tp] for tp in parts):
+        for msgs in c.poll(timeout_ms=2000, max_records=50000).values():
+            for m in msgs:
+                e = parse_event(m.value)
+                if e.event_id in seen or e.unit_key != CITY_DESK:
+                    continue
+                seen.add(e.event_id)
+                if isinstance(e, ev.SupplementRequested):
+                    supplements[e.dossier_id].append(e)
+                elif isinstance(e, (ev.DossierReceived, *closures)):
+                    dossiers[e.dossier_id].setdefault(type(e), e)
+    c.close()
+    assert dossiers, "the desk's dossier events are on the topic"
+
+    def inside(t: datetime) -> bool:
+        return start <= t < stop
+
+    out: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(REPORT_CHECKED, 0))
+    for dossier_id, evs in dossiers.items():
+        rcv = evs.get(ev.DossierReceived)
+        res = evs.get(ev.DossierResolved)
+        if rcv is None and res is None:
+            continue  # a withdrawal or refusal alone counts nowhere
+        row = out[rcv.field if rcv else M.UNKNOWN_TAG]
+        received_at = rcv.received_at if rcv else res.received_at
+        if inside(received_at):
+            row["received"] += 1
+        closure = res or evs.get(ev.DossierWithdrawn) or evs.get(ev.DossierRefused)
+        closed_at = None
+        if closure is not None:
+            at = {ev.DossierResolved: "resolved_at", ev.DossierWithdrawn: "withdrawn_at"}.get(type(closure))
+            closed_at = max(getattr(closure, at or "refused_at"), received_at)
+        if isinstance(closure, ev.DossierResolved) and inside(closed_at):
+            row["resolved"] += 1
+            if res.resolved_at > res.due_at:
+                row["resolved_late"] += 1
+            elif res.resolved_at.astimezone(LOCAL).date() < res.due_at.astimezone(LOCAL).date():
+                row["resolved_early"] += 1
+            else:
+                row["resolved_on_time"] += 1
+        elif isinstance(closure, ev.DossierWithdrawn) and inside(closed_at):
+            row["withdrawn"] += 1
+        elif isinstance(closure, ev.DossierRefused) and inside(closed_at):
+            row["refused"] += 1
+        if received_at < stop and (closed_at is None or closed_at >= stop):
+            row["in_process"] += 1
+            due = rcv.due_at if rcv else res.due_at
+            if rcv is not None:
+                requests = sorted(
+                    (s for s in supplements[dossier_id] if s.requested_at < stop),
+                    key=lambda s: (s.requested_at, str(s.event_id)),
+                )
+                if requests:
+                    due = requests[-1].new_due_at
+            row["in_process_overdue"] += due < stop
+    return {f: row for f, row in out.items() if any(row.values())}
+
+
+@pytest.fixture(scope="module")
+def desk_year(influx) -> list[dict]:
+    """The field table of the unit dashboard for the city desk over report year 2022."""
+    return influx.grafana(_panel_query(*FIELD_TABLE), start=YEAR_START, stop=YEAR_STOP)
+
+
+def test_period_report_by_field_is_the_desk_report(influx, desk_year):
+    rows = desk_year
+    assert rows and [r["field"] for r in rows] == sorted(r["field"] for r in rows)
+    total = {c: sum(r[c] for r in rows) for c in Q.PERIOD_REPORT_COLUMNS if not c.endswith("rate")}
+    # DOMAIN.md: the desk received 4,121, resolved 3,739, 3,671 of them on time or early (98.2 %)
+    assert (total["received"], total["resolved"]) == (DESK_RECEIVED, DESK_RESOLVED)
+    assert total["resolved_early"] + total["resolved_on_time"] == DESK_ON_TIME
+    assert total["carried_over"] == 0  # the scenario starts with the report year
+    for r in rows:
+        _identity(r)
+        if r["to_handle"]:
+            assert r["portal_on_time_rate"] == pytest.approx(
+                1 - (r["in_process_overdue"] + r["resolved_late"]) / r["to_handle"]
+            )
+    # the footer's sums are the report's total row (the report reads it on its own: group "total")
+    (report_total,) = influx.grafana(Q.period_report("total", Q.UNIT), start=YEAR_START, stop=YEAR_STOP)
+    assert {c: report_total[c] for c in total} == total
+    # unit_rates' report_year point of the desk: the worker's other code path, same flows
+    _t, counts = influx.snapshot_counts("report_year", YEAR_STOP - timedelta(seconds=1), unit=CITY_DESK)
+    assert {f: total[f] for f in FLOWS} == {f: counts[f] for f in FLOWS}
+    assert total["received_online"] == counts["received_online"]
+    # open_dossiers at the end of the replay: the scenario ends before the report year does, so what is
+    # open then is in process at its end (overdue differs: at the year's end more due dates have passed)
+    (open_now,) = influx.grafana(Q.open_dossiers_latest("open", Q.UNIT))
+    assert total["in_process"] == open_now["open"]
+
+
+def test_period_report_by_field_matches_the_events_in_kafka(influx, desk_year):
+    expected = _desk_report_from_kafka(influx.settings, YEAR_START, YEAR_STOP)
+    got = {r["field"]: {f: r[f] for f in REPORT_CHECKED} for r in desk_year}
+    assert got == expected
+    assert all(r["carried_over"] == 0 for r in desk_year)
+
+
+def test_period_report_takes_grafanas_end_of_day_stop(influx, desk_year):
+    """Grafana's absolute range ends at 23:59:59 of the last day: the same report as the period's end."""
+    assert influx.grafana(_panel_query(*FIELD_TABLE), start=YEAR_START, stop=YEAR_STOP_PICKED) == desk_year
+
+
+def test_late_by_field_chart_is_the_tables_late_columns(influx, desk_year):
+    rows = influx.grafana(_panel_query(*LATE_CHART), start=YEAR_START, stop=YEAR_STOP)
+    assert all(set(r) == set(Q.LATE_BY_FIELD_COLUMNS) for r in rows)
+    assert {r["field"]: (r["resolved_late"], r["in_process_overdue"]) for r in rows} == {
+        r["field"]: (r["resolved_late"], r["in_process_overdue"]) for r in desk_year
+    }
+    assert sum(r["resolved_late"] for r in rows) == DESK_RESOLVED - DESK_ON_TIME
+
+
+def test_late_procedures_are_the_ten_latest(influx, desk_year):
+    rows = influx.grafana(_panel_query(*LATE_PROCEDURES), start=YEAR_START, stop=YEAR_STOP)
+    late = [r["resolved_late"] + r["in_process_overdue"] for r in rows]
+    assert 0 < len(rows) <= 10 and late == sorted(late, reverse=True) and min(late) > 0
+    every = influx.grafana(Q.period_report("procedure", Q.UNIT), start=YEAR_START, stop=YEAR_STOP)
+    every_late = sorted((r["resolved_late"] + r["in_process_overdue"] for r in every), reverse=True)
+    assert late == [n for n in every_late if n > 0][:10], "the top of every procedure's late count"
+    for r in rows:
+        _identity(r)
+    # procedures roll up into their fields
+    by_field: dict[str, list[int]] = defaultdict(lambda: [0] * len(FLOWS))
+    for r in every:
+        _identity(r)
+        by_field[r["field"]] = [a + r[f] for a, f in zip(by_field[r["field"]], FLOWS, strict=True)]
+    assert dict(by_field) == {r["field"]: [r[f] for f in FLOWS] for r in desk_year}
+
+
+def test_period_ranking_by_unit(influx, desk_year):
+    rows = influx.grafana(_panel_query(*UNIT_TABLE), start=YEAR_START, stop=YEAR_STOP)
+    assert sum(r["received"] for r in rows) == CITY_RECEIVED
+    assert sum(r["resolved"] for r in rows) == CITY_RESOLVED
+    assert sum(r["resolved_early"] + r["resolved_on_time"] for r in rows) == CITY_ON_TIME
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    # the report's order: on-time rate, then resolved; no rate last
+    keys = [(r["on_time_rate"] is None, -(r["on_time_rate"] or 0.0), -r["resolved"]) for r in rows]
+    assert keys == sorted(keys)
+    assert rows[-1]["unit_code"] == CITY_DESK  # 98.2 %, the lowest of the city (DOMAIN.md)
+    for r in rows:
+        _identity(r)
+        _t, counts = influx.snapshot_counts("report_year", YEAR_STOP - timedelta(seconds=1), unit=r["unit_code"])
+        assert {f: r[f] for f in FLOWS} == {f: counts[f] for f in FLOWS}, r["unit_code"]
+    desk = next(r for r in rows if r["unit_code"] == CITY_DESK)
+    assert {c: desk[c] for c in FLOWS} == {c: sum(r[c] for r in desk_year) for c in FLOWS}
 
 
 # ---------------------------------------------------------------------------------------

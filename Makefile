@@ -36,15 +36,17 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 ## What the report tests look through (tests/test_report_render.py): headless Chromium and poppler's
-## pdftoppm/pdftotext, Debian packages, installed with apt-get (sudo when not root) only if missing.
+## pdftoppm/pdftotext, and Pango for WeasyPrint's PDF: Debian packages, installed with apt-get (sudo
+## when not root) only if missing.
 report-tools:
-	@if command -v chromium >/dev/null && command -v pdftoppm >/dev/null && command -v pdftotext >/dev/null; then exit 0; fi; \
+	@if command -v chromium >/dev/null && command -v pdftoppm >/dev/null && command -v pdftotext >/dev/null \
+	    && ldconfig -p | grep -q 'libpangoft2-1.0.so.0'; then exit 0; fi; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
 	  elif command -v sudo >/dev/null; then SUDO=sudo; \
 	  else echo "report-tools: chromium or poppler-utils missing, and neither root nor sudo to install them: apt-get install chromium poppler-utils"; exit 1; fi; \
 	  command -v apt-get >/dev/null || { echo "report-tools: no apt-get here: install chromium and poppler-utils (pdftoppm, pdftotext) by hand"; exit 1; }; \
-	  echo "report-tools: installing chromium and poppler-utils (Debian packages)"; \
-	  { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium poppler-utils; } \
+	  echo "report-tools: installing chromium, poppler-utils and Pango (Debian packages)"; \
+	  { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0; } \
 	    || { echo "report-tools: apt-get could not install chromium and poppler-utils (see above)"; exit 1; }; \
 	  command -v chromium >/dev/null && command -v pdftoppm >/dev/null && command -v pdftotext >/dev/null \
 	    || { echo "report-tools: installed, yet chromium, pdftoppm or pdftotext is still not on PATH"; exit 1; }

@@ -519,25 +519,24 @@ PERIOD_FORM = (
 PERIOD_COUNTS = [c for c in Q.PERIOD_REPORT_LABELS if not c.endswith("rate")]
 
 
+def _rate_override(column: str, thresholds: db.ThresholdsConfig, cell: str) -> db.DashboardFieldConfigSourceOverrides:
+    """A table column holding a rate: percent with two decimals, coloured by the rate's thresholds."""
+    return _by_name(
+        column,
+        ("unit", "percentunit"),
+        ("decimals", 2),
+        ("custom.cellOptions", {"type": cell}),
+        ("thresholds", thresholds.build()),
+    )
+
+
 def _period_overrides() -> list[cogbuilder.Builder[dm.DashboardFieldConfigSourceOverrides]]:
     on_time = _thresholds("on_time_rate")
     assert on_time is not None, "on_time_rate has a target in TARGETS"
     late = ("custom.cellOptions", {"type": "color-text"}), ("thresholds", _count_thresholds().build())
     return [
-        _by_name(
-            "on_time_rate",
-            ("unit", "percentunit"),
-            ("decimals", 2),
-            ("custom.cellOptions", {"type": "color-background"}),
-            ("thresholds", on_time.build()),
-        ),
-        _by_name(
-            "portal_on_time_rate",
-            ("unit", "percentunit"),
-            ("decimals", 2),
-            ("custom.cellOptions", {"type": "color-text"}),
-            ("thresholds", on_time.build()),
-        ),
+        _rate_override("on_time_rate", on_time, "color-background"),
+        _rate_override("portal_on_time_rate", on_time, "color-text"),
         _by_name("resolved_late", *late),
         _by_name("in_process_overdue", *late),
         _by_name("field", ("mappings", FIELD_MAP)),
@@ -737,13 +736,7 @@ def province_overview() -> db.Dashboard:
         )
         .overrides(
             [
-                _by_name(
-                    "on_time_rate",
-                    ("unit", "percentunit"),
-                    ("decimals", 2),
-                    ("custom.cellOptions", {"type": "color-background"}),
-                    ("thresholds", on_time_thresholds.build()),
-                ),
+                _rate_override("on_time_rate", on_time_thresholds, "color-background"),
                 _by_name(
                     "late", ("custom.cellOptions", {"type": "color-text"}), ("thresholds", _count_thresholds().build())
                 ),

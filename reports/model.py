@@ -79,19 +79,22 @@ class PeriodRow:
     @classmethod
     def total_of(cls, rows: list[PeriodRow], label: str = "Tổng cộng") -> PeriodRow:
         """The sum of rows (for checking a total row read separately, and for roll-ups in tests)."""
-        names = [
-            "carried_over",
-            "received_online",
-            "received_offline",
-            "resolved_early",
-            "resolved_on_time",
-            "resolved_late",
-            "withdrawn",
-            "refused",
-            "in_process_within_due",
-            "in_process_overdue",
-        ]
-        return cls(label, *(sum(getattr(r, n) for r in rows) for n in names))
+        return cls(label, *(sum(getattr(r, n) for r in rows) for n in ROW_COUNTS))
+
+
+# the counts a row is made of, in the order PeriodRow takes them after its label
+ROW_COUNTS = (
+    "carried_over",
+    "received_online",
+    "received_offline",
+    "resolved_early",
+    "resolved_on_time",
+    "resolved_late",
+    "withdrawn",
+    "refused",
+    "in_process_within_due",
+    "in_process_overdue",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from reports.model import PeriodRow
+from reports.model import ROW_COUNTS, PeriodRow
 from reports.periods import parse_period, period_of
 from reports.source import ReportSource, influx_query, resolve_scope
 from streams.domain.windows import LocalCalendar
@@ -19,18 +19,7 @@ from tests.conftest import run_govpulse, run_pipeline
 pytestmark = pytest.mark.integration
 
 CAL = LocalCalendar.for_zone()
-NUMBERS = (
-    "carried_over",
-    "received_online",
-    "received_offline",
-    "resolved_early",
-    "resolved_on_time",
-    "resolved_late",
-    "withdrawn",
-    "refused",
-    "in_process_within_due",
-    "in_process_overdue",
-)
+NUMBERS = ROW_COUNTS
 
 
 def source(pipeline) -> ReportSource:

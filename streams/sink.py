@@ -60,10 +60,23 @@ def _field_key(k: str) -> str:
     return e
 
 
+def _cached_prefix(measurement: str, tags: Tags) -> str:
+    """A reused tag set's escaped prefix, built once per measurement and kept on the tag set: the
+    same few thousand tag sets are written at every flush."""
+    try:
+        cache = tags.writer_cache
+    except AttributeError:
+        cache = tags.writer_cache = {}
+    p = cache.get(measurement)
+    if p is None:
+        p = cache[measurement] = _prefix(measurement, tags)
+    return p
+
+
 def line(row: Row) -> str:
     """One row as InfluxDB line protocol with millisecond precision (tags sorted, empty tags dropped)."""
     measurement, tags, fields, t = row
-    prefix = tags.prefix(measurement, _prefix) if isinstance(tags, Tags) else _prefix(measurement, tags)
+    prefix = _cached_prefix(measurement, tags) if isinstance(tags, Tags) else _prefix(measurement, tags)
     field_part = ",".join(f"{_field_key(k)}={_field(v)}" for k, v in fields.items() if v is not None)
     return f"{prefix} {field_part} {t}"
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 from schemas import units
@@ -21,12 +20,14 @@ class Row(NamedTuple):
 
 
 class Tags(dict[str, str]):
-    """A tag set reused across many rows; caches its sort key and escaped line-protocol prefix.
-    Treat as immutable once rows reference it."""
+    """A tag set reused across many rows (a unit's window, a unit's report group). Treat as
+    immutable once rows reference it: its sort key is computed once, and ``writer_cache`` is a slot
+    the writer keeps what it derives from the tag set in (the sink: escaped line-protocol prefixes);
+    the domain never reads it."""
 
-    __slots__ = ("_key", "_prefix")
+    __slots__ = ("_key", "writer_cache")
     _key: tuple[tuple[str, str], ...]
-    _prefix: dict[str, str]  # measurement -> escaped line-protocol prefix
+    writer_cache: dict[str, str]
 
     def key(self) -> tuple[tuple[str, str], ...]:
         try:
@@ -34,16 +35,6 @@ class Tags(dict[str, str]):
         except AttributeError:
             self._key = tuple(sorted(self.items()))
             return self._key
-
-    def prefix(self, measurement: str, build: Callable[[str, Tags], str]) -> str:
-        try:
-            cached = self._prefix
-        except AttributeError:
-            cached = self._prefix = {}
-        p = cached.get(measurement)
-        if p is None:
-            p = cached[measurement] = build(measurement, self)
-        return p
 
 
 def unit_tags(rec: Record) -> dict[str, str]:

@@ -3,7 +3,8 @@
 A scenario YAML (format: ``producers/scenarios/README.md``) describes a period and a
 list of units with their dossier, document and meeting figures.  :func:`load_scenario`
 validates it (every error names the YAML key, e.g. ``units[2].dossiers.on_time``) and
-resolves it into :class:`UnitPlan` objects holding *exact counts*: a share is turned
+resolves it into :class:`UnitPlan` objects holding *exact counts* (the YAML's models are in
+:mod:`producers.scenario_input`, quantities and apportioning in :mod:`producers.apportion`): a share is turned
 into a count of its base once, here, rounded to the nearest whole event, so the
 simulator only ever deals with integers and the stream matches the plan exactly.
 
@@ -23,350 +24,41 @@ import copy
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal, Required, Self, TypedDict, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Literal, Required, TypedDict, TypeVar
+from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 
-from common.calendar import LOCAL_TIMEZONE
+from producers.apportion import Quantity, apportion, parse_quantity, split_matrix
+from producers.scenario_errors import ScenarioError
+from producers.scenario_input import (
+    CERTIFICATE_KINDS,
+    CHANNELS,
+    RATING_LEVELS,
+    DocumentsIn,
+    DossiersIn,
+    MeetingsIn,
+    ScenarioIn,
+    UnitIn,
+)
 from schemas import units as unit_registry
 
 __all__ = [
-    "CHANNELS",
-    "RATING_LEVELS",
     "DocumentPlan",
     "DossierPlan",
     "GroupInfo",
     "MeetingPlan",
     "Procedure",
-    "Quantity",
     "Scenario",
-    "ScenarioError",
+    "ScenarioError",  # raised by load_scenario and parse_scenario (defined in producers.scenario_errors)
     "UnitPlan",
-    "apportion",
     "load_scenario",
     "parse_scenario",
 ]
-
-ChannelName = Literal["online_full", "online_partial", "in_person", "postal"]
-RatingLevel = Literal["very_satisfied", "satisfied", "unsatisfied"]
-CertificateName = Literal["organisation", "personal"]
-CHANNELS: tuple[ChannelName, ...] = ("online_full", "online_partial", "in_person", "postal")
-RATING_LEVELS: tuple[RatingLevel, ...] = ("very_satisfied", "satisfied", "unsatisfied")
-CERTIFICATE_KINDS: tuple[CertificateName, ...] = ("organisation", "personal")
-UNIT_CODE_RE = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
-
-
-class ScenarioError(ValueError):
-    """A scenario that cannot be used; the message names the file and the YAML key."""
-
-    def __init__(self, key: str, message: str, source: str | Path | None = None) -> None:
-        self.key = key
-        self.reason = message
-        self.source = str(source) if source else None
-        where = f"{self.source}: " if self.source else ""
-        super().__init__(f"{where}{key}: {message}" if key else f"{where}{message}")
-
-
-# ---------------------------------------------------------------------------------------
-# Quantities and apportionment
-# ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Quantity:
-    """An exact ``count`` or a ``share`` (Fraction in [0, 1]) of some base."""
-
-    count: int | None = None
-    share: Fraction | None = None
-
-    def of(self, base: int, key: str, base_name: str) -> int:
-        if self.count is not None:
-            if self.count > base:
-                raise ScenarioError(key, f"{self.count} exceeds {base_name} ({base})")
-            return self.count
-        assert self.share is not None
-        return _round_half_up(self.share * base)
-
-    def __str__(self) -> str:
-        return str(self.count) if self.count is not None else f"{float(self.share) * 100:g}%"  # type: ignore[arg-type]  # share is set when count is not
-
-
-def _round_half_up(x: Fraction) -> int:
-    return int((x + Fraction(1, 2)).__floor__())
-
-
-def _parse_quantity(v: Any) -> Quantity:
-    if isinstance(v, Quantity):
-        return v
-    if isinstance(v, bool):
-        raise ValueError(f"expected a count (integer) or a share (0.95 or '95%'), not {v!r}")
-    if isinstance(v, int):
-        if v < 0:
-            raise ValueError(f"a count cannot be negative ({v})")
-        return Quantity(count=v)
-    if isinstance(v, float):
-        share = Fraction(repr(v))
-        if not 0 <= share <= 1:
-            raise ValueError(f"a share must be between 0 and 1 (got {v}); write an integer for a count")
-        return Quantity(share=share)
-    if isinstance(v, str):
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", v)
-        if not m:
-            raise ValueError(f"expected a count (integer) or a share (0.95 or '95%'), not {v!r}")
-        share = Fraction(m.group(1)) / 100
-        if share > 1:
-            raise ValueError(f"a share cannot exceed 100% (got {v})")
-        return Quantity(share=share)
-    raise ValueError(f"expected a count (integer) or a share (0.95 or '95%'), not {type(v).__name__}")
-
-
-Q = Annotated[Quantity, BeforeValidator(_parse_quantity)]
-
-
-def apportion(total: int, weights: Sequence[Fraction | int | float], caps: list[int] | None = None) -> list[int]:
-    """Split ``total`` into integers proportional to ``weights`` (largest remainder).
-
-    Each part is within 1 of its exact quota; ties go to the earlier entry, so the
-    result is deterministic.  With ``caps`` no part exceeds its cap (requires
-    ``sum(caps) >= total``).
-    """
-    n = len(weights)
-    if total == 0 or n == 0:
-        return [0] * n
-    ws = [Fraction(w) if not isinstance(w, Fraction) else w for w in weights]
-    if caps is not None and sum(caps) < total:
-        raise ValueError(f"cannot place {total} into capacities {caps}")
-    wsum = sum(ws)
-    if wsum <= 0:
-        if caps is None:
-            raise ValueError("all weights are zero")
-        ws, wsum = [Fraction(c) for c in caps], Fraction(sum(caps))
-    quotas = [total * w / wsum for w in ws]
-    parts = [int(q.__floor__()) for q in quotas]
-    if caps is not None:
-        parts = [min(p, c) for p, c in zip(parts, caps, strict=False)]
-    left = total - sum(parts)
-    order = sorted(range(n), key=lambda i: (-(quotas[i] - int(quotas[i].__floor__())), i))
-    while left > 0:
-        moved = False
-        for i in order:
-            if left == 0:
-                break
-            if caps is None or parts[i] < caps[i]:
-                parts[i] += 1
-                left -= 1
-                moved = True
-        if not moved:
-            raise ValueError("apportionment failed")  # pragma: no cover - guarded by the caps check
-    return parts
-
-
-def split_matrix(row_totals: list[int], col_totals: list[int]) -> list[list[int]]:
-    """Integer matrix with the given row and column sums, each row mixed like the columns.
-
-    Rows are filled in order, each in proportion to what is left of every column, so
-    the last row takes the exact remainder (sum(rows) must equal sum(cols)).
-    """
-    if sum(row_totals) != sum(col_totals):
-        raise ValueError(f"row totals {sum(row_totals)} != column totals {sum(col_totals)}")
-    left = list(col_totals)
-    out = []
-    for r in row_totals:
-        part = apportion(r, [Fraction(x) for x in left], caps=left) if r else [0] * len(left)
-        out.append(part)
-        left = [a - b for a, b in zip(left, part, strict=False)]
-    return out
-
-
-# ---------------------------------------------------------------------------------------
-# YAML models (validation only; resolved into plans below)
-# ---------------------------------------------------------------------------------------
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-
-
-class ProcedureIn(_Strict):
-    code: str = Field(min_length=1, max_length=100, description="mã thủ tục hành chính")
-    name: str | None = Field(None, max_length=500)
-    field: str = Field(min_length=1, max_length=500, description="lĩnh vực")
-    days: int = Field(ge=1, le=250, description="statutory processing time in working days")
-    fee: bool = Field(False, description="whether the procedure charges a fee (phí, lệ phí)")
-    count: int | None = Field(None, ge=0)
-    share: float | str | None = None
-
-    @model_validator(mode="after")
-    def _one_weight(self) -> Self:
-        if self.count is not None and self.share is not None:
-            raise ValueError("give either count or share, not both")
-        return self
-
-
-def _default_rating_levels() -> dict[RatingLevel, Quantity]:
-    return {
-        "very_satisfied": _parse_quantity(0.85),
-        "satisfied": _parse_quantity(0.13),
-        "unsatisfied": _parse_quantity(0.02),
-    }
-
-
-def _default_channels() -> dict[ChannelName, Quantity]:
-    return {"in_person": _parse_quantity(1.0)}
-
-
-def _default_certificate() -> dict[CertificateName, Quantity]:
-    return {"organisation": _parse_quantity(0.7), "personal": _parse_quantity(0.3)}
-
-
-class RatingsIn(_Strict):
-    total: Q = Field(description="ratings: count, or share of resolved dossiers")
-    levels: dict[RatingLevel, Q] = Field(default_factory=_default_rating_levels)
-
-
-class DossiersIn(_Strict):
-    received: int = Field(ge=0)
-    channels: dict[ChannelName, Q] = Field(default_factory=_default_channels)
-    procedures: list[ProcedureIn] = Field(min_length=1)
-    resolved: Q
-    on_time: Q = Field(description="resolved on time or early: count, or share of resolved")
-    late: Q | None = Field(None, description="optional check: must equal resolved - on_time")
-    early: Q = Field(default_factory=lambda: _parse_quantity(0.6), description="share/count of on_time")
-    withdrawn: Q = Field(default_factory=lambda: _parse_quantity(0))
-    refused: Q = Field(default_factory=lambda: _parse_quantity(0))
-    open_overdue: Q = Field(default_factory=lambda: _parse_quantity(0.3), description="of dossiers left open")
-    supplements: Q = Field(default_factory=lambda: _parse_quantity(0.03), description="of received (not refused)")
-    transfers: Q = Field(default_factory=lambda: _parse_quantity(0), description="of received (not refused)")
-    transfer_to: list[str] = Field(default_factory=list)
-    apologies: Q = Field(default_factory=lambda: _parse_quantity(1.0), description="of late resolved dossiers")
-    open_overdue_apologies: Q = Field(default_factory=lambda: _parse_quantity(0))
-    digitised: Q = Field(default_factory=lambda: _parse_quantity(0.5), description="of resolved")
-    online_payment: Q = Field(default_factory=lambda: _parse_quantity(0.3), description="of fee-bearing resolved")
-    ratings: RatingsIn | None = None
-    late_days_max: int = Field(10, ge=0, le=60, description="lateness of late dossiers, working days at most")
-
-    @field_validator("transfer_to")
-    @classmethod
-    def _codes(cls, v: list[str]) -> list[str]:
-        for c in v:
-            if not UNIT_CODE_RE.match(c):
-                raise ValueError(f"{c!r} is not a valid unit code (letters, digits, . _ -)")
-        return v
-
-
-class DocumentsIn(_Strict):
-    issued: int = Field(0, ge=0, description="văn bản đi")
-    signed: Q = Field(default_factory=lambda: _parse_quantity(0), description="ký số: count or share of issued")
-    secret: Q = Field(default_factory=lambda: _parse_quantity(0), description="văn bản mật (never signed online)")
-    certificate: dict[CertificateName, Q] = Field(default_factory=_default_certificate)
-    leader_signed: Q = Field(default_factory=lambda: _parse_quantity(0.4), description="of signed")
-    received: int = Field(0, ge=0, description="văn bản đến")
-    processed_online: Q = Field(default_factory=lambda: _parse_quantity(1.0), description="of received")
-
-
-class MeetingsIn(_Strict):
-    count: int = Field(ge=0)
-    uninterrupted: Q = Field(default_factory=lambda: _parse_quantity(1.0), description="of count")
-    endpoints: list[str] = Field(min_length=1, description="connected endpoints (điểm cầu), host included")
-    title: str = Field("Họp trực tuyến", min_length=1, max_length=500)
-    duration_minutes: tuple[int, int] = (60, 180)
-
-    @field_validator("endpoints")
-    @classmethod
-    def _codes(cls, v: list[str]) -> list[str]:
-        for c in v:
-            if not UNIT_CODE_RE.match(c):
-                raise ValueError(f"{c!r} is not a valid endpoint code (letters, digits, . _ -, at most 40)")
-        if len(set(v)) != len(v):
-            raise ValueError("endpoints are listed twice")
-        return v
-
-    @field_validator("duration_minutes")
-    @classmethod
-    def _durations(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if not 1 <= v[0] <= v[1] <= 600:
-            raise ValueError("expected [min, max] minutes with 1 <= min <= max <= 600")
-        return v
-
-
-class UnitIn(_Strict):
-    label: str | None = None
-    province_code: str = Field(pattern=r"^\d{2}$")
-    ward_code: str | None = Field(None, pattern=r"^\d{5}$")
-    district_code: str | None = Field(None, pattern=r"^\d{3}$")
-    unit_code: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,40}$")
-    wards: dict[str, float | int] | None = Field(None, description="group: ward code -> weight")
-    source_system: str | None = Field(None, min_length=1, max_length=500)
-    dossiers: DossiersIn | None = None
-    documents: DocumentsIn | None = None
-    meetings: MeetingsIn | None = None
-
-    @model_validator(mode="after")
-    def _shape(self) -> Self:
-        if self.wards is not None:
-            if self.ward_code is not None:
-                raise ValueError("ward_code: give either ward_code or wards (a group), not both")
-            if not self.wards:
-                raise ValueError("wards: a group needs at least one ward")
-            for code, w in self.wards.items():
-                if not re.fullmatch(r"\d{5}", str(code)):
-                    raise ValueError(f"wards: {code!r} is not a 5-digit ward code")
-                if isinstance(w, bool) or w < 0:
-                    raise ValueError(f"wards.{code}: weight must be a non-negative number")
-            if sum(self.wards.values()) <= 0:
-                raise ValueError("wards: weights must not all be zero")
-        elif self.ward_code is None and self.district_code is None and self.unit_code is None:
-            raise ValueError("ward_code: one of ward_code, district_code, unit_code or wards is required")
-        return self
-
-
-class PeriodIn(_Strict):
-    start: date
-    end: date = Field(description="inclusive")
-    timezone: str = LOCAL_TIMEZONE
-
-    @model_validator(mode="after")
-    def _order(self) -> Self:
-        if self.end < self.start:
-            raise ValueError(f"end: {self.end} is before start {self.start}")
-        try:
-            tz = ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone: unknown timezone {self.timezone!r}") from None
-        for d in (self.start, self.end):
-            off = datetime.combine(d, time(12), tz).utcoffset()
-            if off != timedelta(hours=7):
-                raise ValueError(
-                    f"timezone: the working-day calendar is Vietnam's (UTC+07:00); {self.timezone} is {off} on {d}"
-                )
-        return self
-
-
-class ScenarioIn(_Strict):
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = None
-    seed: int
-    period: PeriodIn
-    extra_units: list[str] | str = Field(default_factory=list)
-    source_system: str = Field("motcua", min_length=1, max_length=500)
-    office_hours: list[tuple[time, time]] = Field(
-        default_factory=lambda: [(time(7, 30), time(11, 30)), (time(13, 30), time(17, 0))]
-    )
-    defaults: dict[str, Any] = Field(default_factory=dict)
-    units: list[dict[str, Any]] = Field(min_length=1)
-
-    @field_validator("office_hours")
-    @classmethod
-    def _sessions(cls, v: list[tuple[time, time]]) -> list[tuple[time, time]]:
-        prev = None
-        for a, b in v:
-            if not a < b or (prev is not None and a < prev):
-                raise ValueError("sessions must be [start, end] pairs, in order, not overlapping")
-            prev = b
-        if not v:
-            raise ValueError("at least one office session is needed")
-        return v
 
 
 # ---------------------------------------------------------------------------------------
@@ -780,7 +472,7 @@ def _resolve_dossiers(d: DossiersIn, key: str) -> DossierPlan:
             q = Quantity(count=p.count)
         elif p.share is not None:
             try:
-                q = _parse_quantity(p.share)
+                q = parse_quantity(p.share)
             except ValueError as e:
                 raise ScenarioError(f"{key}.procedures[{j}].share", str(e)) from None
             if q.count is not None:

@@ -49,16 +49,15 @@ from zoneinfo import ZoneInfo
 
 from common.calendar import add_working_days, subtract_working_days
 from producers.scenario import (
-    CHANNELS,
-    RATING_LEVELS,
     DocumentPlan,
     DossierPlan,
     MeetingPlan,
     Procedure,
     Scenario,
-    ScenarioError,
     UnitPlan,
 )
+from producers.scenario_errors import ScenarioError
+from producers.scenario_input import CHANNELS, RATING_LEVELS
 from schemas import (
     ApologyIssued,
     CertificateKind,

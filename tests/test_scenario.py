@@ -11,15 +11,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers.scenario import (
-    Quantity,
-    ScenarioError,
-    _parse_quantity,
-    apportion,
-    load_scenario,
-    parse_scenario,
-    split_matrix,
-)
+from producers.apportion import Quantity, apportion, split_matrix
+from producers.apportion import parse_quantity as _parse_quantity
+from producers.scenario import ScenarioError, load_scenario, parse_scenario
 from producers.simulator import Simulation
 
 REPO = Path(__file__).resolve().parents[1]

@@ -125,6 +125,8 @@ class Report:
     rows: list[PeriodRow]  # one per field (lĩnh vực), sorted by label
     total: PeriodRow  # the total row, read from InfluxDB on its own (equals the sum of rows)
     ranking: list[PeriodRow] = field(default_factory=list)  # units of the roll-up, best on-time rate first
+    # per reception channel and online-service level (toàn trình, một phần, trực tiếp, bưu chính)
+    channels: list[PeriodRow] = field(default_factory=list)
     late_procedures: list[PeriodRow] = field(default_factory=list)  # the ten with the most late dossiers
     months: list[MonthPoint] = field(default_factory=list)  # on-time rate by month
     notes: list[str] = field(default_factory=list)  # footnotes: sources, what events do not carry

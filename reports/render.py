@@ -174,6 +174,26 @@ def _table_row(stt: str, row: PeriodRow) -> dict[str, Any]:
     return {"stt": stt, "label": row.label, "cells": cells}
 
 
+CHANNELS_TITLE = "Theo kênh tiếp nhận và mức độ dịch vụ công trực tuyến"
+CHANNEL_HEADINGS = (
+    "Kênh tiếp nhận",
+    "Số hồ sơ nhận giải quyết",
+    "Đã giải quyết",
+    "Đang giải quyết",
+    "Trước hạn",
+    "Đúng hạn",
+    "Quá hạn",
+)
+
+
+def channel_shares(row: PeriodRow) -> tuple[float | None, float | None, float | None]:
+    """Early, on-time and late shares of a row's resolved dossiers (as the portals tabulate them per
+    service level); None when nothing was resolved."""
+    if not row.resolved:
+        return None, None, None
+    return row.resolved_early / row.resolved, row.resolved_on_time / row.resolved, row.resolved_late / row.resolved
+
+
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page (charts as data: URIs, CSS inline)."""
     header_rows = [[c for c in HEADER if c.row == r] for r in range(HEADER_ROWS)]
@@ -189,10 +209,12 @@ def render_html(report: Report) -> str:
         "total": _table_row("", report.total) | {"label": TOTAL_LABEL},
         "ranking": list(zip(ranks(report.ranking), report.ranking, strict=True)),
         "late_procedures": list(enumerate(report.late_procedures, start=1)),
+        "channels": [(row, channel_shares(row)) for row in report.channels],
         "charts": charts,
         "titles": {
             "ranking": RANKING_TITLE,
             "late": LATE_PROCEDURES_TITLE,
+            "channels": CHANNELS_TITLE,
             "charts": CHARTS_TITLE,
             "notes": NOTES_TITLE,
         },
@@ -402,6 +424,14 @@ def write_xlsx(report: Report, path: str | Path) -> Path:
         headings = ["Hạng", "Mã đơn vị", "Đơn vị", "Đã giải quyết", "Đúng hạn và trước hạn", "Tỷ lệ"]
         _simple_table(ws, headings, rows, rates={5})
         for col, width in zip("ABCDEF", (7, 12, 36, 14, 16, 10), strict=True):
+            ws.column_dimensions[col].width = width
+    if report.channels:
+        ws = wb.create_sheet("Theo kênh")
+        rows = [
+            [row.label, row.to_handle, row.resolved, row.in_process, *channel_shares(row)] for row in report.channels
+        ]
+        _simple_table(ws, list(CHANNEL_HEADINGS), rows, rates={4, 5, 6})
+        for col, width in zip("ABCDEFG", (30, 16, 14, 14, 10, 10, 10), strict=True):
             ws.column_dimensions[col].width = width
     if report.late_procedures:
         ws = wb.create_sheet("Thủ tục trễ hạn")

@@ -25,6 +25,15 @@ Query = Callable[[str], list[dict[str, Any]]]  # Flux -> rows (record values)
 
 TITLE = "Báo cáo kết quả giải quyết thủ tục hành chính"
 UNKNOWN_FIELD = "Chưa rõ lĩnh vực"
+# report_counts' channel tag, in the order the portals list service levels
+CHANNEL_LABELS = {
+    "online_full": "Trực tuyến toàn trình",
+    "online_partial": "Trực tuyến một phần",
+    "online": "Trực tuyến (chưa rõ mức độ)",
+    "in_person": "Trực tiếp",
+    "postal": "Bưu chính công ích",
+    m.UNKNOWN_TAG: "Chưa rõ kênh tiếp nhận",
+}
 ROLLUPS = ("unit", "district", "province")
 
 
@@ -121,6 +130,12 @@ class ReportSource:
             _row(r, _field_label(r["field"]), r["procedure_code"])
             for r in self.rows("procedure", scope, period, top=10)
         ]
+        order = list(CHANNEL_LABELS)
+        by_channel = sorted(
+            self.rows("channel", scope, period),
+            key=lambda r: order.index(r["channel"]) if r["channel"] in order else len(order),
+        )
+        channels = [_row(r, CHANNEL_LABELS.get(r["channel"], r["channel"]), r["channel"]) for r in by_channel]
         months = self.months(scope, period)
         notes = [
             "Nguồn số liệu: sự kiện hồ sơ của hệ thống một cửa, tổng hợp trong InfluxDB (measurement "
@@ -152,6 +167,7 @@ class ReportSource:
             rows=fields,
             total=total,
             ranking=ranked,
+            channels=channels,
             late_procedures=late,
             months=months,
             notes=notes,

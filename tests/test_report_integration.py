@@ -78,6 +78,9 @@ def test_mytho_2022_desk_and_city_reports_match_the_public_report(pipeline_influ
     # the ten procedures with the most late dossiers: sorted, at most ten, each really late
     late = [r.resolved_late + r.in_process_overdue for r in city.late_procedures]
     assert 0 < len(late) <= 10 and late == sorted(late, reverse=True) and min(late) > 0
+    # per channel and service level: the channels add up to the total; the desk and wards took some online
+    assert numbers(PeriodRow.total_of(city.channels)) == numbers(t)
+    assert {r.code for r in city.channels} >= {"online_full", "online_partial", "in_person"}
     # on-time rate by report month: twelve months whose resolutions add up to the year's
     assert len(city.months) == 12 and sum(mp.resolved for mp in city.months) == t.resolved
     assert sum(mp.resolved_in_time for mp in city.months) == t.resolved_in_time

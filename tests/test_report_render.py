@@ -94,6 +94,10 @@ def mytho_report(rows: list[PeriodRow] | None = None) -> Report:
             ),
             PeriodRow("Hộ tịch – Đăng ký khai sinh", 0, 200, 150, 300, 40, 4, 1, 1, 4, 0, "1.001193"),
         ],
+        channels=[
+            PeriodRow("Trực tuyến toàn trình", 0, 800, 0, 500, 250, 10, 5, 2, 30, 3, "online_full"),
+            PeriodRow("Trực tiếp", 0, 0, 3321, 1100, 1600, 58, 10, 5, 300, 248, "in_person"),
+        ],
         months=[MonthPoint(f"T{m}/2022", 300 + m, 294 + m) for m in range(1, 13)],
         notes=["Nguồn: Hệ thống thông tin giải quyết TTHC tỉnh.", "Hồ sơ rút không tính vào hồ sơ đã giải quyết."],
     )
@@ -486,7 +490,8 @@ def test_html_escapes_a_label_it_shows_as_text(seen_tricky):
     labels = [cells[1] for cells in parser.tables[0][4:]]
     assert TRICKY in labels
     assert parser.tags_in_cells == [], "a label's markup became elements"
-    assert "<x>&" in [cells[1] for cells in parser.tables[2][1:]]  # the late procedures' code
+    (late_table,) = [t for t in parser.tables if t and t[0][:2] == ["STT", "Mã TTHC"]]
+    assert "<x>&" in [cells[1] for cells in late_table[1:]]  # the late procedures' code
     assert '<b>Nhà ở</b> & "đất"' in out["chromium_text"]
     assert "&amp;" not in out["chromium_text"] and "&lt;" not in out["chromium_text"]
 
@@ -498,10 +503,10 @@ def test_pdf_shows_a_label_with_markup_as_text(seen_tricky):
 
 
 def test_render_html_sections_only_when_the_report_has_them():
-    bare = replace(mytho_report(), ranking=[], late_procedures=[], months=[], notes=[])
+    bare = replace(mytho_report(), ranking=[], channels=[], late_procedures=[], months=[], notes=[])
     html = render_html(bare)
     assert "Tổng cộng" in html and "Thành phố Mỹ Tho" in html
-    for absent in ["Xếp hạng đơn vị", "10 thủ tục", "Ghi chú", charts.ON_TIME_TITLE]:
+    for absent in ["Xếp hạng đơn vị", "Theo kênh tiếp nhận", "10 thủ tục", "Ghi chú", charts.ON_TIME_TITLE]:
         assert absent not in html
     assert charts.LATE_TITLE in html
 
@@ -521,7 +526,8 @@ def workbook(request, tmp_path_factory):
 
 def test_xlsx_sheets_and_headings(workbook):
     report, wb, _path = workbook
-    assert wb.sheetnames == ["Báo cáo", "Xếp hạng", "Thủ tục trễ hạn", "Theo tháng", "Biểu đồ"]
+    expected = ["Báo cáo", "Xếp hạng", "Theo kênh", "Thủ tục trễ hạn", "Theo tháng", "Biểu đồ"]
+    assert wb.sheetnames == [name for name in expected if name != "Theo kênh" or report.channels]
     ws = wb["Báo cáo"]
     texts = [c.value for row in ws.iter_rows(max_row=6) for c in row if isinstance(c.value, str)]
     assert any(report.unit_name in t for t in texts)
@@ -619,3 +625,30 @@ def test_a_missing_tool_fails_and_says_how_to_install_it(monkeypatch):
     monkeypatch.setenv("GOVPULSE_SKIP_BROWSER_TESTS", "1")
     with pytest.raises(pytest.skip.Exception):
         _tool("pdftotext")
+
+
+def test_the_channel_table_shows_each_service_level_with_its_shares(tmp_path):
+    """Per reception channel and online-service level, as the portals tabulate it: to handle,
+    resolved, in process and the early / on-time / late shares of resolved; in Chromium and in Excel."""
+    from openpyxl import load_workbook
+
+    report = mytho_report()
+    html = write_html(report, tmp_path / "r.html")
+    dom = _chromium(["--dump-dom"], html, tmp_path / "profile").stdout.decode("utf-8")
+    tables = _Table()
+    tables.feed(dom)
+    (table,) = [t for t in tables.tables if t and t[0][:1] == ["Kênh tiếp nhận"]]
+    full = report.channels[0]
+    assert table[1] == [
+        "Trực tuyến toàn trình",
+        format_int(full.to_handle),
+        format_int(full.resolved),
+        format_int(full.in_process),
+        format_rate(500 / 760),
+        format_rate(250 / 760),
+        format_rate(10 / 760),
+    ]
+    wb = load_workbook(write_xlsx(report, tmp_path / "r.xlsx"))
+    ws = wb["Theo kênh"]
+    assert [c.value for c in ws[2]][:4] == ["Trực tuyến toàn trình", 800, 760, 30 + 3]
+    assert abs(ws.cell(row=2, column=5).value - 500 / 760) < 1e-12 and "%" in ws.cell(row=2, column=5).number_format

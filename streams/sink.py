@@ -147,9 +147,18 @@ class InfluxSink:
         self._trace = trace_file(settings.sink_trace)
 
     def add(self, rows: Iterable[Row]) -> None:
+        """Queue rows; a row for a point already queued is merged into it field by field (the later
+        value wins), which is what InfluxDB would hold after both writes. Replacing it instead lost
+        fields when a sparse row followed one that was not yet written (a zero written to take a
+        count back, then a later sparse row without that field: the stale count stayed)."""
         with self._lock:
+            pending = self._pending
             for r in rows:
-                self._pending[point_key(r)] = r
+                key = point_key(r)
+                queued = pending.get(key)
+                if queued is not None and queued[2].keys() - r[2].keys():
+                    r = Row(r[0], r[1], {**queued[2], **r[2]}, r[3])
+                pending[key] = r
 
     @property
     def pending(self) -> int:

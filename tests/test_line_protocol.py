@@ -243,6 +243,22 @@ def test_configuration_errors_still_stop_loudly(monkeypatch):
     assert sink.pending == 5 and sink.rejected_points == 0
 
 
+def test_a_queued_point_written_again_keeps_the_fields_the_new_row_leaves_out(monkeypatch):
+    """Two rows for one point before a flush: the queue holds what InfluxDB would after both writes
+    (fields merged, the later value winning), so a zero queued to take a count back is not lost
+    when a sparse row for the same point follows."""
+    sink = _stub_sink(monkeypatch)
+    tags = {"unit_code": "U1"}
+    sink.add([Row("report_counts", tags, {"received_online": 0, "resolved_late": 2}, 1000)])
+    sink.add([Row("report_counts", tags, {"resolved_late": 3}, 1000)])
+    sink.add([Row("report_counts", tags, {"withdrawn": 1}, 2000)])
+    assert sink.pending == 2
+    assert sink.flush()
+    written = sorted(sink.write_api.written)
+    assert written[0].endswith("received_online=0i,resolved_late=3i 1000"), written
+    assert written[1].endswith("withdrawn=1i 2000"), written
+
+
 # ---------------------------------------------------------------------------------------------
 # the real InfluxDB
 # ---------------------------------------------------------------------------------------------

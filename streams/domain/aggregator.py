@@ -24,7 +24,7 @@ from streams.domain.alerts import APOLOGY_MISSING, DUE_SOON, OVERDUE, Alert, Ale
 from streams.domain.counts import FIELD_INDEX, Counts, rates
 from streams.domain.open_dossiers import OpenDossiers, open_entry
 from streams.domain.records import Record, contributions, effective_due, has_apology, is_open
-from streams.domain.report_flows import ReportFlow, ReportGroup, report_flows, report_group
+from streams.domain.report_flows import ReportFlow, ReportGroup, earlier_states, report_flows, report_group
 from streams.domain.rows import Row, Tags, unit_tags
 from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar, touched_asof_steps, window_bucket_range
 
@@ -306,6 +306,8 @@ class Aggregator:
         n = 0
         for key, rec in records:
             self.apply(key, None, rec)
+            if rec["k"] == "d":
+                self._rewrite_earlier_report_points(rec)
             self.observe(rec["p"], latest_time(rec))
             src_t = latest_time(rec)
             u = self.units[rec["u"]]
@@ -313,6 +315,20 @@ class Aggregator:
                 u.last_event[rec["src"]] = src_t
             n += 1
         return n
+
+    def _rewrite_earlier_report_points(self, rec: Record) -> None:
+        """The report points an earlier owner may have written for this dossier's earlier states
+        are written again, in full, with what this worker holds (zeros where nothing is left)."""
+        u = self.units[rec["u"]]
+        off = self.cal.offset_ms
+        for state in earlier_states(rec):
+            group = report_group(state)
+            for t, _idx, _d in report_flows(state, self.cal):
+                bucket = (group, (t + off) // DAY_MS)
+                if bucket not in u.report:
+                    u.report[bucket] = Counts()
+                u.dirty_report.add(bucket)
+                u.removed_report.add(bucket)
 
     # -- snapshot -------------------------------------------------------------------------
     def snapshot(self, clocks: dict[int, int], wall_ms: int | None = None) -> list[Row]:

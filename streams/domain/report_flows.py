@@ -15,6 +15,8 @@ carried over + received = resolved + withdrawn + refused + in process at the end
 
 from __future__ import annotations
 
+from typing import Any
+
 from common.measurements import REPORT_FIELDS, UNKNOWN_TAG
 from streams.domain.records import Record
 from streams.domain.windows import LocalCalendar
@@ -108,4 +110,27 @@ def report_flows(rec: Record | None, cal: LocalCalendar) -> list[ReportFlow]:
         out.append((start, _STARTED, 1))
         if end is not None:
             out.append((end, _ENDED, 1))
+    return out
+
+
+def earlier_states(rec: Record) -> list[Record]:
+    """The states a dossier record went through before this one, as far as the report is concerned:
+    open (before its closure), before each of its supplement requests, and a resolution read
+    without its reception. A worker that owned the dossier earlier may have written the report
+    flows of any of them (an overdue start ahead of a closure that came later, a reception under
+    the unknown group), so a worker that rebuilds the record writes those points again, in full:
+    otherwise a point only an earlier owner knew would keep its stale count."""
+    if rec["k"] != "d":
+        return []
+    closed = {k: v for k, v in rec.items() if k not in ("res", "wd", "ref")}
+    out: list[Record] = []
+    if "rcv" in rec:
+        sups: dict[str, Any] = rec.get("sup") or {}
+        ordered = sorted(sups.values(), key=lambda s: (s["at"], s["eid"]))
+        for n in range(len(ordered) + 1):
+            state = dict(closed)
+            state["sup"] = {s["eid"]: s for s in ordered[:n]}
+            out.append(state)
+        if "res" in rec:
+            out.append({k: v for k, v in rec.items() if k not in ("rcv", "sup")})
     return out

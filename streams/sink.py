@@ -196,8 +196,14 @@ class InfluxSink:
 
     def _keep_pending(self, rows: list[tuple[PointKey, Row]]) -> None:
         with self._lock:
+            pending = self._pending
             for k, r in rows:
-                self._pending.setdefault(k, r)  # a newer snapshot that arrived meanwhile wins
+                newer = pending.get(k)
+                if newer is None:
+                    pending[k] = r
+                elif r[2].keys() - newer[2].keys():
+                    # a newer snapshot that arrived meanwhile wins, field by field (as add() merges)
+                    pending[k] = Row(newer[0], newer[1], {**r[2], **newer[2]}, newer[3])
 
     def _write_lines(
         self, items: list[tuple[PointKey, Row]], lines: list[str], attempts: int, top: bool = False

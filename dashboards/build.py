@@ -181,6 +181,17 @@ def _display(name: str, label: str) -> db.DashboardFieldConfigSourceOverrides:
     )
 
 
+def _bottom_legend() -> cb.VizLegendOptions:
+    """The legend most panels use: a list under the chart, no calculations."""
+    return (
+        cb.VizLegendOptions()
+        .display_mode(cm.LegendDisplayMode.LIST)
+        .placement(cm.LegendPlacement.BOTTOM)
+        .show_legend(True)
+        .calcs([])
+    )
+
+
 def _by_name(name: str, *props: tuple[str, object]) -> db.DashboardFieldConfigSourceOverrides:
     return (
         db.DashboardFieldConfigSourceOverrides()
@@ -421,13 +432,7 @@ def rate_timeseries(pid: int, rate: str, scope: Q.Scope, span: int = 12) -> time
         .fill_opacity(10)
         .show_points(cm.VisibilityMode.AUTO)
         .span_nulls(True)
-        .legend(
-            cb.VizLegendOptions()
-            .display_mode(cm.LegendDisplayMode.LIST)
-            .placement(cm.LegendPlacement.BOTTOM)
-            .show_legend(True)
-            .calcs([])
-        )
+        .legend(_bottom_legend())
         .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.NONE))
         .override_by_name(rate, [dm.DynamicConfigValue(id_val="displayName", value=Q.RATE_LABELS[rate][0])])
     )
@@ -592,13 +597,7 @@ def late_by_field_chart(pid: int) -> barchart.Panel:
         .decimals(0)
         .min(0)
         .fill_opacity(80)
-        .legend(
-            cb.VizLegendOptions()
-            .display_mode(cm.LegendDisplayMode.LIST)
-            .placement(cm.LegendPlacement.BOTTOM)
-            .show_legend(True)
-            .calcs([])
-        )
+        .legend(_bottom_legend())
         .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.NONE))
         .overrides(
             [
@@ -764,13 +763,7 @@ def province_overview() -> db.Dashboard:
         .height(8)
         .line_width(2)
         .fill_opacity(10)
-        .legend(
-            cb.VizLegendOptions()
-            .display_mode(cm.LegendDisplayMode.LIST)
-            .placement(cm.LegendPlacement.BOTTOM)
-            .show_legend(True)
-            .calcs([])
-        )
+        .legend(_bottom_legend())
         .overrides(
             [
                 _display("open", "Đang giải quyết"),
@@ -896,13 +889,7 @@ def unit_detail() -> db.Dashboard:
         .height(8)
         .line_width(2)
         .fill_opacity(10)
-        .legend(
-            cb.VizLegendOptions()
-            .display_mode(cm.LegendDisplayMode.LIST)
-            .placement(cm.LegendPlacement.BOTTOM)
-            .show_legend(True)
-            .calcs([])
-        )
+        .legend(_bottom_legend())
         .overrides(
             [
                 _display("open", "Đang giải quyết"),
@@ -1162,13 +1149,7 @@ def _health_ts(pid: int, title: str, description: str, query: str, unit: str, ba
         .height(8)
         .line_width(1)
         .fill_opacity(15)
-        .legend(
-            cb.VizLegendOptions()
-            .display_mode(cm.LegendDisplayMode.LIST)
-            .placement(cm.LegendPlacement.BOTTOM)
-            .show_legend(True)
-            .calcs([])
-        )
+        .legend(_bottom_legend())
         # one value column per (app_id, topic) frame, labelled by the group key: name the series by topic
         .display_name("${__field.labels.topic}")
     )

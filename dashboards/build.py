@@ -269,7 +269,7 @@ LEVEL_MAP = [
     )
 ]
 # report_counts' field tag when the events did not give one (the report's label for it)
-FIELD_MAP = [dm.ValueMap(options={M.UNKNOWN_TAG: dm.ValueMappingResult(text="Chưa rõ lĩnh vực", index=0)})]
+FIELD_MAP = [dm.ValueMap(options={M.UNKNOWN_TAG: dm.ValueMappingResult(text=Q.UNKNOWN_FIELD_LABEL, index=0)})]
 
 
 # ---------------------------------------------------------------------------------------

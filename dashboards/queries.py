@@ -562,6 +562,9 @@ def silent_units_count(after_seconds: int = SILENT_AFTER_SECONDS) -> str:
 # ---------------------------------------------------------------------------------------
 # report_counts: the periodic report (báo cáo định kỳ) over the time range
 # ---------------------------------------------------------------------------------------
+# how a report row shows report_counts' field tag when the events did not say (UNKNOWN_TAG)
+UNKNOWN_FIELD_LABEL = "Chưa rõ lĩnh vực"
+
 # a district's roll-up: the district's own desk and every unit whose events carried its code
 DISTRICT = Scope(
     "district",

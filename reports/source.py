@@ -16,6 +16,7 @@ from typing import Any
 from common import measurements as m
 from dashboards import queries as q
 from dashboards.flux import interpolate
+from reports.format import format_int
 from reports.model import MonthPoint, PeriodRow, Report
 from reports.periods import Period, heading, month_label, months_of
 from schemas import units
@@ -24,7 +25,7 @@ from streams.domain.windows import LocalCalendar
 Query = Callable[[str], list[dict[str, Any]]]  # Flux -> rows (record values)
 
 TITLE = "Báo cáo kết quả giải quyết thủ tục hành chính"
-UNKNOWN_FIELD = "Chưa rõ lĩnh vực"
+UNKNOWN_FIELD = q.UNKNOWN_FIELD_LABEL
 # report_counts' channel tag, in the order the portals list service levels
 CHANNEL_LABELS = {
     "online_full": "Trực tuyến toàn trình",
@@ -152,8 +153,8 @@ class ReportSource:
         ]
         if unknown_channel:
             notes.append(
-                f"{unknown_channel:,} hồ sơ không rõ kênh tiếp nhận (chỉ đọc được sự kiện kết quả) được tính "
-                "vào cột trực tiếp, bưu chính.".replace(",", ".")
+                f"{format_int(unknown_channel)} hồ sơ không rõ kênh tiếp nhận (chỉ đọc được sự kiện kết quả) "
+                "được tính vào cột trực tiếp, bưu chính."
             )
         return Report(
             title=TITLE,

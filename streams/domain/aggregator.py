@@ -65,6 +65,13 @@ class UnitState(OpenDossiers):
     removed_report: set[tuple[ReportGroup, int]] = field(default_factory=set)
     _report_tags: dict[ReportGroup, Tags] = field(default_factory=dict)
 
+    def report_counts(self, bucket: tuple[ReportGroup, int]) -> Counts:
+        """The counts of a (group, local day) bucket, made empty if new."""
+        c = self.report.get(bucket)
+        if c is None:
+            c = self.report[bucket] = Counts()
+        return c
+
     def report_tags(self, group: ReportGroup) -> Tags:
         t = self._report_tags.get(group)
         if t is None:
@@ -166,9 +173,7 @@ class Aggregator:
             changes = [(idx, d) for idx, d in dd.items() if d]
             if not changes:
                 continue
-            c = u.report.get(bucket)
-            if c is None:
-                c = u.report[bucket] = Counts()
+            c = u.report_counts(bucket)
             for idx, d in changes:
                 c.bump(idx, d)
             u.dirty_report.add(bucket)
@@ -200,14 +205,11 @@ class Aggregator:
             u.removed_days.add(day)
 
     def _report_add(self, u: UnitState, group: ReportGroup, flows: list[ReportFlow]) -> None:
-        off, report, dirty = self.cal.offset_ms, u.report, u.dirty_report
+        day = self.cal.local_day
         for t, idx, d in flows:
-            bucket = (group, (t + off) // DAY_MS)  # the local day, as LocalCalendar.local_day
-            c = report.get(bucket)
-            if c is None:
-                c = report[bucket] = Counts()
-            c.bump(idx, d)
-            dirty.add(bucket)
+            bucket = (group, day(t))
+            u.report_counts(bucket).bump(idx, d)
+            u.dirty_report.add(bucket)
 
     # -- open dossiers and alerts -------------------------------------------------------
     def _push(self, partition: int, at: int, key: str, kind: str, due: int) -> None:
@@ -320,13 +322,11 @@ class Aggregator:
         """The report points an earlier owner may have written for this dossier's earlier states
         are written again, in full, with what this worker holds (zeros where nothing is left)."""
         u = self.units[rec["u"]]
-        off = self.cal.offset_ms
         for state in earlier_states(rec):
             group = report_group(state)
             for t, _idx, _d in report_flows(state, self.cal):
-                bucket = (group, (t + off) // DAY_MS)
-                if bucket not in u.report:
-                    u.report[bucket] = Counts()
+                bucket = (group, self.cal.local_day(t))
+                u.report_counts(bucket)
                 u.dirty_report.add(bucket)
                 u.removed_report.add(bucket)
 

@@ -103,11 +103,12 @@ class ReportSource:
         self.cal = cal
 
     def _run(self, flux: str, scope: Scope, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        start, stop = datetime.fromtimestamp(start_ms / 1000, UTC), datetime.fromtimestamp(end_ms / 1000, UTC)
         text = interpolate(
             flux,
-            start=datetime.fromtimestamp(start_ms / 1000, UTC),
-            stop=datetime.fromtimestamp(end_ms / 1000, UTC),
-            window_period=(datetime.fromtimestamp(end_ms / 1000, UTC) - datetime.fromtimestamp(start_ms / 1000, UTC)),
+            start=start,
+            stop=stop,
+            window_period=stop - start,  # the whole period is one display interval
             bucket=self.bucket,
             variables=scope.variables(),
         )

@@ -17,7 +17,6 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from kafka.partitioner import murmur2
 
 from common import measurements as m
@@ -25,6 +24,7 @@ from common.settings import Settings
 from schemas import InvalidEvent, parse_event
 from streams.domain.aggregator import Aggregator
 from streams.domain.alerts import Alert, AlertPolicy
+from streams.domain.record_codec import decode_record, encode_record
 from streams.domain.records import Record, apply_event, event_id_key, fingerprint, fingerprints, new_record, record_key
 from streams.domain.rows import Row
 from streams.domain.windows import LocalCalendar, to_ms
@@ -90,12 +90,16 @@ class RecordStore:
 
     def get(self, key: str) -> Record | None:
         raw = self.data.get(key.encode())
-        return orjson.loads(raw) if raw is not None else None
+        return decode_record(raw) if raw is not None else None
+
+    def get_pair(self, key: str) -> tuple[Record, Record] | tuple[None, None]:
+        """The stored record twice, as two independent copies (the state before a change, and
+        the one to change), or (None, None)."""
+        raw = self.data.get(key.encode())
+        return (decode_record(raw), decode_record(raw)) if raw is not None else (None, None)
 
     def put(self, partition: int, key: str, rec: Record) -> None:
-        # orjson returns its 4 KiB write buffer as the bytes object; a stored record would keep all
-        # of it (4 GiB for a million open dossiers), so keep an exact-size copy instead
-        k, v = key.encode(), bytes(memoryview(orjson.dumps(rec)))
+        k, v = key.encode(), encode_record(rec)
         db_for_partition = getattr(self.data, "_db_for_partition", None)
         if db_for_partition is not None:
             # Faust's RocksDB store picks the partition database from the *current event*, which
@@ -113,8 +117,8 @@ class RecordStore:
 
     def items(self, partitions: set[int] | None = None) -> Iterable[tuple[str, Record]]:
         for k, v in list(self.data.items()):
-            rec = orjson.loads(v)
-            if partitions is None or rec["p"] in partitions:
+            rec = decode_record(v)
+            if partitions is None or rec["partition"] in partitions:
                 yield (k.decode() if isinstance(k, bytes) else k), rec
 
 
@@ -258,8 +262,9 @@ class WorkerCore:
                 first_fingerprint=f"{first:016x}",
                 fingerprint=f"{fp:016x}",
             )
-        old = self.store.get(rkey)
-        new = orjson.loads(orjson.dumps(old)) if old is not None else new_record(event, kind, partition)
+        old, new = self.store.get_pair(rkey)
+        if new is None:
+            new = new_record(event, kind, partition)
         if not apply_event(new, event, fp):
             st.duplicates += 1
             return None
@@ -427,7 +432,7 @@ class WorkerCore:
     def _fire(self, partition: int, now_ms: int) -> None:
         fired, persist = self.agg.advance(partition, now_ms)
         for key, rec in persist:
-            self.store.put(rec["p"], key, rec)
+            self.store.put(rec["partition"], key, rec)
         self.pending_alerts.extend(fired)
 
     def advance(self, wall: float | None = None) -> list[Alert]:
@@ -458,13 +463,13 @@ class WorkerCore:
         self.event_ids.clear()
         records = list(self.store.items(partitions))
         for _, rec in records:
-            ids = self.event_ids[rec["p"]]
+            ids = self.event_ids[rec["partition"]]
             for eid, fp in fingerprints(rec):
                 ids[event_id_key(eid)] = fp
-            if rec["k"] in ("d", "r"):
+            if rec["kind"] in ("d", "r"):
                 t = latest_time(rec)
-                if t > self.dossier_wm.get(rec["p"], -(2**62)):
-                    self.dossier_wm[rec["p"]] = t
+                if t > self.dossier_wm.get(rec["partition"], -(2**62)):
+                    self.dossier_wm[rec["partition"]] = t
         return self.agg.rebuild(records)
 
     def health_rows(

@@ -705,7 +705,7 @@ def test_alerts_in_a_live_timeline(name, events, expected):
     # nor does a rebuilt aggregator (flags live in the records)
     r = h.rebuilt()
     assert r.advance(APO_AT + 30 * DAY) == []
-    flags = h.store[f"{WARD}|d|HS-1"].get("al", {})
+    flags = h.store[f"{WARD}|d|HS-1"].get("alerts_raised", {})
     assert sorted(flags) == sorted(k for k, _, _ in expected)
     assert {k: v[0] for k, v in flags.items()} == {k: t for k, t, _ in expected}
 
@@ -830,7 +830,11 @@ def test_all_kinds_in_one_advance_are_all_flagged():
     h = harness()
     h.feed(rcv_ev())
     assert len(h.advance(APO_AT + DAY)) == 3
-    assert sorted(h.store[f"{WARD}|d|HS-1"]["al"]) == ["apology_missing", "dossier_due_soon", "dossier_overdue"]
+    assert sorted(h.store[f"{WARD}|d|HS-1"]["alerts_raised"]) == [
+        "apology_missing",
+        "dossier_due_soon",
+        "dossier_overdue",
+    ]
     r = h.rebuilt()
     assert r.advance(APO_AT + 2 * DAY) == []
     assert r.rebuilt().advance(APO_AT + 3 * DAY) == []

@@ -316,3 +316,31 @@ def test_a_new_owner_rewrites_what_an_earlier_owner_wrote_of_earlier_states(spec
     second.rows = dict(first.rows)  # the same InfluxDB
     second.snapshot(S_HI)
     assert report_rows(second) == report_rows(clean)
+
+
+def test_a_new_owner_rewrites_the_points_of_a_resolution_a_correction_replaced():
+    """The first owner reads a resolution alone and writes its points (under the unknown group, on
+    its day), then a correction moves the resolution to another day and the reception comes; it
+    loses the partition before writing again. The new owner must overwrite the first day's point,
+    which only the replaced resolution knew of (found by the property test above)."""
+    r, due = local(2024, 1, 2, 9), local(2024, 1, 9, 17)
+    first_word = resolved("00000000-0000-0000-0000-000000000002", "HS-1", r, due, local(2024, 1, 3, 10))
+    correction = resolved(
+        "00000000-0000-0000-0000-000000000003", "HS-1", r, due, local(2024, 1, 5, 10), occ=local(2024, 1, 6)
+    )
+    reception = received("00000000-0000-0000-0000-000000000001", "HS-1", r, due)
+    clean = Harness(CAL)
+    clean.feed_all([reception, first_word, correction])
+    clean.snapshot(S_HI)
+    first = Harness(CAL)
+    first.feed(first_word)
+    first.snapshot(S_HI)
+    stale_day = local(2024, 1, 3)
+    assert any(k[2] == stale_day for k in report_rows(first))
+    first.feed(correction)
+    first.feed(reception)
+    second = first.rebuilt()
+    second.rows = dict(first.rows)
+    second.snapshot(S_HI)
+    assert report_rows(second) == report_rows(clean)
+    assert not any(k[2] == stale_day for k in report_rows(second))

@@ -14,6 +14,8 @@ from common import measurements as m
 from common.settings import Settings
 from schemas import dump_event
 from streams.core import IDLE_FOLLOWS_WALL_SECONDS, LIVE_HORIZON_MS, RecordStore, WorkerCore
+from streams.domain.record_codec import decode_record, encode_record
+from streams.domain.records import new_record
 from tests.domain_factories import (
     DAY,
     HOUR,
@@ -161,7 +163,7 @@ def test_duplicates_are_counted_and_change_nothing(core):
     st = core.stats[TOPIC]
     assert (st.events_total, st.duplicates, st.dead_letters) == (3, 2, 0)
     rec = core.store.get(f"{WARD}|d|HS-1")
-    assert rec["eids"] == [eid(1)]
+    assert rec["event_ids"] == [eid(1)]
 
 
 def test_too_late_events_go_to_dead_letter_and_are_counted(core):
@@ -270,8 +272,8 @@ def test_alerts_fire_once_and_survive_a_rebuild(core):
         ("HS-1", "apology_missing"),
     ]
     rec = core.store.get(f"{WARD}|d|HS-1")
-    assert sorted(rec["al"]) == ["apology_missing", "dossier_due_soon", "dossier_overdue"]
-    assert rec["al"]["dossier_overdue"] == [DUE, DUE]
+    assert sorted(rec["alerts_raised"]) == ["apology_missing", "dossier_due_soon", "dossier_overdue"]
+    assert rec["alerts_raised"]["dossier_overdue"] == [DUE, DUE]
     assert core.advance(wall=time.time()) == []
     # a restart: aggregates rebuilt from the store, nothing fires again, gauges are right
     n = core.rebuild({0})
@@ -343,8 +345,8 @@ def test_changed_records_are_handed_to_the_changelog_once_per_batch_with_their_l
     assert len(unsent) == 1
     ((key, (partition, value)),) = unsent.items()
     assert partition == 4 and key.decode().endswith("|d|D1")
-    assert orjson.loads(value) == core.store.get(key.decode())
-    assert "res" in orjson.loads(value) and "rcv" in orjson.loads(value)
+    assert decode_record(value) == core.store.get(key.decode())
+    assert "res" in orjson.loads(value) and "rcv" in orjson.loads(value)  # stored with the short keys
     assert core.store.take_unsent() == {}
 
 
@@ -354,8 +356,8 @@ def test_a_stored_record_takes_about_its_own_size_in_memory():
     import tracemalloc
 
     store = RecordStore({})
-    rec = {"k": "d", "p": 0, "u": WARD, "eids": [eid(1)], "rcv": {"eid": eid(1), "at": 1, "due": 2, "fld": "Hộ tịch"}}
-    size = len(orjson.dumps(rec))
+    rec = new_record(received(eid(1), "HS-0", RCV, DUE), "d", 0)
+    size = len(encode_record(rec))
     tracemalloc.start()
     try:
         for i in range(2000):
@@ -451,7 +453,7 @@ def test_same_id_same_content_is_a_duplicate_other_content_a_conflict(core):
     assert (st.duplicates, st.conflicting_event_ids, st.dead_letters) == (1, 2, 2)
     assert set(core.store.data) == {f"{WARD}|d|HS-1".encode()}
     rec = core.store.get(f"{WARD}|d|HS-1")
-    assert rec["rcv"]["proc"] == first.procedure_code  # the first version stays
+    assert rec["reception"]["procedure_code"] == first.procedure_code  # the first version stays
 
 
 def test_the_id_index_is_rebuilt_from_the_records(core):
@@ -462,7 +464,7 @@ def test_the_id_index_is_rebuilt_from_the_records(core):
     assert handle(core, received(eid(1), "HS-1", RCV, DUE, proc="2.000815"), 2)["reason_kind"] == "conflicting_event_id"
     # a record merged by a version that kept no fingerprints: its ids count as redeliveries
     rec = core.store.get(f"{WARD}|d|HS-1")
-    del rec["eh"]
+    del rec["fingerprints"]
     core.store.put(0, f"{WARD}|d|HS-1", rec)
     core.rebuild({0})
     assert handle(core, received(eid(1), "HS-1", RCV, DUE, proc="2.000815"), 3) is None

@@ -24,7 +24,7 @@ from streams.domain.alerts import APOLOGY_MISSING, DUE_SOON, OVERDUE, Alert, Ale
 from streams.domain.counts import FIELD_INDEX, Counts, rates
 from streams.domain.open_dossiers import OpenDossiers, open_entry
 from streams.domain.records import Record, contributions, effective_due, has_apology, is_open
-from streams.domain.report_flows import ReportFlow, ReportGroup, earlier_states, report_flows, report_group
+from streams.domain.report_flows import ReportFlow, ReportGroup, report_flows, report_group, rewrite_buckets
 from streams.domain.rows import Row, Tags, unit_tags
 from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar, touched_asof_steps, window_bucket_range
 
@@ -112,10 +112,10 @@ class Aggregator:
 
     # -- records ---------------------------------------------------------------------
     def _unit(self, rec: Record) -> UnitState:
-        u = self.units.get(rec["u"])
+        u = self.units.get(rec["unit"])
         if u is None:
-            u = self.units[rec["u"]] = UnitState(rec["u"], rec["p"], unit_tags(rec))
-        elif rec.get("dc") and "district_code" not in u.tags:
+            u = self.units[rec["unit"]] = UnitState(rec["unit"], rec["partition"], unit_tags(rec))
+        elif rec.get("district_code") and "district_code" not in u.tags:
             u.tags = unit_tags(rec)
             u._window_tags.clear()
             u._report_tags.clear()
@@ -143,7 +143,7 @@ class Aggregator:
                 changes = [(idx, d) for idx, d in dd.items() if d]
                 if changes:
                     self._bump_many(u, t, changes)
-        if new["k"] == "d":
+        if new["kind"] == "d":
             self._report(u, old, new)
             self._track_dossier(u, key, new)
 
@@ -224,10 +224,10 @@ class Aggregator:
         if is_open(rec) and due is not None:
             if entry is None or entry >> 3 != due:
                 u.open_put(key, open_entry(due, 0, apo))
-                p = rec["p"]
+                p = rec["partition"]
                 soon = self.policy.due_soon_at(due)
                 # one trigger at a time per dossier: advance() pushes the next kind when one is due
-                if soon is not None and soon > rec["rcv"]["at"]:
+                if soon is not None and soon > rec["reception"]["at_ms"]:
                     self._push(p, soon, key, DUE_SOON, due)
                 else:
                     self._push(p, due, key, OVERDUE, due)
@@ -237,15 +237,15 @@ class Aggregator:
             u.open_drop(key)
         elif (
             due is not None
-            and "res" in rec
-            and rec["res"]["at"] > due
+            and "resolution" in rec
+            and rec["resolution"]["at_ms"] > due
             and not apo
-            and APOLOGY_MISSING not in rec.get("al", {})
+            and APOLOGY_MISSING not in rec.get("alerts_raised", {})
         ):
             # resolved late but never seen open (its resolution was read first, or after a rebuild):
             # it still owes the apology check, as when the events come in order
-            self._push(rec["p"], due + self.policy.apology_grace_ms, key, APOLOGY_MISSING, due)
-        if rec.get("al"):
+            self._push(rec["partition"], due + self.policy.apology_grace_ms, key, APOLOGY_MISSING, due)
+        if rec.get("alerts_raised"):
             self._refresh_alert_rows(u, key, rec)
 
     def advance(self, partition: int, now_ms: int) -> tuple[list[Alert], list[tuple[str, Record]]]:
@@ -271,23 +271,23 @@ class Aggregator:
                 self._push(partition, due, key, OVERDUE, due)
             elif kind == OVERDUE:
                 self._push(partition, due + self.policy.apology_grace_ms, key, APOLOGY_MISSING, due)
-            u = self.units.get(rec["u"])
+            u = self.units.get(rec["unit"])
             if u is None:
                 continue
             entry = u.open.get(key)
             if kind == APOLOGY_MISSING:
-                res = rec.get("res")
-                went_late = entry is not None or (res is not None and res["at"] > due)
+                res = rec.get("resolution")
+                went_late = entry is not None or (res is not None and res["at_ms"] > due)
                 if not went_late or has_apology(rec):
                     continue
             elif entry is None:
                 continue  # closed before it was due
             else:
                 u.open_update(key, status=2 if kind == OVERDUE else max((entry >> 1) & 3, 1))
-            if kind in rec.get("al", {}):
+            if kind in rec.get("alerts_raised", {}):
                 continue  # fired before (after a rebuild or a due-date restart): the gauges still follow
-            rec = dict(rec)
-            rec["al"] = {**rec.get("al", {}), kind: [at, due]}
+            rec = rec.copy()
+            rec["alerts_raised"] = {**rec.get("alerts_raised", {}), kind: [at, due]}
             flagged[key] = rec
             alert = alert_payload(u.unit, u.tags, key, rec, kind, at, due)
             alerts.append(alert)
@@ -296,7 +296,7 @@ class Aggregator:
 
     def _refresh_alert_rows(self, u: UnitState, key: str, rec: Record) -> None:
         """A dossier that already alerted changed (resolved, apologised): rewrite its alert points."""
-        for kind, (at, due) in rec["al"].items():
+        for kind, (at, due) in rec["alerts_raised"].items():
             a = alert_payload(u.unit, u.tags, key, rec, kind, at, due)
             self.alert_updates[(key, kind)] = alert_row(u.tags, a)
 
@@ -308,27 +308,24 @@ class Aggregator:
         n = 0
         for key, rec in records:
             self.apply(key, None, rec)
-            if rec["k"] == "d":
+            if rec["kind"] == "d":
                 self._rewrite_earlier_report_points(rec)
-            self.observe(rec["p"], latest_time(rec))
+            self.observe(rec["partition"], latest_time(rec))
             src_t = latest_time(rec)
-            u = self.units[rec["u"]]
-            if src_t > u.last_event.get(rec["src"], 0):
-                u.last_event[rec["src"]] = src_t
+            u = self.units[rec["unit"]]
+            if src_t > u.last_event.get(rec["source_system"], 0):
+                u.last_event[rec["source_system"]] = src_t
             n += 1
         return n
 
     def _rewrite_earlier_report_points(self, rec: Record) -> None:
         """The report points an earlier owner may have written for this dossier's earlier states
         are written again, in full, with what this worker holds (zeros where nothing is left)."""
-        u = self.units[rec["u"]]
-        for state in earlier_states(rec):
-            group = report_group(state)
-            for t, _idx, _d in report_flows(state, self.cal):
-                bucket = (group, self.cal.local_day(t))
-                u.report_counts(bucket)
-                u.dirty_report.add(bucket)
-                u.removed_report.add(bucket)
+        u = self.units[rec["unit"]]
+        for bucket in rewrite_buckets(rec, self.cal):
+            u.report_counts(bucket)
+            u.dirty_report.add(bucket)
+            u.removed_report.add(bucket)
 
     # -- snapshot -------------------------------------------------------------------------
     def snapshot(self, clocks: dict[int, int], wall_ms: int | None = None) -> list[Row]:

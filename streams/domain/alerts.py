@@ -54,8 +54,8 @@ def _working_day_shift(local_day: int, n: int, offset_ms: int) -> int:
 
 def alert_payload(unit: str, unit_tags: dict[str, str], key: str, rec: Record, kind: str, at: int, due: int) -> Alert:
     """The alert as sent to the alerts topic; its id is the same across replays (key, kind, due)."""
-    rcv = rec.get("rcv", {})
-    res = rec.get("res")
+    rcv = rec.get("reception")
+    res = rec.get("resolution")
     dossier_id = key.split("|", 2)[2]
     return {
         "alert_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{key}|{kind}|{due}")),
@@ -63,15 +63,15 @@ def alert_payload(unit: str, unit_tags: dict[str, str], key: str, rec: Record, k
         "dossier_id": dossier_id,
         "unit_code": unit,
         **unit_tags,
-        "procedure_code": rcv.get("proc", ""),
-        "field": rcv.get("fld", ""),
-        "received_at": iso(rcv["at"]) if rcv else None,
+        "procedure_code": rcv["procedure_code"] if rcv else "",
+        "field": (rcv["field"] or "") if rcv else "",
+        "received_at": iso(rcv["at_ms"]) if rcv else None,
         "due_at": iso(due),
         "alert_at": iso(at),
         "late_seconds": (at - due) // 1000,
         "apology_sent": has_apology(rec),
         "resolved": res is not None,
-        "resolved_at": iso(res["at"]) if res else None,
+        "resolved_at": iso(res["at_ms"]) if res else None,
     }
 
 

@@ -15,10 +15,8 @@ carried over + received = resolved + withdrawn + refused + in process at the end
 
 from __future__ import annotations
 
-from typing import Any
-
 from common.measurements import REPORT_FIELDS, UNKNOWN_TAG
-from streams.domain.records import Record
+from streams.domain.records import ClosureFact, ReceptionFact, Record, ResolutionFact
 from streams.domain.windows import LocalCalendar
 
 REPORT_INDEX: dict[str, int] = {name: i for i, name in enumerate(REPORT_FIELDS)}
@@ -35,19 +33,24 @@ ReportGroup = tuple[str, str, str]  # (field — lĩnh vực —, procedure code
 ReportFlow = tuple[int, int, int]  # (time ms, REPORT_FIELDS index, delta)
 
 
+def _received_group(rcv: ReceptionFact) -> ReportGroup:
+    channel = rcv["channel"]
+    if channel == "online":
+        channel = "online_full" if rcv["online_service"] == "full" else "online_partial"
+    return rcv["field"] or UNKNOWN_TAG, rcv["procedure_code"] or UNKNOWN_TAG, channel
+
+
+def _unreceived_group(res: ResolutionFact | None) -> ReportGroup:
+    channel = res["channel"] if res else None
+    return UNKNOWN_TAG, UNKNOWN_TAG, channel or UNKNOWN_TAG
+
+
 def report_group(rec: Record) -> ReportGroup:
     """The report row a dossier counts in: its field, procedure and reception channel (online_full —
     toàn trình —, online_partial — một phần —, in_person, postal; ``online`` when a resolution said
     online without the level; ``-`` when nothing said), from its reception or else its resolution."""
-    rcv = rec.get("rcv")
-    if rcv is None:
-        res = rec.get("res")
-        channel = res.get("ch") if res else None
-        return UNKNOWN_TAG, UNKNOWN_TAG, channel or UNKNOWN_TAG
-    ch = rcv["ch"]
-    if ch == "online":
-        ch = "online_full" if rcv["os"] == "full" else "online_partial"
-    return rcv["fld"] or UNKNOWN_TAG, rcv["proc"] or UNKNOWN_TAG, ch
+    rcv = rec.get("reception")
+    return _received_group(rcv) if rcv is not None else _unreceived_group(rec.get("resolution"))
 
 
 def overdue_intervals(
@@ -80,31 +83,32 @@ def overdue_intervals(
 
 def report_flows(rec: Record | None, cal: LocalCalendar) -> list[ReportFlow]:
     """The report flows of a record (dossiers only; other kinds give none)."""
-    if not rec or rec["k"] != "d":
+    if not rec or rec["kind"] != "d":
         return []
-    rcv = rec.get("rcv")
-    res = rec.get("res")
+    rcv = rec.get("reception")
+    res = rec.get("resolution")
+    channel: str | None
     if rcv is not None:
-        received, channel, schedule = rcv["at"], rcv["ch"], [(rcv["at"], rcv["due"])]
-        sups = rec.get("sup")
+        received, channel, schedule = rcv["at_ms"], rcv["channel"], [(rcv["at_ms"], rcv["due_ms"])]
+        sups = rec.get("supplements")
         if sups:
             # in request order, ties by event id: the one effective_due() holds in force last
-            ordered = sorted(sups.values(), key=lambda s: (s["at"], s["eid"]))
-            schedule.extend((s["at"], s["due"]) for s in ordered)
+            ordered = sorted(sups.values(), key=lambda s: (s["at_ms"], s["event_id"]))
+            schedule.extend((s["at_ms"], s["due_ms"]) for s in ordered)
     elif res is not None:
-        received, channel, schedule = res["rcv"], res.get("ch"), [(res["rcv"], res["due"])]
+        received, channel, schedule = res["received_ms"], res["channel"], [(res["received_ms"], res["due_ms"])]
     else:
         return []  # a withdrawal or refusal alone: no reception to count it against
     out: list[ReportFlow] = [(received, _RECEIVED.get(channel, _R["received_unknown_channel"]), 1)]
     closed: int | None = None
     if res is not None:
-        closed = max(res["at"], received)
-        out.append((closed, _R["resolved_" + cal.classify_resolution(res["at"], res["due"])], 1))
-    elif "wd" in rec:
-        closed = max(rec["wd"]["at"], received)
+        closed = max(res["at_ms"], received)
+        out.append((closed, _R["resolved_" + cal.classify_resolution(res["at_ms"], res["due_ms"])], 1))
+    elif "withdrawal" in rec:
+        closed = max(rec["withdrawal"]["at_ms"], received)
         out.append((closed, _R["withdrawn"], 1))
-    elif "ref" in rec:
-        closed = max(rec["ref"]["at"], received)
+    elif "refusal" in rec:
+        closed = max(rec["refusal"]["at_ms"], received)
         out.append((closed, _R["refused"], 1))
     for start, end in overdue_intervals(received, schedule, closed):
         out.append((start, _STARTED, 1))
@@ -113,24 +117,33 @@ def report_flows(rec: Record | None, cal: LocalCalendar) -> list[ReportFlow]:
     return out
 
 
-def earlier_states(rec: Record) -> list[Record]:
-    """The states a dossier record went through before this one, as far as the report is concerned:
-    open (before its closure), before each of its supplement requests, and a resolution read
-    without its reception. A worker that owned the dossier earlier may have written the report
-    flows of any of them (an overdue start ahead of a closure that came later, a reception under
-    the unknown group), so a worker that rebuilds the record writes those points again, in full:
-    otherwise a point only an earlier owner knew would keep its stale count."""
-    if rec["k"] != "d":
-        return []
-    closed = {k: v for k, v in rec.items() if k not in ("res", "wd", "ref")}
-    out: list[Record] = []
-    if "rcv" in rec:
-        sups: dict[str, Any] = rec.get("sup") or {}
-        ordered = sorted(sups.values(), key=lambda s: (s["at"], s["eid"]))
-        for n in range(len(ordered) + 1):
-            state = dict(closed)
-            state["sup"] = {s["eid"]: s for s in ordered[:n]}
-            out.append(state)
-        if "res" in rec:
-            out.append({k: v for k, v in rec.items() if k not in ("rcv", "sup")})
-    return out
+def rewrite_buckets(rec: Record, cal: LocalCalendar) -> set[tuple[ReportGroup, int]]:
+    """Every report bucket (group, local day) in which some earlier state of this dossier record
+    may have had flows: a worker that owned the dossier before may have written points for any
+    subset of its events (an overdue start ahead of a closure that came later, a reception under
+    the unknown group, a resolution a correction replaced), so a worker that rebuilds the record
+    writes those points again, in full: otherwise a point only an earlier owner knew would keep
+    its stale count.
+
+    A superset is enough, and cheap: any state's group is one of its receptions' groups (the one
+    in force or one a correction replaced) or the unknown group of one of its resolutions, and any
+    flow's instant is one of the facts' instants (received, closed, a supplement request) or just
+    after one of their due dates (see :func:`overdue_intervals`)."""
+    if rec["kind"] != "d":
+        return set()
+    old = rec.get("superseded", {})
+    receptions: list[ReceptionFact] = list(old.get("reception", {}).values())
+    resolutions: list[ResolutionFact] = list(old.get("resolution", {}).values())
+    closures: list[ClosureFact] = [*old.get("withdrawal", {}).values(), *old.get("refusal", {}).values()]
+    if "reception" in rec:
+        receptions.append(rec["reception"])
+    if "resolution" in rec:
+        resolutions.append(rec["resolution"])
+    closures.extend(rec[slot] for slot in ("withdrawal", "refusal") if slot in rec)
+    supplements = list(rec.get("supplements", {}).values())
+    groups = {_received_group(r) for r in receptions} | {_unreceived_group(r) for r in resolutions}
+    times = [f["at_ms"] for f in (*receptions, *resolutions, *closures, *supplements)]
+    times.extend(f["due_ms"] + 1 for f in (*receptions, *resolutions, *supplements))
+    times.extend(r["received_ms"] for r in resolutions)
+    days = {cal.local_day(t) for t in times}
+    return {(group, day) for group in groups for day in days}

@@ -38,12 +38,12 @@ class Tags(dict[str, str]):
 
 
 def unit_tags(rec: Record) -> dict[str, str]:
-    code = rec["u"]
-    tags = {"province_code": rec["pc"], "unit_code": code}
-    if rec.get("wc"):
-        tags["ward_code"] = rec["wc"]
-    if rec.get("dc"):
-        tags["district_code"] = rec["dc"]
+    code = rec["unit"]
+    tags = {"province_code": rec["province_code"], "unit_code": code}
+    if ward := rec.get("ward_code"):
+        tags["ward_code"] = ward
+    if district := rec.get("district_code"):
+        tags["district_code"] = district
     u = units.lookup(code)
     tags["unit_level"] = u.level if u else "other"
     tags["unit_name"] = u.name if u else code

@@ -485,7 +485,7 @@ def test_workers_joining_and_leaving_mid_stream_write_the_same_figures(pipeline_
     keeps are sought back to their committed offsets. Around exactly these seeks Faust used to lose
     records (a stale prefetched record moving its read offset; the first record after a resume
     never reaching the agent, then a commit past it): this run lost events before the offset
-    fence and the worker's own ordering and commit limit (streams/fence.py, WorkerCore.admit)."""
+    fence and the worker's own ordering and commit limit (streams/kafka/: fence.py, checkpoint.py)."""
     s = pipeline_influx.settings
     bucket, app_id = unique("churn"), f"{s.app_id}-churn"
     logs = [tmp_path / "steady.log"]

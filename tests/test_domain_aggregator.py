@@ -122,7 +122,7 @@ def check_unit_rate_rows(rows: dict, oracle: Oracle, clock: int, retractions: bo
     ``retractions``: the input had corrections, so a point may have lost its last resolution; its rate
     field then stays behind in InfluxDB (see test_rate_left_behind_when_a_correction_empties_a_window)."""
     n = 0
-    for (meas, tags, t), fields in rows.items():
+    for (meas, tags, t, _ns), fields in rows.items():
         if meas != m.UNIT_RATES:
             continue
         tags = dict(tags)
@@ -180,7 +180,7 @@ def expected_points(oracle: Oracle, unit: str, clock: int) -> set[tuple[str, int
 def written_points(rows: dict, unit: str) -> set[tuple[str, int]]:
     return {
         (dict(tags)["window"], t)
-        for (meas, tags, t) in rows
+        for (meas, tags, t, _ns) in rows
         if meas == m.UNIT_RATES and dict(tags)["unit_code"] == unit
     }
 
@@ -287,7 +287,7 @@ def oracle_gauges(specs, clock: int) -> dict[str, dict[str, int]]:
 
 def gauge_rows(rows: dict) -> dict[str, tuple[int, dict]]:
     out = {}
-    for (meas, tags, t), fields in rows.items():
+    for (meas, tags, t, _ns), fields in rows.items():
         if meas == m.OPEN_DOSSIERS:
             unit = dict(tags)["unit_code"]
             if unit not in out or out[unit][0] < t:
@@ -464,7 +464,7 @@ def test_one_dossier_rows_by_hand():
             "ward_code": WARD,
             "window": window,
         }
-        return h.rows[(m.UNIT_RATES, frozenset(tags.items()), t)]
+        return h.rows[(m.UNIT_RATES, frozenset(tags.items()), t, 0)]
 
     jan, feb = row("month", local(2024, 1, 1)), row("month", local(2024, 2, 1))
     assert (jan["received"], jan["received_online"], jan["received_online_full"], jan["resolved"]) == (1, 1, 1, 0)
@@ -542,7 +542,9 @@ def test_a_corrected_resolution_moves_between_months():
     h.snapshot(local(2024, 3, 1))
     h.feed(resolved(eid(3), "HS-1", rcv_at, due, local(2024, 2, 6, 9), occ=local(2024, 2, 6, 9)))  # correction: late
     h.snapshot(local(2024, 3, 1))
-    months = {t: f for (meas, tags, t), f in h.rows.items() if meas == m.UNIT_RATES and dict(tags)["window"] == "month"}
+    months = {
+        t: f for (meas, tags, t, _ns), f in h.rows.items() if meas == m.UNIT_RATES and dict(tags)["window"] == "month"
+    }
     jan, feb = months[local(2024, 1, 1)], months[local(2024, 2, 1)]
     assert (jan["received"], jan["resolved"], jan["resolved_early"]) == (1, 0, 0)
     assert (feb["resolved"], feb["resolved_late"], feb["on_time_rate"]) == (1, 1, 0.0)
@@ -564,7 +566,7 @@ def test_rate_left_behind_when_a_correction_empties_a_window():
     h.snapshot(local(2024, 3, 1))
     jan = next(
         f
-        for (meas, tags, t), f in h.rows.items()
+        for (meas, tags, t, _ns), f in h.rows.items()
         if meas == m.UNIT_RATES and dict(tags)["window"] == "month" and t == local(2024, 1, 1)
     )
     assert jan.get("resolved", 0) == 0
@@ -729,7 +731,7 @@ def test_alert_payload_and_row():
     assert [x["alert_id"] for x in h2.alerts] == [x["alert_id"] for x in h.alerts]
     # rows: one per kind at the alert instant, updated in place after the resolution
     h.snapshot(APO_AT + DAY)
-    rows = {dict(tags)["kind"]: (t, f) for (meas, tags, t), f in h.rows.items() if meas == m.DOSSIER_ALERTS}
+    rows = {dict(tags)["kind"]: (t, f) for (meas, tags, t, _ns), f in h.rows.items() if meas == m.DOSSIER_ALERTS}
     assert {k: t for k, (t, _) in rows.items()} == {
         "dossier_due_soon": SOON,
         "dossier_overdue": DUE,
@@ -740,8 +742,10 @@ def test_alert_payload_and_row():
     assert datetime.fromisoformat(f["resolved_at"]) == dt_of(local(2024, 3, 7, 15))
     assert f["late_seconds"] == 0 and f["field"] == "Chứng thực" and f["apology_sent"] is False
     assert datetime.fromisoformat(f["due_at"]) == dt_of(DUE)
-    tags = next(dict(tg) for (meas, tg, _) in h.rows if meas == m.DOSSIER_ALERTS)
-    assert tags["procedure_code"] == "1.000894" and tags["dossier_id"] == "HS-1"
+    tags = next(dict(tg) for (meas, tg, _, _ns) in h.rows if meas == m.DOSSIER_ALERTS)
+    # the dossier is a field, not a tag: the series does not grow with the number of dossiers
+    assert tags["procedure_code"] == "1.000894" and all(f["dossier_id"] == "HS-1" for _, f in rows.values())
+    assert "dossier_id" not in tags
 
 
 def test_apology_after_the_alert_updates_the_row_in_place():
@@ -750,7 +754,7 @@ def test_apology_after_the_alert_updates_the_row_in_place():
     h.feed(apology(eid(9), "HS-1", APO_AT + 2 * HOUR))
     assert h.advance(APO_AT + 3 * DAY) == []
     h.snapshot(APO_AT + 3 * DAY)
-    rows = {dict(tags)["kind"]: (t, f) for (meas, tags, t), f in h.rows.items() if meas == m.DOSSIER_ALERTS}
+    rows = {dict(tags)["kind"]: (t, f) for (meas, tags, t, _ns), f in h.rows.items() if meas == m.DOSSIER_ALERTS}
     assert len(rows) == 3 and rows["apology_missing"][0] == APO_AT
     assert all(f["apology_sent"] is True for _, f in rows.values())
 

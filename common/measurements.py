@@ -36,7 +36,8 @@ Measurements
 ``dossier_alerts`` (cảnh báo hồ sơ) — tags UNIT_TAGS + kind, procedure_code (``-`` when unknown)
   One point per alert; series = units × kinds × procedures in use, bounded by the procedure
   catalogue and independent of the number of dossiers (the dossier is a field: as a tag it made
-  every alert its own series, 3,037 of 3,088 series for Mỹ Tho 2022, millions for the country).
+  every alert its own series, millions for the country; Mỹ Tho 2022 has 3,037 alerts in 56 series,
+  232 series in the bucket, which would be 3,213 with the tag: test_dashboard_queries).
   kind = dossier_overdue | dossier_due_soon | apology_missing
   time = the instant the alert is due: due_at (overdue), due_at - lead (due soon),
          due_at + apology grace (apology missing), to the millisecond, identical across replays;

@@ -341,6 +341,9 @@ _ALERT_COLUMNS = (
 
 
 def _alerts(scope: Scope, kinds: Iterable[str], lookback: str = "1y") -> str:
+    """Alert points of these kinds, one row per point with every field as a column (dossier_id
+    among them). Within a series (unit, kind, procedure) each point has its own ``_time``: the
+    worker gives alerts of one instant distinct nanoseconds, so the pivot never merges two."""
     kind_pred = " or ".join(f'r.kind == "{k}"' for k in kinds)
     return (
         "from(bucket: v.defaultBucket)\n"
@@ -358,26 +361,17 @@ def late_dossiers_live(scope: Scope = UNIT_OR_ALL) -> str:
     due_at (negative: still early).  Columns: status, unit, procedure, dossier, due_at,
     late_seconds (at the alert instant), late_seconds_now, apology_sent.
 
-    dossier_alerts has a series per dossier, so reading every field of every alert of the
-    look-back year is slow; the query first reads one field to find the dossiers still open,
-    then only their series (a regex on the dossier_id tag is pushed down to storage)."""
+    dossier_alerts has a series per unit, kind and procedure (the dossier is a field), so one
+    read of the look-back year's points, pivoted to one row per alert point, is the whole list:
+    no dossier_id tag to select series by, and no need for one."""
     return (
-        'import "date"\nimport "regexp"\nimport "strings"\n\n'
+        'import "date"\n\n'
         "stop = v.timeRangeStop\n"
-        "alerts = from(bucket: v.defaultBucket)\n"
+        "from(bucket: v.defaultBucket)\n"
         "  |> range(start: date.sub(d: 1y, from: v.timeRangeStart), stop: stop)\n"
         f'  |> filter(fn: (r) => r._measurement == "{M.DOSSIER_ALERTS}")\n'
         f"  |> filter(fn: (r) => {scope.predicate})\n"
         '  |> filter(fn: (r) => r.kind == "dossier_overdue" or r.kind == "dossier_due_soon")\n'
-        "openIds = alerts\n"
-        '  |> filter(fn: (r) => r._field == "resolved" and r._value == false)\n'
-        "  |> group()\n"
-        '  |> distinct(column: "dossier_id")\n'
-        "  |> map(fn: (r) => ({_value: regexp.quoteMeta(v: r._value)}))\n"
-        '  |> findColumn(fn: (key) => true, column: "_value")\n'
-        'openPattern = regexp.compile(v: "^(" + strings.joinStr(arr: openIds, v: "|") + ")$")\n\n'
-        "alerts\n"
-        "  |> filter(fn: (r) => r.dossier_id =~ openPattern)\n"
         '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
         "  |> filter(fn: (r) => not r.resolved)\n"
         '  |> group(columns: ["unit_code", "dossier_id"])\n'

@@ -787,7 +787,10 @@ def period_window_counts(scope: Scope = UNIT) -> str:
     )
 
 
-SERVICE_INDEX_COLUMNS = ("group", "criterion", "name", "status", "value", "score", "max", "numerator", "denominator")
+SERVICE_INDEX_COLUMNS = ("group", "criterion", "name", "value", "score", "max", "numerator", "denominator")
+# the numeric fields only: a pivot cannot hold status/origin (strings) and the numbers in one _value column.
+# An empty score is "not scored" (no points or rule, zero denominator, or missing); `govpulse index` prints why.
+_INDEX_NUMBERS = ("value", "score", "max", "scored_max", "numerator", "denominator")
 
 
 def service_index_table(scope_kind: str = "unit") -> str:
@@ -801,6 +804,7 @@ def service_index_table(scope_kind: str = "unit") -> str:
         f'  |> filter(fn: (r) => r._measurement == "{M.SERVICE_INDEX}" and r.window == "${{window}}")\n'
         f'  |> filter(fn: (r) => r.province_code == "${{province}}" and r.unit_code == "${{unit}}" '
         f'and r.scope == "{scope_kind}")\n'
+        f"  |> filter(fn: (r) => {_any_field(_INDEX_NUMBERS)})\n"
         'latest = rows |> keep(columns: ["_time"]) |> group() |> max(column: "_time")\n'
         '  |> findColumn(fn: (key) => true, column: "_time")\n'
         "rows\n"

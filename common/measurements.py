@@ -80,6 +80,24 @@ Measurements
   Not for rolling windows; series (as influxdb.cardinality() counts them) = units × (field, procedure,
   channel) combinations in use, which does not grow with dossiers or time (README: the periodic report).
 
+``service_index`` (chỉ số phục vụ người dân, doanh nghiệp, Decision 766/QĐ-TTg) — written by
+  ``govpulse index`` (not the worker) from report_counts and unit_rates, see streams/domain/service_index.py
+  and docs/decision-766.md. tags: ``province_code``, ``unit_code`` (the unit, or the district / province
+  code of a roll-up), ``unit_name``, ``scope`` (unit | district | province), ``window`` (the period's
+  window: month, year, report_month, report_quarter, report_half, report_year), ``group`` ("1".."5", or
+  "total"), ``criterion`` (the annex's id "2.1", a govpulse indicator's id such as "on_time_rate",
+  "group" for the group's row, "total" for the index's row), ``name`` (Vietnamese name).
+  time = the period's start. Asked again, a period's points are overwritten (same series and time).
+  fields, each only when defined:
+    value (float, a share in [0, 1]; absent when the denominator is 0: not applicable),
+    numerator, denominator (float: counts, or supplied figures),
+    score (float: points earned; only when the criterion's points and scoring rule are known),
+    max (float: the criterion's points, or the group's / index's maximum),
+    scored_max (float, group and total rows: the points of the criteria that were scored),
+    status (string: scored | not scored | not applicable | missing), origin (string: events | supplied |
+    indicator | missing)
+  A roll-up's points are computed from the units' summed counts, never from their scores.
+
 ``pipeline_health`` (sức khoẻ pipeline) — tags ``app_id``, ``worker``, ``topic``; time = wall clock (every 10 s)
   Each worker of a group reports its own partitions: sum over ``worker``. Counters are cumulative
   per worker process (they restart from 0 with it; queries take ``increase()``).
@@ -114,6 +132,7 @@ DOSSIER_ALERTS = "dossier_alerts"
 PIPELINE_HEALTH = "pipeline_health"
 UNIT_ACTIVITY = "unit_activity"
 REPORT_COUNTS = "report_counts"
+SERVICE_INDEX = "service_index"
 
 UNIT_TAGS = ("province_code", "unit_code", "unit_level", "unit_name", "ward_code", "district_code")
 
@@ -211,6 +230,10 @@ RATE_DEFINITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 RATE_FIELDS = tuple(RATE_DEFINITIONS)
 
 OPEN_FIELDS = ("open", "overdue", "due_soon", "overdue_without_apology")
+# service_index: its tags (UNIT_TAGS' province_code, unit_code, unit_name, then these) and fields
+SERVICE_INDEX_TAGS = ("province_code", "unit_code", "unit_name", "scope", "window", "group", "criterion", "name")
+SERVICE_INDEX_FIELDS = ("value", "numerator", "denominator", "score", "max", "scored_max", "status", "origin")
+
 HEALTH_FIELDS = (
     "events_total",
     "events_per_second",

@@ -26,7 +26,7 @@ from streams.domain.records import (
     new_record,
     record_key,
 )
-from streams.domain.windows import LocalCalendar
+from streams.domain.windows import LocalCalendar, to_ms
 from tests.domain_factories import (
     DAY,
     HOUR,
@@ -355,3 +355,118 @@ def test_feedback_and_dossiers_of_a_unit_alert_side_by_side():
     assert kinds == ["dossier_due_soon", "dossier_overdue", "feedback_overdue"]
     # the open-dossier gauges count dossiers only
     assert h.agg.units[WARD].gauges()["overdue"] == 1 and h.agg.units[WARD2].gauges()["open"] == 0
+
+
+# -- the simulator ------------------------------------------------------------------------------------------
+def _feedback_scenario(**feedback) -> dict:
+    return {
+        "name": "feedback",
+        "seed": 11,
+        "period": {"start": "2022-01-10", "end": "2022-06-30"},
+        "units": [{"province_code": "82", "ward_code": WARD, "feedback": feedback}],
+    }
+
+
+def _simulated(scenario):
+    from producers.simulator import Simulation
+
+    return list(Simulation(scenario))
+
+
+def test_mytho_2022_emits_its_16_feedback_items_handled_and_some_rated():
+    from pathlib import Path
+
+    from producers.scenario import load_scenario
+
+    sc = load_scenario(Path(__file__).resolve().parents[1] / "producers/scenarios/mytho_2022.yaml")
+    evs = [e for e in _simulated(sc) if e.event_type.startswith("feedback.")]
+    by_type = Counter(e.event_type for e in evs)
+    assert by_type == {"feedback.received": 16, "feedback.handled": 16, "feedback.rated": 8}
+    assert {e.unit_key for e in evs} == {"815"}  # the city desk
+    assert len({e.feedback_id for e in evs}) == 16
+    # the simulator's choices (mytho_2022.yaml): all on time, 12 of them early; ratings 7 + 1 + 0
+    classes = Counter(classify(to_ms(e.handled_at), to_ms(e.due_at)) for e in evs if e.event_type == "feedback.handled")
+    assert classes == {"early": 12, "on_time": 4}
+    assert Counter(e.rating.value for e in evs if e.event_type == "feedback.rated") == {
+        "very_satisfied": 7,
+        "satisfied": 1,
+    }
+    assert sc.expected_counts()["815"]["feedback.received"] == 16
+    # the report's 0 complaints about procedures: no item has a procedure subject
+    assert {e.subject.value for e in evs if e.event_type == "feedback.received"} <= {"conduct", "other"}
+
+
+def test_feedback_leaves_the_other_streams_of_a_scenario_unchanged():
+    """Feedback has its own seed: a scenario's dossiers, documents and meetings are the same events,
+    ids included, with or without it (earlier archives and tests stay valid)."""
+    from producers.scenario import parse_scenario
+
+    base = _feedback_scenario(received=5)
+    base["units"][0]["meetings"] = {"count": 3, "endpoints": [WARD, WARD2]}
+    without = copy.deepcopy(base)
+    del without["units"][0]["feedback"]
+    with_fb = [e for e in _simulated(parse_scenario(base)) if not e.event_type.startswith("feedback.")]
+    assert with_fb == _simulated(parse_scenario(without))
+
+
+def test_simulated_feedback_follows_its_plan_and_the_calendar():
+    from common.calendar import add_working_days
+    from producers.scenario import parse_scenario
+
+    sc = parse_scenario(
+        _feedback_scenario(
+            received=60,
+            handled=50,
+            on_time=40,
+            early=0.5,
+            open_overdue=4,
+            days=10,
+            transfers=6,
+            transfer_to=[WARD2],
+            channels={"hotline": 0.5, "forwarded": 0.5},
+            subjects={"regulations": 10, "conduct": 0.5, "other": 0.5},
+            ratings={"total": 20, "levels": {"very_satisfied": 10, "satisfied": 5, "unsatisfied": 5}},
+        )
+    )
+    evs = _simulated(sc)
+    assert Counter(e.event_type for e in evs) == sc.expected_counts()[WARD]
+    times = [e.event_time() for e in evs]
+    assert times == sorted(times) and all(sc.start <= t < sc.end for t in times)
+    rcv = {e.feedback_id: e for e in evs if e.event_type == "feedback.received"}
+    for e in rcv.values():
+        assert e.due_at == add_working_days(e.received_at, 10)
+    handled = [e for e in evs if e.event_type == "feedback.handled"]
+    assert Counter(classify(to_ms(e.handled_at), to_ms(e.due_at)) for e in handled) == {
+        "early": 20,
+        "on_time": 20,
+        "late": 10,
+    }
+    open_ = [e for f, e in rcv.items() if f not in {h.feedback_id for h in handled}]
+    assert len(open_) == 10 and sum(e.due_at < sc.end for e in open_) == 4
+    assert Counter(e.subject.value for e in rcv.values())["regulations"] == 10
+    rated = {e.feedback_id for e in evs if e.event_type == "feedback.rated"}
+    assert rated <= {h.feedback_id for h in handled}
+    # archives and replays read each event's time from the field the model says
+    from producers.archive import event_type_and_time
+    from schemas import dump_event
+
+    for e in evs:
+        assert event_type_and_time(dump_event(e)) == (e.event_type, e.event_time())
+
+
+@pytest.mark.parametrize(
+    "changes, key",
+    [
+        ({"handled": 20}, "units[0].feedback.handled"),
+        ({"on_time": 1.5}, "units[0].feedback"),
+        ({"transfers": 2}, "units[0].feedback.transfer_to"),
+        ({"channels": {"fax": 1.0}}, "units[0].feedback.channels.fax"),
+        ({"content": "free text"}, "units[0].feedback.content"),
+    ],
+)
+def test_scenario_feedback_errors_name_the_key(changes, key):
+    from producers.scenario import ScenarioError, parse_scenario
+
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(_feedback_scenario(received=10, **changes))
+    assert e.value.key.startswith(key), e.value.key

@@ -35,20 +35,37 @@ Measurements
 ``open_dossiers`` (hồ sơ đang giải quyết) — tags UNIT_TAGS; time = the hour (watermark/now)
   fields: open, overdue, due_soon, overdue_without_apology (int)
 
-``dossier_alerts`` (cảnh báo hồ sơ) — tags UNIT_TAGS + kind, procedure_code, dossier_id
+``dossier_alerts`` (cảnh báo hồ sơ) — tags UNIT_TAGS + kind, procedure_code (``-`` when unknown)
+  One point per alert; series = units × kinds × procedures in use, bounded by the procedure
+  catalogue and independent of the number of dossiers (the dossier is a field: as a tag it made
+  every alert its own series, millions for the country; Mỹ Tho 2022 has 3,037 alerts in 56 series,
+  232 series in the bucket, which would be 3,213 with the tag: test_dashboard_queries).
   kind = dossier_overdue | dossier_due_soon | apology_missing
   time = the instant the alert is due: due_at (overdue), due_at - lead (due soon),
-         due_at + apology grace (apology missing); identical across replays.
-  fields: due_at (RFC 3339 string), late_seconds (int, how late at that instant, <0 = still early),
-          field (lĩnh vực, string), apology_sent (bool), resolved (bool), resolved_at (string, optional)
+         due_at + apology grace (apology missing), to the millisecond, identical across replays;
+         plus 0..999,999 ns that keep alerts of one unit at one millisecond distinct points (many
+         dossiers fall due at 17:00:00.000 of one day): a hash of the dossier id, probing upward
+         if another alert of the unit has it, chosen when the alert fires and kept in the dossier's
+         record, so restarts, rebuilds and rebalances write the point where it was. Read the
+         instant to the millisecond; never select a dossier by ``_time``, select it by dossier_id.
+  fields: dossier_id (mã hồ sơ, string), due_at (RFC 3339 string), late_seconds (int, how late at
+          that instant, <0 = still early), field (lĩnh vực, string), apology_sent (bool),
+          resolved (bool), resolved_at (string, optional)
+  Read as one row per alert: ``pivot(rowKey: ["_time"], columnKey: ["_field"], ...)`` per series.
   Updated in place (same series and time) when the dossier is later resolved or apologised for.
+  Points written before this layout (a dossier_id tag) are other series, which queries would read
+  beside the new ones: when upgrading, delete the measurement once over all time (predicate
+  ``_measurement="dossier_alerts"``) before starting the new worker; its rebuild writes every alert
+  again, in this layout.
 
-``feedback_alerts`` (cảnh báo phản ánh, kiến nghị quá hạn) — tags UNIT_TAGS + kind, subject, feedback_id
+``feedback_alerts`` (cảnh báo phản ánh, kiến nghị quá hạn) — tags UNIT_TAGS + kind, subject; the item in field
+  feedback_id (series do not grow with the number of items; as for dossier_alerts, each point keeps a
+  nanosecond within its millisecond, unique per unit)
   kind = feedback_overdue (an open feedback item, received and not handled, past its due date)
   subject = the item's FeedbackSubject (``-`` when its reception was not seen)
-  time = the item's due_at; identical across replays.
+  time = the item's due_at plus its nanosecond within that millisecond; identical across replays.
   fields: due_at (RFC 3339 string), late_seconds (int, how late at that instant), field (lĩnh vực,
-          string, ``-`` if none), handled (bool), handled_at (string, optional)
+          string, ``-`` if none), handled (bool), handled_at (string, optional), feedback_id (string)
   Updated in place (same series and time) when the item is later handled. No personal data.
 
 ``report_counts`` (số liệu báo cáo định kỳ) — tags UNIT_TAGS + ``field`` (lĩnh vực) + ``procedure_code``
@@ -74,6 +91,24 @@ Measurements
   period and the corrected carried-over figure of the next one (dashboards.queries.period_report).
   Not for rolling windows; series (as influxdb.cardinality() counts them) = units × (field, procedure,
   channel) combinations in use, which does not grow with dossiers or time (README: the periodic report).
+
+``service_index`` (chỉ số phục vụ người dân, doanh nghiệp, Decision 766/QĐ-TTg) — written by
+  ``govpulse index`` (not the worker) from report_counts and unit_rates, see streams/domain/service_index.py
+  and docs/decision-766.md. tags: ``province_code``, ``unit_code`` (the unit, or the district / province
+  code of a roll-up), ``unit_name``, ``scope`` (unit | district | province), ``window`` (the period's
+  window: month, year, report_month, report_quarter, report_half, report_year), ``group`` ("1".."5", or
+  "total"), ``criterion`` (the annex's id "2.1", a govpulse indicator's id such as "on_time_rate",
+  "group" for the group's row, "total" for the index's row), ``name`` (Vietnamese name).
+  time = the period's start. Asked again, a period's points are overwritten (same series and time).
+  fields, each only when defined:
+    value (float, a share in [0, 1]; absent when the denominator is 0: not applicable),
+    numerator, denominator (float: counts, or supplied figures),
+    score (float: points earned; only when the criterion's points and scoring rule are known),
+    max (float: the criterion's points, or the group's / index's maximum),
+    scored_max (float, group and total rows: the points of the criteria that were scored),
+    status (string: scored | not scored | not applicable | missing), origin (string: events | supplied |
+    indicator | missing)
+  A roll-up's points are computed from the units' summed counts, never from their scores.
 
 ``pipeline_health`` (sức khoẻ pipeline) — tags ``app_id``, ``worker``, ``topic``; time = wall clock (every 10 s)
   Each worker of a group reports its own partitions: sum over ``worker``. Counters are cumulative
@@ -110,6 +145,7 @@ FEEDBACK_ALERTS = "feedback_alerts"
 PIPELINE_HEALTH = "pipeline_health"
 UNIT_ACTIVITY = "unit_activity"
 REPORT_COUNTS = "report_counts"
+SERVICE_INDEX = "service_index"
 
 UNIT_TAGS = ("province_code", "unit_code", "unit_level", "unit_name", "ward_code", "district_code")
 
@@ -229,6 +265,10 @@ RATE_DEFINITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 RATE_FIELDS = tuple(RATE_DEFINITIONS)
 
 OPEN_FIELDS = ("open", "overdue", "due_soon", "overdue_without_apology")
+# service_index: its tags (UNIT_TAGS' province_code, unit_code, unit_name, then these) and fields
+SERVICE_INDEX_TAGS = ("province_code", "unit_code", "unit_name", "scope", "window", "group", "criterion", "name")
+SERVICE_INDEX_FIELDS = ("value", "numerator", "denominator", "score", "max", "scored_max", "status", "origin")
+
 HEALTH_FIELDS = (
     "events_total",
     "events_per_second",

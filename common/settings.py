@@ -106,6 +106,17 @@ class Settings(BaseSettings):
         description="':'-separated YAML/JSON files registering units vietnam-provinces lacks (pre-2025 "
         "districts, departments); loaded once when the govpulse command starts",
     )
+    # --- the index of Decision 766 (govpulse index; README: the service index) -----------------
+    index_weights_file: Path | None = Field(
+        default=None,
+        description="YAML of points per criterion (and full_at) for the Decision 766 index; the points the "
+        "sources publish (1.2, 2.1, 5.4) apply without it",
+    )
+    index_figures_file: Path | None = Field(
+        default=None,
+        description="CSV of figures the events cannot compute (unit_code, period, criterion, numerator, "
+        "denominator[, source]) for the Decision 766 index",
+    )
     dead_letter_max_raw_bytes: int = Field(
         default=64 * 1024,
         ge=256,

@@ -659,6 +659,74 @@ def _alert_link(uid: str) -> list[dict[str, str]]:
 # ---------------------------------------------------------------------------------------
 # dashboards
 # ---------------------------------------------------------------------------------------
+INDEX_DESCRIPTION = (
+    "The index of Decision 766/QĐ-TTg as `govpulse index` last wrote it (measurement service_index) for the "
+    "selected window's latest period in the time range: it is computed by that command, not by the worker, "
+    "so run `govpulse index --unit U --period WINDOW:LABEL` first. Scores only where the criterion's points "
+    "and scoring rule are known (the three published points, or the weights file); otherwise the value is "
+    "shown with an empty score; `govpulse index` prints why each is not scored (README: the service index)."
+)
+
+
+def service_index_table(pid: int) -> table.Panel:
+    """The unit's index: one row per criterion, group and total."""
+    return (
+        table.Panel()
+        .id(pid)
+        .title("Chỉ số phục vụ người dân, doanh nghiệp (Quyết định 766/QĐ-TTg)")
+        .description(INDEX_DESCRIPTION)
+        .with_target(FluxTarget(Q.service_index_table("unit")))
+        .span(24)
+        .height(14)
+        .show_header(True)
+        .cell_height(cm.TableCellHeight.SM)
+        .with_transformation(
+            _organize(
+                [*Q.SERVICE_INDEX_COLUMNS, "period"],
+                {
+                    "group": "Nhóm",
+                    "criterion": "Tiêu chí",
+                    "name": "Tên",
+                    "value": "Giá trị",
+                    "score": "Điểm",
+                    "max": "Tối đa",
+                    "numerator": "Tử số",
+                    "denominator": "Mẫu số",
+                    "period": "Kỳ (bắt đầu)",
+                },
+            )
+        )
+        .overrides([_by_name("value", ("unit", "percentunit"), ("decimals", 2)), _by_name("score", ("decimals", 2))])
+    )
+
+
+def service_index_ranking_table(pid: int) -> table.Panel:
+    return (
+        table.Panel()
+        .id(pid)
+        .title("Xếp hạng đơn vị theo Chỉ số 766")
+        .description(INDEX_DESCRIPTION + " Units ranked by their total of scored points (scored_max: out of).")
+        .with_target(FluxTarget(Q.service_index_ranking()))
+        .span(24)
+        .height(10)
+        .show_header(True)
+        .cell_height(cm.TableCellHeight.SM)
+        .with_transformation(
+            _organize(
+                ["rank", "unit_code", "unit_name", "score", "scored_max"],
+                {
+                    "rank": "Hạng",
+                    "unit_code": "Mã đơn vị",
+                    "unit_name": "Đơn vị",
+                    "score": "Điểm",
+                    "scored_max": "Trên",
+                },
+            )
+        )
+        .overrides([_by_name("score", ("decimals", 2)), _by_name("unit_name", ("links", _alert_link("govpulse-unit")))])
+    )
+
+
 def province_overview() -> db.Dashboard:
     ids = _Ids()
     d = (
@@ -787,6 +855,8 @@ def province_overview() -> db.Dashboard:
         .height(12)
         .overrides([*_period_overrides(), _by_name("unit_name", ("links", _alert_link("govpulse-unit")))])
     )
+    d = d.with_row(db.Row("Chỉ số 766").id(ids()))
+    d = d.with_panel(service_index_ranking_table(ids()))
     return d
 
 
@@ -961,6 +1031,8 @@ def unit_detail() -> db.Dashboard:
     )
     d = d.with_panel(late_by_field_chart(ids()))
     d = d.with_panel(late_procedures_table(ids()))
+    d = d.with_row(db.Row("Chỉ số 766").id(ids()))
+    d = d.with_panel(service_index_table(ids()))
     return d
 
 
@@ -1038,7 +1110,6 @@ def late_dossiers() -> db.Dashboard:
                     "apology_sent",
                 ],
                 {
-                    "status": "Trạng thái",
                     "unit_name": "Đơn vị",
                     "unit_code": "Mã đơn vị",
                     "procedure_code": "Mã TTHC",

@@ -359,6 +359,9 @@ _ALERT_COLUMNS = (
 
 
 def _alerts(scope: Scope, kinds: Iterable[str], lookback: str = "1y") -> str:
+    """Alert points of these kinds, one row per point with every field as a column (dossier_id
+    among them). Within a series (unit, kind, procedure) each point has its own ``_time``: the
+    worker gives alerts of one instant distinct nanoseconds, so the pivot never merges two."""
     kind_pred = " or ".join(f'r.kind == "{k}"' for k in kinds)
     return (
         "from(bucket: v.defaultBucket)\n"
@@ -376,26 +379,17 @@ def late_dossiers_live(scope: Scope = UNIT_OR_ALL) -> str:
     due_at (negative: still early).  Columns: status, unit, procedure, dossier, due_at,
     late_seconds (at the alert instant), late_seconds_now, apology_sent.
 
-    dossier_alerts has a series per dossier, so reading every field of every alert of the
-    look-back year is slow; the query first reads one field to find the dossiers still open,
-    then only their series (a regex on the dossier_id tag is pushed down to storage)."""
+    dossier_alerts has a series per unit, kind and procedure (the dossier is a field), so one
+    read of the look-back year's points, pivoted to one row per alert point, is the whole list:
+    no dossier_id tag to select series by, and no need for one."""
     return (
-        'import "date"\nimport "regexp"\nimport "strings"\n\n'
+        'import "date"\n\n'
         "stop = v.timeRangeStop\n"
-        "alerts = from(bucket: v.defaultBucket)\n"
+        "from(bucket: v.defaultBucket)\n"
         "  |> range(start: date.sub(d: 1y, from: v.timeRangeStart), stop: stop)\n"
         f'  |> filter(fn: (r) => r._measurement == "{M.DOSSIER_ALERTS}")\n'
         f"  |> filter(fn: (r) => {scope.predicate})\n"
         '  |> filter(fn: (r) => r.kind == "dossier_overdue" or r.kind == "dossier_due_soon")\n'
-        "openIds = alerts\n"
-        '  |> filter(fn: (r) => r._field == "resolved" and r._value == false)\n'
-        "  |> group()\n"
-        '  |> distinct(column: "dossier_id")\n'
-        "  |> map(fn: (r) => ({_value: regexp.quoteMeta(v: r._value)}))\n"
-        '  |> findColumn(fn: (key) => true, column: "_value")\n'
-        'openPattern = regexp.compile(v: "^(" + strings.joinStr(arr: openIds, v: "|") + ")$")\n\n'
-        "alerts\n"
-        "  |> filter(fn: (r) => r.dossier_id =~ openPattern)\n"
         '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
         "  |> filter(fn: (r) => not r.resolved)\n"
         '  |> group(columns: ["unit_code", "dossier_id"])\n'
@@ -763,6 +757,97 @@ def daily_resolutions(scope: Scope = UNIT) -> str:
         '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
         + _fill(fields)
         + '  |> sort(columns: ["_time"])\n'
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# the index of Decision 766 (streams.domain.service_index): its inputs and its written points
+# ---------------------------------------------------------------------------------------
+# unit_rates counts the index reads from the period's window point (the rest comes from period_report)
+INDEX_WINDOW_FIELDS = (
+    "received_online_full",
+    "resolved",
+    "results_digitised",
+    "fee_applicable",
+    "paid_online",
+    "late_with_apology",
+    "ratings",
+    "ratings_very_satisfied",
+    "ratings_satisfied",
+    "ratings_unsatisfied",
+)
+
+
+def period_window_counts(scope: Scope = UNIT) -> str:
+    """Per unit of the scope: the counts of the ``unit_rates`` point of window ``${window}`` for the
+    period that starts at the range's start (a calendar or report period's point is at its start).
+    Only that instant: the snapshot builder's look-back would take the previous period's point for a
+    unit with nothing in this one. Columns: unit_code, unit_name, INDEX_WINDOW_FIELDS (0 when absent)."""
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.UNIT_RATES}" and r.window == "${{window}}")\n'
+        f"  |> filter(fn: (r) => {scope.predicate})\n"
+        "  |> filter(fn: (r) => r._time == v.timeRangeStart)\n"
+        f"  |> filter(fn: (r) => {_any_field(INDEX_WINDOW_FIELDS)})\n"
+        '  |> group(columns: ["unit_code", "unit_name", "_field"])\n'
+        "  |> sum()\n"
+        "  |> group()\n"
+        '  |> pivot(rowKey: ["unit_code", "unit_name"], columnKey: ["_field"], valueColumn: "_value")\n'
+        + _fill(INDEX_WINDOW_FIELDS)
+        + '  |> sort(columns: ["unit_code"])\n'
+    )
+
+
+SERVICE_INDEX_COLUMNS = ("group", "criterion", "name", "value", "score", "max", "numerator", "denominator")
+# the numeric fields only: a pivot cannot hold status/origin (strings) and the numbers in one _value column.
+# An empty score is "not scored" (no points or rule, zero denominator, or missing); `govpulse index` prints why.
+_INDEX_NUMBERS = ("value", "score", "max", "scored_max", "numerator", "denominator")
+
+
+def service_index_table(scope_kind: str = "unit") -> str:
+    """The written index (``service_index``) of the unit ``${unit}`` (or the roll-up ``scope_kind`` named by
+    it) for window ``${window}``: its latest period in the range, one row per criterion, group and total
+    (criterion "group" / "total"). Columns: SERVICE_INDEX_COLUMNS, period (the period's start)."""
+    cols = ", ".join(f'"{c}"' for c in (*SERVICE_INDEX_COLUMNS, "_time"))
+    return (
+        "rows = from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.SERVICE_INDEX}" and r.window == "${{window}}")\n'
+        f'  |> filter(fn: (r) => r.province_code == "${{province}}" and r.unit_code == "${{unit}}" '
+        f'and r.scope == "{scope_kind}")\n'
+        f"  |> filter(fn: (r) => {_any_field(_INDEX_NUMBERS)})\n"
+        'latest = rows |> keep(columns: ["_time"]) |> group() |> max(column: "_time")\n'
+        '  |> findColumn(fn: (key) => true, column: "_time")\n'
+        "rows\n"
+        "  |> filter(fn: (r) => length(arr: latest) > 0 and r._time == latest[0])\n"
+        "  |> group()\n"
+        '  |> pivot(rowKey: ["_time", "group", "criterion", "name"], columnKey: ["_field"], valueColumn: "_value")\n'
+        + f"  |> keep(columns: [{cols}])\n"
+        '  |> rename(columns: {_time: "period"})\n'
+        '  |> sort(columns: ["group", "criterion"])\n'
+    )
+
+
+def service_index_ranking() -> str:
+    """Units of the province ranked by their written index total for window ``${window}``, latest period
+    in the range. Columns: rank, unit_code, unit_name, score, scored_max."""
+    return (
+        "rows = from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.SERVICE_INDEX}" and r.window == "${{window}}")\n'
+        '  |> filter(fn: (r) => r.province_code == "${province}" and r.scope == "unit" and r.criterion == "total")\n'
+        '  |> filter(fn: (r) => r._field == "score" or r._field == "scored_max")\n'
+        'latest = rows |> keep(columns: ["_time"]) |> group() |> max(column: "_time")\n'
+        '  |> findColumn(fn: (key) => true, column: "_time")\n'
+        "rows\n"
+        "  |> filter(fn: (r) => length(arr: latest) > 0 and r._time == latest[0])\n"
+        "  |> group()\n"
+        '  |> pivot(rowKey: ["unit_code", "unit_name"], columnKey: ["_field"], valueColumn: "_value")\n'
+        '  |> sort(columns: ["score"], desc: true)\n'
+        "  |> map(fn: (r) => ({r with rank: 1}))\n"
+        '  |> cumulativeSum(columns: ["rank"])\n'
+        '  |> keep(columns: ["rank", "unit_code", "unit_name", "score", "scored_max"])\n'
     )
 
 

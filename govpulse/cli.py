@@ -35,6 +35,7 @@ for _name in (
     "ingest",
     "importer",
     "report",
+    "index",
 ):
     try:
         _mod = importlib.import_module(f"govpulse.commands.{_name}")

@@ -102,7 +102,9 @@ class ReportSource:
         self.bucket = bucket
         self.cal = cal
 
-    def _run(self, flux: str, scope: Scope, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+    def _run(
+        self, flux: str, scope: Scope, start_ms: int, end_ms: int, extra: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         start, stop = datetime.fromtimestamp(start_ms / 1000, UTC), datetime.fromtimestamp(end_ms / 1000, UTC)
         text = interpolate(
             flux,
@@ -110,9 +112,15 @@ class ReportSource:
             stop=stop,
             window_period=stop - start,  # the whole period is one display interval
             bucket=self.bucket,
-            variables=scope.variables(),
+            variables={**scope.variables(), **(extra or {})},
         )
         return self.query(text)
+
+    def run(
+        self, flux: str, scope: Scope, period: Period, extra: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Any dashboards.queries Flux over the period's range, with the scope's (and ``extra``) variables."""
+        return self._run(flux, scope, period.start_ms, period.end_ms, extra)
 
     def rows(self, group: str, scope: Scope, period: Period, top: int | None = None) -> list[dict[str, Any]]:
         """period_report rows (record values) grouped by ``group`` over ``period``."""

@@ -13,11 +13,9 @@ import logging
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from kafka.partitioner import murmur2
 
 from common import measurements as m
 from common.settings import Settings
@@ -54,12 +52,6 @@ DEAD_LETTER_REASON_CHARS = 2000
 DEAD_LETTER_ERRORS = 20
 
 DeadLetter = dict[str, Any]  # a dead letter as sent to the dead-letter topic (JSON)
-
-
-def kafka_partition(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (Java's, kafka-python's, aiokafka's: murmur2 of the
-    key) gives ``key``. govpulse keeps each unit's state in this partition."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions  # type: ignore[no-any-return]  # kafka-python is untyped: an int
 
 
 def _cut_utf8(raw: bytes, limit: int) -> str | None:
@@ -137,7 +129,6 @@ class TopicStats:
     dead_letters: int = 0
     late_events: int = 0
     duplicates: int = 0
-    offset_gaps: int = 0
     conflicting_event_ids: int = 0
     repartitioned: int = 0
     unkeyed: int = 0
@@ -168,12 +159,6 @@ class WorkerCore:
             self.cal, policy, store.get, int(settings.allowed_lateness.total_seconds() * 1000), self.rolling
         )
         self.stats: dict[str, TopicStats] = defaultdict(TopicStats)
-        # Per source partition: the next offset to process (None: the first one that comes; no key:
-        # position not known yet), and the next offset whose predecessors' state is in the changelog
-        # (the most that may be committed). See admit().
-        self.next_offset: dict[tuple[str, int], int | None] = {}
-        self.durable_next: dict[tuple[str, int], int] = {}
-        self.missing: dict[tuple[str, int], int] = {}  # per partition: the expected offset of the gap counted
         self.last_event_wall: dict[int, float] = {}
         self.last_any_event_wall = 0.0
         # Event-time watermarks per (topic, partition). Alerts are about dossiers, so their clock is
@@ -185,9 +170,9 @@ class WorkerCore:
         # Per partition: event id -> fingerprint of every event merged there (None: merged by a
         # version that kept none), to tell a redelivery from a reused id. Rebuilt from the records.
         self.event_ids: dict[int, dict[int, int | None]] = defaultdict(dict)
-        # Partition count of each source topic (set by the worker); a record outside its unit's
-        # partition under it is forwarded (see Forward). A topic missing here is not checked.
-        self.partition_counts: dict[str, int] = {}
+        # (topic, unit) -> the partition the unit's state lives in, or None (not checked); set by the
+        # worker (streams.kafka.partitioner): a record outside it is forwarded (see Forward)
+        self.home_partition: Callable[[str, str], int | None] = lambda topic, unit: None
         # Kafka timestamps of events not yet flushed (benchmark latency only; bounded)
         self.record_latency = settings.latency_log is not None
         self.unflushed_timestamps: list[int] = []
@@ -225,12 +210,10 @@ class WorkerCore:
             # Policy: a record without a key is keyed by its unit (and forwarded if that is another
             # partition), and counted, so that a producer that forgets keys is seen, not punished.
             st.unkeyed += 1
-        n = self.partition_counts.get(topic)
-        if n:
-            home = kafka_partition(unit.encode(), n)
-            if home != partition:
-                st.repartitioned += 1
-                return Forward(unit.encode(), value or b"", home)
+        home = self.home_partition(topic, unit)
+        if home is not None and home != partition:
+            st.repartitioned += 1
+            return Forward(unit.encode(), value or b"", home)
         t = to_ms(event.event_time())
         wm = self.topic_wm.get((topic, partition))
         if wm is not None and t < wm - self.agg.allowed_lateness_ms:
@@ -290,66 +273,6 @@ class WorkerCore:
         if occ > u.last_event.get(event.source_system, 0):
             u.last_event[event.source_system] = occ
         return None
-
-    # -- offsets: every record of a source partition processed once, in order ------------------
-    def set_positions(self, positions: dict[tuple[str, int], int | None]) -> None:
-        """The consumer was sought to these offsets (after a rebalance: the committed ones)."""
-        for key, offset in positions.items():
-            self.next_offset[key] = offset
-            self.missing.pop(key, None)
-            if offset is not None:
-                self.durable_next[key] = offset
-            else:
-                self.durable_next.pop(key, None)
-
-    def forget_positions(self, keys: Iterable[tuple[str, int]]) -> None:
-        for key in keys:
-            self.next_offset.pop(key, None)
-            self.durable_next.pop(key, None)
-            self.missing.pop(key, None)
-
-    def admit(self, topic: str, partition: int, offset: int) -> str:
-        """Whether to process this record: ``process``; ``duplicate`` (processed already);
-        ``missing`` (records before it have not come: do not process it, read again from
-        ``next_offset``); ``unpositioned`` (the partition's position is not known yet, as between a
-        rebalance and the seek to the committed offsets: it will be read again).
-
-        Faust can lose a record between its fetch and the agent around a rebalance, and commit
-        past it (see streams.fence); checking every record against the next expected offset here,
-        after all of Faust's queues, is what guarantees that none is skipped."""
-        key = (topic, partition)
-        if key not in self.next_offset:
-            return "unpositioned"
-        expected = self.next_offset[key]
-        if expected is None or offset == expected:
-            self.next_offset[key] = offset + 1
-            self.missing.pop(key, None)
-            return "process"
-        if offset < expected:
-            return "duplicate"
-        if self.missing.get(key) != expected:  # count and log each gap once, not each record queued behind it
-            self.missing[key] = expected
-            self.stats[topic].offset_gaps += 1
-            log.warning(
-                "offsets %d-%d of %s[%d] did not reach the worker (%d came next): reading them again",
-                expected,
-                offset - 1,
-                topic,
-                partition,
-                offset,
-            )
-        return "missing"
-
-    def accept_hole(self, topic: str, partition: int, offset: int) -> None:
-        """The log has no records before ``offset`` (retention, transaction markers): go on from it."""
-        self.next_offset[(topic, partition)] = offset
-        self.missing.pop((topic, partition), None)
-
-    def mark_durable(self) -> None:
-        """Everything processed so far is in the changelog: it may be committed."""
-        for key, offset in self.next_offset.items():
-            if offset is not None:
-                self.durable_next[key] = offset
 
     def processing_error(
         self,
@@ -468,7 +391,6 @@ class WorkerCore:
         self.agg = Aggregator(self.cal, self.agg.policy, self.store.get, self.agg.allowed_lateness_ms, self.rolling)
         self.dossier_wm.clear()
         self.topic_wm.clear()
-        self.forget_positions([k for k in list(self.next_offset) if k[1] not in partitions])
         self.event_ids.clear()
         records = list(self.store.items(partitions))
         for _, rec in records:
@@ -482,8 +404,14 @@ class WorkerCore:
         return self.agg.rebuild(records)
 
     def health_rows(
-        self, lags: dict[str, int | None], wall: float | None = None, points_rejected: int | None = None
+        self,
+        lags: dict[str, int | None],
+        wall: float | None = None,
+        points_rejected: int | None = None,
+        offset_gaps: Mapping[str, int] | None = None,
     ) -> list[Row]:
+        """pipeline_health rows: per topic, the counters and the lag; ``offset_gaps`` per topic (records
+        that did not reach the worker in order and were read again) come from the checkpoint."""
         wall = time.time() if wall is None else wall
         rows: list[Row] = []
         mono = time.monotonic()
@@ -497,7 +425,7 @@ class WorkerCore:
                 "dead_letters": st.dead_letters,
                 "late_events": st.late_events,
                 "duplicates": st.duplicates,
-                "offset_gaps": st.offset_gaps,
+                "offset_gaps": (offset_gaps or {}).get(topic, 0),
                 "conflicting_event_ids": st.conflicting_event_ids,
                 "repartitioned": st.repartitioned,
                 "unkeyed": st.unkeyed,

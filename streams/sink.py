@@ -24,11 +24,11 @@ from influxdb_client.rest import ApiException
 from common.diagnostics import trace_file
 from common.settings import Settings
 from schemas.line_protocol import escape_field_key, escape_measurement, escape_string_field, escape_tag
-from streams.domain.rows import Row, Tags
+from streams.domain.rows import NS_PER_MS, Row, Tags
 
 log = logging.getLogger("govpulse.sink")
 
-PointKey = tuple[str, tuple[tuple[str, str], ...], int]  # measurement, sorted tags, time ms: one point
+PointKey = tuple[str, tuple[tuple[str, str], ...], int]  # measurement, sorted tags, time ns: one point
 
 
 def _field(v: object) -> str:
@@ -73,18 +73,31 @@ def _cached_prefix(measurement: str, tags: Tags) -> str:
     return p
 
 
+def _time_ns(row: Row) -> int:
+    """The row's time in epoch ns. Indexed, not ``row.time_ns()``: plain 4-tuples (tests, tools) are
+    rows too, with no nanoseconds within their millisecond."""
+    return row[3] * NS_PER_MS + (row[4] if len(row) > 4 else 0)
+
+
+def _with_fields(row: Row, fields: dict[str, object]) -> Row:
+    """The same point (series and time) with other fields."""
+    return Row(row[0], row[1], fields, row[3], row[4] if len(row) > 4 else 0)
+
+
 def line(row: Row) -> str:
-    """One row as InfluxDB line protocol with millisecond precision (tags sorted, empty tags dropped)."""
-    measurement, tags, fields, t = row
+    """One row as InfluxDB line protocol with nanosecond precision (tags sorted, empty tags dropped):
+    points of one series within one millisecond (dossier_alerts) must stay distinct points; every
+    other row's time is its millisecond times 10^6, the same instant as before."""
+    measurement, tags, fields = row[0], row[1], row[2]
     prefix = _cached_prefix(measurement, tags) if isinstance(tags, Tags) else _prefix(measurement, tags)
     field_part = ",".join(f"{_field_key(k)}={_field(v)}" for k, v in fields.items() if v is not None)
-    return f"{prefix} {field_part} {t}"
+    return f"{prefix} {field_part} {_time_ns(row)}"
 
 
 def point_key(row: Row) -> PointKey:
     """A point's identity in InfluxDB: measurement, tag set and time (a later write replaces it)."""
-    measurement, tags, _fields, time_ms = row  # unpacked: plain tuples (tests, tools) are rows too
-    return (measurement, tags.key() if isinstance(tags, Tags) else tuple(sorted(tags.items())), time_ms)
+    measurement, tags = row[0], row[1]
+    return (measurement, tags.key() if isinstance(tags, Tags) else tuple(sorted(tags.items())), _time_ns(row))
 
 
 def _short(s: str, limit: int) -> str:
@@ -93,7 +106,7 @@ def _short(s: str, limit: int) -> str:
 
 def _series(row: Row) -> str:
     """A row's series as written (measurement and tags, escaped), cut short if huge."""
-    measurement, tags, _fields, _time = row
+    measurement, tags = row[0], row[1]
     return _short(_prefix(measurement, tags), 500)
 
 
@@ -157,7 +170,7 @@ class InfluxSink:
                 key = point_key(r)
                 queued = pending.get(key)
                 if queued is not None and queued[2].keys() - r[2].keys():
-                    r = Row(r[0], r[1], {**queued[2], **r[2]}, r[3])
+                    r = _with_fields(r, {**queued[2], **r[2]})
                 pending[key] = r
 
     @property
@@ -203,7 +216,7 @@ class InfluxSink:
                     pending[k] = r
                 elif r[2].keys() - newer[2].keys():
                     # a newer snapshot that arrived meanwhile wins, field by field (as add() merges)
-                    pending[k] = Row(newer[0], newer[1], {**r[2], **newer[2]}, newer[3])
+                    pending[k] = _with_fields(newer, {**r[2], **newer[2]})
 
     def _write_lines(
         self, items: list[tuple[PointKey, Row]], lines: list[str], attempts: int, top: bool = False
@@ -224,9 +237,9 @@ class InfluxSink:
             self.rejected_points += 1
             _, row = items[0]
             log.error(
-                "InfluxDB rejected a point as invalid, dropped: series %s, time %s (ms), fields %s: %s",
+                "InfluxDB rejected a point as invalid, dropped: series %s, time %s (ns), fields %s: %s",
                 _series(row),
-                row[3],
+                _time_ns(row),
                 ",".join(k for k, v in row[2].items() if v is not None),
                 _reason(*self._rejection),
             )
@@ -252,8 +265,8 @@ class InfluxSink:
                     bucket=self.bucket,
                     org=self.settings.influx_org,
                     record=body,
-                    # influxdb-client's own WritePrecision.MS is this str, yet it annotates the class
-                    write_precision="ms",  # type: ignore[arg-type]
+                    # influxdb-client's own WritePrecision.NS is this str, yet it annotates the class
+                    write_precision="ns",  # type: ignore[arg-type]
                 )
                 self.last_error = None
                 return True

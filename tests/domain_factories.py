@@ -546,7 +546,8 @@ class Harness:
         self.store: dict[str, dict] = {}
         self.partition_of = partition_of
         self.agg = Aggregator(self.cal, self.policy, self.get)
-        self.rows: dict[tuple, dict] = {}  # (measurement, tags, time) -> fields as InfluxDB would hold them
+        # (measurement, tags, time ms, ns within the ms) -> fields as InfluxDB would hold them
+        self.rows: dict[tuple, dict] = {}
         self.alerts: list[dict] = []
 
     def get(self, key):
@@ -581,9 +582,9 @@ class Harness:
 
     def snapshot(self, now: int, partitions=(0,)) -> list:
         rows = self.agg.snapshot({p: now for p in partitions})
-        for meas, tags, fields, t in rows:
+        for meas, tags, fields, t, ns in rows:
             # InfluxDB semantics: a point written again at the same series and time is merged field by field
-            key = (meas, frozenset(tags.items()), t)
+            key = (meas, frozenset(tags.items()), t, ns)
             self.rows[key] = {**self.rows.get(key, {}), **fields}
         return rows
 

@@ -149,6 +149,10 @@ def _registry() -> dict[str, tuple[str, set[str]]]:
             f"period_unit_ranking:{s.name}",
             {"rank", "unit_code", "unit_name", *report_columns},
         )
+    # the index of Decision 766: written by `govpulse index`, not the worker (tests/test_service_index_integration.py
+    # runs these after it)
+    reg[Q.service_index_table("unit")] = ("service_index_table", {*Q.SERVICE_INDEX_COLUMNS, "period"})
+    reg[Q.service_index_ranking()] = ("service_index_ranking", {"rank", "unit_code", "unit_name", "score"})
     for name, fn in (("var_province", Q.var_province), ("var_window", Q.var_window), ("var_unit", Q.var_unit)):
         reg[fn()] = (name, {"_value"})
     return reg
@@ -257,7 +261,9 @@ def influx(pipeline_influx):
 # ---------------------------------------------------------------------------------------
 # Queries whose result is legitimately empty for this scenario at the end of the replay are
 # listed here with the independent check that proves the emptiness is right.
-MAY_BE_EMPTY = {"late_count:Sắp đến hạn", "silent_units"}
+# service_index: empty until `govpulse index` writes it; tests/test_service_index_integration.py runs these
+# two queries after writing it and checks their rows.
+MAY_BE_EMPTY = {"late_count:Sắp đến hạn", "silent_units", "service_index_table", "service_index_ranking"}
 
 
 @pytest.mark.parametrize("dash,where,query", _dashboard_queries(), ids=lambda x: x if len(x) < 80 else None)
@@ -435,6 +441,106 @@ def test_resolved_late_dossiers_match_the_counts(influx):
     assert len(desk) == DESK_RESOLVED - DESK_ON_TIME and all(r["apology_sent"] for r in desk)
     alerts_desk = influx.grafana(Q.unit_alerts(Q.UNIT))
     assert {r["kind"] for r in alerts_desk} <= set(M.ALERT_KINDS)
+
+
+def _cardinality(db: Influx, bucket: str, measurement: str | None = None) -> int:
+    """Series in a bucket as influxdb.cardinality() counts them (measurement and tag set)."""
+    pred = f', predicate: (r) => r._measurement == "{measurement}"' if measurement else ""
+    (row,) = db.raw(f'import "influxdata/influxdb"\ninfluxdb.cardinality(bucket: "{bucket}", start: time(v: 0){pred})')
+    return int(row["_value"])
+
+
+def test_alert_series_do_not_grow_with_the_dossiers(influx, capsys):
+    """Mỹ Tho 2022: dossier_alerts series = the unit × kind × procedure combinations in use, not one
+    per alert. The previous layout (dossier_id a tag) had one series per alert point: derived from the
+    same points."""
+    b = influx.bucket
+    total = _cardinality(influx, b)
+    alert_series = _cardinality(influx, b, M.DOSSIER_ALERTS)
+    points = influx.raw(f'''from(bucket: "{b}") |> range(start: 0)
+        |> filter(fn: (r) => r._measurement == "{M.DOSSIER_ALERTS}" and r._field == "dossier_id")
+        |> group() |> count()''')[0]["_value"]
+    combos = influx.raw(f'''from(bucket: "{b}") |> range(start: 0)
+        |> filter(fn: (r) => r._measurement == "{M.DOSSIER_ALERTS}" and r._field == "dossier_id")
+        |> group(columns: ["unit_code", "kind", "procedure_code"]) |> count() |> group() |> count()''')[0]["_value"]
+    assert alert_series == combos < points, (alert_series, combos, points)
+    with capsys.disabled():
+        print(
+            f"\nMỹ Tho 2022 series: {total:,} in the bucket, {alert_series:,} of them dossier_alerts "
+            f"({combos} unit × kind × procedure combinations) for {points:,} alerts; with dossier_id a tag "
+            f"dossier_alerts would be {points:,} series and the bucket {total - alert_series + points:,}"
+        )
+
+
+def _alerts_written(n: int) -> tuple[str, int]:
+    """n dossiers of one ward and procedure, all due at 17:00:00.000 of one day, their three alerts fired
+    and the points written through the real sink into a fresh bucket; every other dossier then resolved
+    late with an apology letter (its points updated in place). Returns the bucket and the due instant."""
+    from common.settings import Settings
+    from streams.sink import InfluxSink, ensure_bucket
+    from tests.conftest import make_settings
+    from tests.domain_factories import DAY, Harness, apology, eid, local, received, resolved
+
+    s: Settings = make_settings()
+    bucket = unique("alerts")
+    ensure_bucket(s, bucket)
+    rcv, due = local(2024, 3, 4, 9), local(2024, 3, 7, 17)
+    h = Harness(partition_of=lambda unit: 0)
+    for i in range(n):
+        h.feed(received(eid(i + 1), f"HS-{i:05d}", rcv, due, proc="1.000894", fld="Chứng thực"))
+    h.advance(due + 2 * DAY)
+    sink = InfluxSink(s, bucket)
+    sink.add(h.snapshot(due + 2 * DAY))
+    assert sink.flush()
+    for i in range(0, n, 2):
+        h.feed(apology(eid(n + i + 1), f"HS-{i:05d}", due + 3 * DAY))
+        h.feed(resolved(eid(2 * n + i + 1), f"HS-{i:05d}", rcv, due, due + 4 * DAY))
+    sink.add(h.snapshot(due + 5 * DAY))
+    assert sink.flush()
+    sink.close()
+    return bucket, due
+
+
+@pytest.mark.parametrize("n", [10, 1000])
+def test_many_alerts_at_one_instant_are_all_in_influxdb(services, n):
+    """Real InfluxDB: n dossiers alerting at the same millisecond in one series are n points, found by
+    the dashboards' queries, and the number of series does not depend on n."""
+    from tests.conftest import make_settings
+    from tests.domain_factories import PROVINCE, WARD
+
+    bucket, due = _alerts_written(n)
+    db = Influx(make_settings())
+    db.bucket = bucket
+    try:
+        rows = db.raw(f'''from(bucket: "{bucket}") |> range(start: 0)
+            |> filter(fn: (r) => r._measurement == "{M.DOSSIER_ALERTS}")
+            |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")''')
+        assert len(rows) == 3 * n
+        for kind in M.ALERT_KINDS:
+            of_kind = [r for r in rows if r["kind"] == kind]
+            assert len({r["dossier_id"] for r in of_kind}) == len(of_kind) == n, kind
+        overdue = [r for r in rows if r["kind"] == "dossier_overdue"]
+        assert {r["_time"].replace(microsecond=r["_time"].microsecond // 1000 * 1000) for r in overdue} == {
+            datetime.fromtimestamp(due / 1000, UTC)
+        }, "they share the millisecond"
+        assert sum(r["resolved"] and r["apology_sent"] for r in overdue) == n // 2  # updated in place
+        # the same number of series whatever the number of dossiers: one per kind (one ward, one procedure)
+        assert _cardinality(db, bucket, M.DOSSIER_ALERTS) == 3
+        # the late list and the unit's alert panel find every one
+        span = {"start": datetime(2024, 3, 1, tzinfo=UTC), "province": PROVINCE}
+        live = db.grafana(
+            Q.late_dossiers_live(Q.UNIT_OR_ALL), stop=datetime(2024, 3, 20, tzinfo=UTC), unit=".*", **span
+        )
+        assert len(live) == n - n // 2 and {r["status"] for r in live} == {"Quá hạn"}
+        assert len({r["dossier_id"] for r in live}) == len(live)
+        late = db.grafana(Q.resolved_late_dossiers(), stop=datetime(2024, 3, 20, tzinfo=UTC), unit=".*", **span)
+        assert len(late) == n // 2 and all(r["apology_sent"] and r["late_seconds"] == 4 * 86400 for r in late)
+        unit_alerts = db.grafana(Q.unit_alerts(Q.UNIT), stop=datetime(2024, 3, 20, tzinfo=UTC), unit=WARD, **span)
+        assert len(unit_alerts) == 2 * n  # overdue and apology missing, one row each
+    finally:
+        api = db.client.buckets_api()
+        api.delete_bucket(api.find_bucket_by_name(bucket))
+        db.client.close()
 
 
 def test_pipeline_health_and_activity(influx):

@@ -11,6 +11,7 @@ import bisect
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -122,7 +123,7 @@ def check_unit_rate_rows(rows: dict, oracle: Oracle, clock: int, retractions: bo
     ``retractions``: the input had corrections, so a point may have lost its last resolution; its rate
     field then stays behind in InfluxDB (see test_rate_left_behind_when_a_correction_empties_a_window)."""
     n = 0
-    for (meas, tags, t), fields in rows.items():
+    for (meas, tags, t, _ns), fields in rows.items():
         if meas != m.UNIT_RATES:
             continue
         tags = dict(tags)
@@ -180,7 +181,7 @@ def expected_points(oracle: Oracle, unit: str, clock: int) -> set[tuple[str, int
 def written_points(rows: dict, unit: str) -> set[tuple[str, int]]:
     return {
         (dict(tags)["window"], t)
-        for (meas, tags, t) in rows
+        for (meas, tags, t, _ns) in rows
         if meas == m.UNIT_RATES and dict(tags)["unit_code"] == unit
     }
 
@@ -287,7 +288,7 @@ def oracle_gauges(specs, clock: int) -> dict[str, dict[str, int]]:
 
 def gauge_rows(rows: dict) -> dict[str, tuple[int, dict]]:
     out = {}
-    for (meas, tags, t), fields in rows.items():
+    for (meas, tags, t, _ns), fields in rows.items():
         if meas == m.OPEN_DOSSIERS:
             unit = dict(tags)["unit_code"]
             if unit not in out or out[unit][0] < t:
@@ -464,7 +465,7 @@ def test_one_dossier_rows_by_hand():
             "ward_code": WARD,
             "window": window,
         }
-        return h.rows[(m.UNIT_RATES, frozenset(tags.items()), t)]
+        return h.rows[(m.UNIT_RATES, frozenset(tags.items()), t, 0)]
 
     jan, feb = row("month", local(2024, 1, 1)), row("month", local(2024, 2, 1))
     assert (jan["received"], jan["received_online"], jan["received_online_full"], jan["resolved"]) == (1, 1, 1, 0)
@@ -542,7 +543,9 @@ def test_a_corrected_resolution_moves_between_months():
     h.snapshot(local(2024, 3, 1))
     h.feed(resolved(eid(3), "HS-1", rcv_at, due, local(2024, 2, 6, 9), occ=local(2024, 2, 6, 9)))  # correction: late
     h.snapshot(local(2024, 3, 1))
-    months = {t: f for (meas, tags, t), f in h.rows.items() if meas == m.UNIT_RATES and dict(tags)["window"] == "month"}
+    months = {
+        t: f for (meas, tags, t, _ns), f in h.rows.items() if meas == m.UNIT_RATES and dict(tags)["window"] == "month"
+    }
     jan, feb = months[local(2024, 1, 1)], months[local(2024, 2, 1)]
     assert (jan["received"], jan["resolved"], jan["resolved_early"]) == (1, 0, 0)
     assert (feb["resolved"], feb["resolved_late"], feb["on_time_rate"]) == (1, 1, 0.0)
@@ -564,7 +567,7 @@ def test_rate_left_behind_when_a_correction_empties_a_window():
     h.snapshot(local(2024, 3, 1))
     jan = next(
         f
-        for (meas, tags, t), f in h.rows.items()
+        for (meas, tags, t, _ns), f in h.rows.items()
         if meas == m.UNIT_RATES and dict(tags)["window"] == "month" and t == local(2024, 1, 1)
     )
     assert jan.get("resolved", 0) == 0
@@ -729,7 +732,7 @@ def test_alert_payload_and_row():
     assert [x["alert_id"] for x in h2.alerts] == [x["alert_id"] for x in h.alerts]
     # rows: one per kind at the alert instant, updated in place after the resolution
     h.snapshot(APO_AT + DAY)
-    rows = {dict(tags)["kind"]: (t, f) for (meas, tags, t), f in h.rows.items() if meas == m.DOSSIER_ALERTS}
+    rows = {dict(tags)["kind"]: (t, f) for (meas, tags, t, _ns), f in h.rows.items() if meas == m.DOSSIER_ALERTS}
     assert {k: t for k, (t, _) in rows.items()} == {
         "dossier_due_soon": SOON,
         "dossier_overdue": DUE,
@@ -740,8 +743,10 @@ def test_alert_payload_and_row():
     assert datetime.fromisoformat(f["resolved_at"]) == dt_of(local(2024, 3, 7, 15))
     assert f["late_seconds"] == 0 and f["field"] == "Chứng thực" and f["apology_sent"] is False
     assert datetime.fromisoformat(f["due_at"]) == dt_of(DUE)
-    tags = next(dict(tg) for (meas, tg, _) in h.rows if meas == m.DOSSIER_ALERTS)
-    assert tags["procedure_code"] == "1.000894" and tags["dossier_id"] == "HS-1"
+    tags = next(dict(tg) for (meas, tg, _, _ns) in h.rows if meas == m.DOSSIER_ALERTS)
+    # the dossier is a field, not a tag: the series does not grow with the number of dossiers
+    assert tags["procedure_code"] == "1.000894" and all(f["dossier_id"] == "HS-1" for _, f in rows.values())
+    assert "dossier_id" not in tags
 
 
 def test_apology_after_the_alert_updates_the_row_in_place():
@@ -750,7 +755,7 @@ def test_apology_after_the_alert_updates_the_row_in_place():
     h.feed(apology(eid(9), "HS-1", APO_AT + 2 * HOUR))
     assert h.advance(APO_AT + 3 * DAY) == []
     h.snapshot(APO_AT + 3 * DAY)
-    rows = {dict(tags)["kind"]: (t, f) for (meas, tags, t), f in h.rows.items() if meas == m.DOSSIER_ALERTS}
+    rows = {dict(tags)["kind"]: (t, f) for (meas, tags, t, _ns), f in h.rows.items() if meas == m.DOSSIER_ALERTS}
     assert len(rows) == 3 and rows["apology_missing"][0] == APO_AT
     assert all(f["apology_sent"] is True for _, f in rows.values())
 
@@ -928,3 +933,130 @@ def test_gauges_per_unit_and_partition():
     assert gauges(h, WARD2) == {"open": 1, "overdue": 0, "due_soon": 0, "overdue_without_apology": 0}
     h.advance(DUE + 1, partition=1)
     assert gauges(h, WARD2)["overdue"] == 1
+
+
+# ================================================================================================
+# dossier_alerts points: one series per unit, kind and procedure; distinct times within it
+# ================================================================================================
+def many_due_at_once(n: int) -> Harness:
+    """n dossiers of one unit and procedure, received together and due at the same millisecond
+    (17:00:00.000, as one-stop systems set due dates), all three alerts fired, half resolved late."""
+    due = local(2024, 3, 7, 17)
+    h = harness()
+    for i in range(n):
+        h.feed(received(eid(i), f"HS-{i:05d}", RCV, due, proc="1.000894"))
+    h.advance(due + 2 * DAY)
+    for i in range(0, n, 2):
+        h.feed(resolved(eid(n + i), f"HS-{i:05d}", RCV, due, due + 3 * DAY))
+    return h
+
+
+def alert_points(h: Harness, now: int) -> dict[tuple, dict]:
+    """The dossier_alerts points of a harness as InfluxDB would hold them, after a snapshot."""
+    h.snapshot(now)
+    return {k: f for k, f in h.rows.items() if k[0] == m.DOSSIER_ALERTS}
+
+
+def rebuilt_in_order(h: Harness, order) -> Harness:
+    r = Harness(h.cal, h.policy, h.partition_of)
+    r.store = {k: dict(v) for k, v in h.store.items()}
+    r.agg.rebuild(order(list(r.store.items())))
+    return r
+
+
+def check_one_point_per_alert(points: dict[tuple, dict], n: int) -> None:
+    # every alert is its own point (series + time): n per kind, each dossier once per kind
+    assert len(points) == 3 * n
+    by_kind: dict[str, set[str]] = defaultdict(set)
+    for (_meas, tags, _t, _ns), f in points.items():
+        by_kind[dict(tags)["kind"]].add(f["dossier_id"])
+    assert {k: len(v) for k, v in by_kind.items()} == dict.fromkeys(m.ALERT_KINDS, n)
+    # and the series do not depend on the dossiers: one per kind here (one unit, one procedure)
+    assert len({(k[0], k[1]) for k in points}) == 3
+
+
+@pytest.mark.parametrize("collide", [False, True], ids=["hashed", "every-hash-equal"])
+def test_alerts_of_one_instant_get_distinct_times_stable_across_rebuilds(monkeypatch, collide):
+    """N dossiers alerting at the same ms in one series: N distinct point times; the same ones after a
+    rebuild from the records, whatever order the rebuild reads them in. ``every-hash-equal`` makes
+    every dossier start at the same nanosecond (the last but one: probing wraps round past 999,999)."""
+    if collide:
+        monkeypatch.setattr("streams.domain.alerts.alert_ns_start", lambda dossier_id: 999_998)
+    n = 200
+    h = many_due_at_once(n)
+    now = local(2024, 3, 12)
+    points = alert_points(h, now)
+    check_one_point_per_alert(points, n)
+    assert len({t for (_m, _tags, t, _ns) in points}) == 3  # they do share the millisecond
+    if collide:
+        assert {ns for (*_, ns) in points} == {*range(999_998, 1_000_000), *range(n - 2)}
+    # the nanosecond is in the record's flag, beside the instant and the due date
+    at_time = {(dict(tags)["kind"], t, ns): f["dossier_id"] for (_m, tags, t, ns), f in points.items()}
+    assert at_time == {
+        (kind, at, ns): key.split("|")[2]
+        for key, rec in h.store.items()
+        for kind, (at, _due, ns) in rec["alerts_raised"].items()
+    }
+    for order in (lambda rs: rs, lambda rs: rs[::-1], lambda rs: sorted(rs, key=lambda kv: hash(kv[0]))):
+        r = rebuilt_in_order(h, order)
+        assert alert_points(r, now) == points  # every point rewritten in place, with the same fields
+        # a later alert at the same instant (a dossier whose reception arrived late) takes a free time
+        r.feed(received(eid(9999), "HS-LATE", RCV, local(2024, 3, 7, 17), proc="1.000894"))
+        r.advance(now)
+        after = alert_points(r, now + DAY)
+        assert len(after) == 3 * n + 3 and after.items() >= points.items()
+
+
+def strip_alert_ns(store: dict) -> dict:
+    """The store as the previous version wrote it: alert flags [at, due], without the nanosecond
+    (through the stored form, as a worker upgraded over that changelog reads it)."""
+    from streams.domain.record_codec import decode_record, encode_record
+
+    out = {}
+    for key, rec in store.items():
+        stored = orjson.loads(encode_record(rec))
+        stored["al"] = {kind: flag[:2] for kind, flag in stored["al"].items()}
+        out[key] = decode_record(orjson.dumps(stored))
+    return out
+
+
+@pytest.mark.parametrize("collide", [False, True], ids=["hashed", "every-hash-equal"])
+def test_records_of_the_previous_version_get_stable_distinct_times(monkeypatch, collide):
+    """Alert flags written before the nanosecond existed ([at, due]) are read; the rebuild gives them
+    distinct times, the same whatever order it reads the records in and across a later rebuild, also
+    after a new alert (stored with its nanosecond) took a time at the same instant."""
+    if collide:
+        monkeypatch.setattr("streams.domain.alerts.alert_ns_start", lambda dossier_id: 7)
+    n = 50
+    h = many_due_at_once(n)
+    old = Harness(h.cal, h.policy, h.partition_of)
+    old.store = strip_alert_ns(h.store)
+    assert all(len(flag) == 2 for rec in old.store.values() for flag in rec["alerts_raised"].values())
+    now = local(2024, 3, 12)
+    first = alert_points(rebuilt_in_order(old, lambda rs: rs), now)
+    check_one_point_per_alert(first, n)
+    assert alert_points(rebuilt_in_order(old, lambda rs: rs[::-1]), now) == first
+    # the upgraded worker goes on: a new dossier alerts at the same instant, an old one is resolved
+    r = rebuilt_in_order(old, lambda rs: rs)
+    r.feed(received(eid(9999), "HS-LATE", RCV, local(2024, 3, 7, 17), proc="1.000894"))
+    r.advance(now)
+    r.feed(resolved(eid(n + 1), "HS-00001", RCV, local(2024, 3, 7, 17), now))
+    later = alert_points(r, now + DAY)
+    assert len(later) == 3 * n + 3
+    assert {k for k in later} >= set(first)  # the old alerts kept their points
+    assert len(r.store[f"{WARD}|d|HS-LATE"]["alerts_raised"]["dossier_overdue"]) == 3
+    # a rebuild of that store (old flags and new ones mixed), in either order: the same points
+    for order in (lambda rs: rs, lambda rs: rs[::-1]):
+        assert alert_points(rebuilt_in_order(r, order), now + DAY) == later
+
+
+def test_two_records_claiming_one_time_are_parted_by_the_rebuild():
+    """Only a stalled former owner could store two alerts at one point time; the rebuild keeps it
+    for the smaller key and moves the other, the same in any order."""
+    h = many_due_at_once(4)
+    a, b = f"{WARD}|d|HS-00000", f"{WARD}|d|HS-00001"
+    h.store[b]["alerts_raised"]["dossier_overdue"][2] = h.store[a]["alerts_raised"]["dossier_overdue"][2]
+    now = local(2024, 3, 12)
+    forward = alert_points(rebuilt_in_order(h, lambda rs: rs), now)
+    check_one_point_per_alert(forward, 4)
+    assert alert_points(rebuilt_in_order(h, lambda rs: rs[::-1]), now) == forward

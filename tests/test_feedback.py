@@ -289,7 +289,7 @@ def test_feedback_rates_reach_unit_rates_through_the_aggregator():
     )
     h.snapshot(T + 20 * DAY)
     ((fields,),) = [
-        [f for (meas, tags, t), f in h.rows.items() if meas == m.UNIT_RATES and dict(tags)["window"] == m.MONTH]
+        [f for (meas, tags, t, _ns), f in h.rows.items() if meas == m.UNIT_RATES and dict(tags)["window"] == m.MONTH]
     ]
     assert (fields["feedback_received"], fields["feedback_handled"]) == (3, 2)
     assert (fields["feedback_handled_early"], fields["feedback_handled_late"]) == (1, 1)
@@ -314,17 +314,25 @@ def test_open_feedback_past_its_due_date_alerts_once_and_its_point_follows_the_h
     assert alert["subject"] == "conduct" and alert["field"] == "Đất đai" and alert["unit_code"] == WARD
     assert "dossier_id" not in alert  # a feedback alert, not a dossier's
     assert h.advance(due + 5 * DAY) == []  # once
-    assert h.store[f"{WARD}|f|PAKN-9"]["alerts_raised"] == {"feedback_overdue": [due, due]}
+    flags = h.store[f"{WARD}|f|PAKN-9"]["alerts_raised"]
+    assert list(flags) == ["feedback_overdue"] and flags["feedback_overdue"][:2] == [due, due]
+    ns = flags["feedback_overdue"][2]  # its nanosecond within the millisecond, kept for its updates
     h.snapshot(due + 1)
-    point = [(tags, f, t) for (meas, tags, t), f in h.rows.items() if meas == m.FEEDBACK_ALERTS]
-    ((tags, fields, t),) = point
-    assert t == due and dict(tags)["feedback_id"] == "PAKN-9" and dict(tags)["subject"] == "conduct"
-    assert fields == {"due_at": "2022-03-11T02:00:00Z", "late_seconds": 0, "field": "Đất đai", "handled": False}
+    point = [(tags, f, t, n) for (meas, tags, t, n), f in h.rows.items() if meas == m.FEEDBACK_ALERTS]
+    ((tags, fields, t, n),) = point
+    assert (t, n) == (due, ns) and "feedback_id" not in dict(tags) and dict(tags)["subject"] == "conduct"
+    assert fields == {
+        "feedback_id": "PAKN-9",
+        "due_at": "2022-03-11T02:00:00Z",
+        "late_seconds": 0,
+        "field": "Đất đai",
+        "handled": False,
+    }
     # handled late: the same point (series and time) now says so
     h.feed(feedback_handled(eid(2), "PAKN-9", T, due, due + 2 * DAY))
     h.snapshot(due + 2 * DAY)
-    ((tags, fields, t),) = [(tags, f, t) for (meas, tags, t), f in h.rows.items() if meas == m.FEEDBACK_ALERTS]
-    assert fields["handled"] is True and fields["handled_at"] == "2022-03-13T02:00:00Z" and t == due
+    ((fields, t, n),) = [(f, t, n) for (meas, _tags, t, n), f in h.rows.items() if meas == m.FEEDBACK_ALERTS]
+    assert fields["handled"] is True and fields["handled_at"] == "2022-03-13T02:00:00Z" and (t, n) == (due, ns)
     # no dossier alert point was written for it
     assert not [k for k in h.rows if k[0] == m.DOSSIER_ALERTS]
 

@@ -93,7 +93,8 @@ def test_escaping_follows_the_v2_parser():
     from streams.sink import line
 
     row = ("unit rates,x", {"unit_name": "Tổ 3\\Khu 2", "k=1": "v"}, {"field": 'say "hi"\\', "n": 1}, 5)
-    assert line(row) == 'unit\\ rates\\,x,k\\=1=v,unit_name=Tổ\\ 3\\Khu\\ 2 field="say \\"hi\\"\\\\",n=1i 5'
+    # time 5 ms, written with nanosecond precision
+    assert line(row) == 'unit\\ rates\\,x,k\\=1=v,unit_name=Tổ\\ 3\\Khu\\ 2 field="say \\"hi\\"\\\\",n=1i 5000000'
 
 
 @pytest.fixture
@@ -177,12 +178,14 @@ class _ApiStub:
         self.down_after = None  # fail (connection) from this call on
         self.calls = 0
         self.written: list[str] = []
+        self.precisions: set[str] = set()
         self.status = None  # raise ApiException with this status
 
     def write(self, *, bucket, org, record, write_precision):
         from influxdb_client.rest import ApiException
 
         self.calls += 1
+        self.precisions.add(write_precision)
         if self.status:
             raise ApiException(status=self.status, reason="no")
         if self.down_after is not None and self.calls > self.down_after:
@@ -255,8 +258,10 @@ def test_a_queued_point_written_again_keeps_the_fields_the_new_row_leaves_out(mo
     assert sink.pending == 2
     assert sink.flush()
     written = sorted(sink.write_api.written)
-    assert written[0].endswith("received_online=0i,resolved_late=3i 1000"), written
-    assert written[1].endswith("withdrawn=1i 2000"), written
+    # times 1000 and 2000 ms, written with nanosecond precision
+    assert written[0].endswith("received_online=0i,resolved_late=3i 1000000000"), written
+    assert written[1].endswith("withdrawn=1i 2000000000"), written
+    assert sink.write_api.precisions == {"ns"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -83,13 +83,24 @@ def figures(settings, bucket: str) -> dict:
 
 
 def alerts_in(settings, bucket: str) -> set:
+    """(unit, dossier, kind, alert instant, late_seconds) of every dossier_alerts point. The dossier
+    is a field: one row per point after the pivot. The point time is the instant to the millisecond
+    plus nanoseconds that keep a unit's alerts of one millisecond apart: compared to the millisecond."""
     rows = flux(
         settings,
         """from(bucket: "BUCKET") |> range(start: 0)
-        |> filter(fn: (r) => r._measurement == "dossier_alerts" and r._field == "late_seconds")""",
+        |> filter(fn: (r) => r._measurement == "dossier_alerts")
+        |> filter(fn: (r) => r._field == "late_seconds" or r._field == "dossier_id")
+        |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")""",
         bucket,
     )
-    return {(r["unit_code"], r["dossier_id"], r["kind"], r["_time"].isoformat(), r["_value"]) for r in rows}
+    return {
+        (r["unit_code"], r["dossier_id"], r["kind"], _to_ms(r["_time"]).isoformat(), r["late_seconds"]) for r in rows
+    }
+
+
+def _to_ms(t):
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
 
 
 def assert_same(a: dict, b: dict, what: str, logs: list[Path] = ()) -> None:
@@ -485,7 +496,7 @@ def test_workers_joining_and_leaving_mid_stream_write_the_same_figures(pipeline_
     keeps are sought back to their committed offsets. Around exactly these seeks Faust used to lose
     records (a stale prefetched record moving its read offset; the first record after a resume
     never reaching the agent, then a commit past it): this run lost events before the offset
-    fence and the worker's own ordering and commit limit (streams/fence.py, WorkerCore.admit)."""
+    fence and the worker's own ordering and commit limit (streams/kafka/: fence.py, checkpoint.py)."""
     s = pipeline_influx.settings
     bucket, app_id = unique("churn"), f"{s.app_id}-churn"
     logs = [tmp_path / "steady.log"]

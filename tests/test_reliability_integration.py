@@ -267,7 +267,7 @@ def test_producers_with_librdkafkas_partitioner_give_the_same_figures(pipeline_i
     partition (their repartition topic) and write the figures of the clean run."""
     from producers.records import RecordReader
     from producers.topics import short_name
-    from streams.core import kafka_partition
+    from streams.kafka.partitioner import kafka_partition
 
     clean = pipeline_influx.settings
     archive = tmp_path / "mytho.jsonl.gz"

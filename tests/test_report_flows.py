@@ -184,7 +184,7 @@ def oracle_stocks(specs: list[DossierSpec], t: int) -> tuple[int, int]:
 def day_flows(h: Harness) -> dict[int, dict[str, int]]:
     """report_counts rows summed over units and groups, per day start (as InfluxDB holds them)."""
     out: dict[int, dict[str, int]] = {}
-    for (meas, _tags, t), fields in h.rows.items():
+    for (meas, _tags, t, _ns), fields in h.rows.items():
         if meas != m.REPORT_COUNTS:
             continue
         acc = out.setdefault(t, dict.fromkeys(m.REPORT_FIELDS, 0))
@@ -280,7 +280,7 @@ def test_report_rows_carry_field_and_procedure_tags():
     h.feed(received("00000000-0000-0000-0000-000000000001", "HS-1", r, due, proc="1.000894", fld="Hộ tịch"))
     h.snapshot(r + HOUR)
     # the reception, and (on 5 Jan) the overdue start just after its due date, which no closure undid
-    ((meas, tags, t),) = [k for k in h.rows if k[0] == m.REPORT_COUNTS and k[2] == local(2024, 1, 2)]
+    ((meas, tags, t, _ns),) = [k for k in h.rows if k[0] == m.REPORT_COUNTS and k[2] == local(2024, 1, 2)]
     tags = dict(tags)
     assert (tags["field"], tags["procedure_code"], tags["channel"], tags["unit_code"]) == (
         "Hộ tịch",
@@ -289,7 +289,7 @@ def test_report_rows_carry_field_and_procedure_tags():
         WARD,
     )
     assert t == local(2024, 1, 2)
-    assert h.rows[(meas, frozenset(tags.items()), t)] == {"received_in_person": 1}
+    assert h.rows[(meas, frozenset(tags.items()), t, 0)] == {"received_in_person": 1}
     assert REPORT_INDEX["received_in_person"] == m.REPORT_FIELDS.index("received_in_person")
 
 

@@ -16,6 +16,7 @@ from schemas import dump_event
 from streams.core import IDLE_FOLLOWS_WALL_SECONDS, LIVE_HORIZON_MS, RecordStore, WorkerCore
 from streams.domain.record_codec import decode_record, encode_record
 from streams.domain.records import new_record
+from streams.kafka.checkpoint import Admission, Checkpoint
 from tests.domain_factories import (
     DAY,
     HOUR,
@@ -273,7 +274,8 @@ def test_alerts_fire_once_and_survive_a_rebuild(core):
     ]
     rec = core.store.get(f"{WARD}|d|HS-1")
     assert sorted(rec["alerts_raised"]) == ["apology_missing", "dossier_due_soon", "dossier_overdue"]
-    assert rec["alerts_raised"]["dossier_overdue"] == [DUE, DUE]
+    at, due, ns = rec["alerts_raised"]["dossier_overdue"]  # [at, due, ns within the ms of its point]
+    assert [at, due] == [DUE, DUE] and 0 <= ns < 1_000_000
     assert core.advance(wall=time.time()) == []
     # a restart: aggregates rebuilt from the store, nothing fires again, gauges are right
     n = core.rebuild({0})
@@ -285,8 +287,10 @@ def test_alerts_fire_once_and_survive_a_rebuild(core):
     (gauge,) = _rows(rows, m.OPEN_DOSSIERS)
     assert gauge[2] == {"open": 3, "overdue": 1, "due_soon": 0, "overdue_without_apology": 1}
     # the alert rows are rewritten in place after the rebuild (same series and times)
-    times = sorted(r[3] for r in _rows(rows, m.DOSSIER_ALERTS, dossier_id="HS-1"))
+    hs1 = [r for r in _rows(rows, m.DOSSIER_ALERTS) if r[2]["dossier_id"] == "HS-1"]
+    times = sorted(r[3] for r in hs1)
     assert times == [local(2024, 3, 6, 9), DUE, DUE + DAY]
+    assert {(r[3], r[4]) for r in hs1} == {(v[0], v[2]) for v in rec["alerts_raised"].values()}
 
 
 def test_apology_stops_the_apology_alert(core):
@@ -370,50 +374,115 @@ def test_a_stored_record_takes_about_its_own_size_in_memory():
     assert per_record < size + 600, f"{per_record:.0f} bytes held per {size}-byte record"
 
 
+PROCESS, DUPLICATE, MISSING, UNPOSITIONED = (
+    Admission.PROCESS,
+    Admission.DUPLICATE,
+    Admission.MISSING,
+    Admission.UNPOSITIONED,
+)
+
+
 def test_records_are_admitted_in_offset_order_from_the_sought_position(core):
+    cp = Checkpoint()
     key = (TOPIC, 0)
-    assert core.admit(TOPIC, 0, 5) == "unpositioned"  # between a rebalance and the seek: read again later
-    core.set_positions({key: 10})
-    assert [core.admit(TOPIC, 0, o) for o in (10, 11)] == ["process", "process"]
-    assert core.admit(TOPIC, 0, 11) == "duplicate" and core.admit(TOPIC, 0, 3) == "duplicate"
-    assert core.admit(TOPIC, 0, 15) == "missing"  # 12-14 never came: not processed, read again
-    assert core.admit(TOPIC, 0, 16) == "missing"
-    assert core.stats[TOPIC].offset_gaps == 1  # one gap, however many records queue behind it
-    assert core.next_offset[key] == 12
-    assert [core.admit(TOPIC, 0, o) for o in (12, 13, 14, 15)] == ["process"] * 4
-    (row,) = core.health_rows({}, wall=1_700_000_000.0)
+    assert cp.admit(key, 5) is UNPOSITIONED  # between a rebalance and the seek: read again later
+    cp.set_positions({key: 10})
+    assert [cp.admit(key, o) for o in (10, 11)] == [PROCESS, PROCESS]
+    assert cp.admit(key, 11) is DUPLICATE and cp.admit(key, 3) is DUPLICATE
+    assert cp.admit(key, 15) is MISSING  # 12-14 never came: not processed, read again
+    assert cp.admit(key, 16) is MISSING
+    assert cp.offset_gaps[TOPIC] == 1  # one gap, however many records queue behind it
+    assert cp.processed_next(key) == 12
+    assert [cp.admit(key, o) for o in (12, 13, 14, 15)] == [PROCESS] * 4
+    handle(core, received(eid(1), "HS-1", RCV, DUE), 12)
+    (row,) = core.health_rows({}, wall=1_700_000_000.0, offset_gaps=cp.offset_gaps)
     assert row[2]["offset_gaps"] == 1
 
 
-def test_commit_limit_moves_only_when_the_state_is_durable(core):
+def test_commit_limit_moves_only_when_the_state_is_durable():
+    cp = Checkpoint()
     key = (TOPIC, 2)
-    core.set_positions({key: 100})
-    assert core.durable_next[key] == 100  # the committed offset itself
-    core.admit(TOPIC, 2, 100)
-    core.admit(TOPIC, 2, 101)
-    assert core.durable_next[key] == 100  # processed, but its changelog is not acknowledged yet
-    core.mark_durable()
-    assert core.durable_next[key] == 102
-    core.set_positions({key: 90})  # sought back to an older commit (rebalance): re-read from there
-    assert core.durable_next[key] == 90 and core.admit(TOPIC, 2, 90) == "process"
+    cp.set_positions({key: 100})
+    assert cp.commit_limit(key) == 100  # the committed offset itself
+    cp.admit(key, 100)
+    cp.admit(key, 101)
+    assert cp.commit_limit(key) == 100  # processed, but its changelog is not acknowledged yet
+    cp.mark_durable()
+    assert cp.commit_limit(key) == 102
+    cp.set_positions({key: 90})  # sought back to an older commit (rebalance): re-read from there
+    assert cp.commit_limit(key) == 90 and cp.admit(key, 90) is PROCESS
 
 
-def test_unknown_position_takes_the_first_record_and_holes_can_be_accepted(core):
-    core.set_positions({(TOPIC, 1): None})
-    assert core.durable_next.get((TOPIC, 1)) is None  # nothing committed until something is processed
-    assert core.admit(TOPIC, 1, 7) == "process"
-    assert core.admit(TOPIC, 1, 20) == "missing"
-    core.accept_hole(TOPIC, 1, 20)  # the log has nothing in 8-19
-    assert core.admit(TOPIC, 1, 20) == "process"
-    core.mark_durable()
-    assert core.durable_next[(TOPIC, 1)] == 21
+def test_the_checkpoint_orders_changelog_then_deliveries_then_committable():
+    """Quix Streams' order: state acknowledged in the changelog, then what the batch sent on, then
+    the offsets committable; a failure on the way leaves the commit limit where it was."""
+    import asyncio
+
+    cp = Checkpoint()
+    key = (TOPIC, 0)
+    cp.set_positions({key: 0})
+    cp.admit(key, 0)
+    seen: list[str] = []
+
+    class Changelog:
+        async def write(self, records):
+            seen.append(f"changelog {sorted(records)} limit {cp.commit_limit(key)}")
+            return len(records)
+
+    class Store:
+        def take_unsent(self):
+            return {b"k": (0, b"v")}
+
+    async def delivery(fail: bool):
+        seen.append(f"delivery limit {cp.commit_limit(key)}")
+        if fail:
+            raise RuntimeError("broker refused")
+
+    asyncio.run(cp.complete(Changelog(), Store(), [delivery(False)]))
+    assert seen == ["changelog [b'k'] limit 0", "delivery limit 0"] and cp.commit_limit(key) == 1
+    cp.admit(key, 1)
+    with pytest.raises(RuntimeError):
+        asyncio.run(cp.complete(Changelog(), Store(), [delivery(True)]))
+    assert cp.commit_limit(key) == 1  # offset 1 processed, but not committable
 
 
-def test_a_rebuild_forgets_the_positions_of_partitions_no_longer_owned(core):
-    core.set_positions({(TOPIC, 0): 5, (TOPIC, 1): 6})
-    core.rebuild({1})
-    assert core.admit(TOPIC, 0, 5) == "unpositioned" and core.admit(TOPIC, 1, 6) == "process"
-    assert (TOPIC, 0) not in core.durable_next
+def test_unknown_position_takes_the_first_record_and_holes_can_be_accepted():
+    cp = Checkpoint()
+    key = (TOPIC, 1)
+    cp.set_positions({key: None})
+    assert cp.commit_limit(key) is None  # nothing committed until something is processed
+    assert cp.admit(key, 7) is PROCESS
+    assert cp.admit(key, 20) is MISSING
+    cp.accept_hole(key, 20)  # the log has nothing in 8-19
+    assert cp.admit(key, 20) is PROCESS
+    cp.mark_durable()
+    assert cp.commit_limit(key) == 21
+
+
+def test_a_rebalance_forgets_the_positions_of_partitions_no_longer_owned():
+    cp = Checkpoint()
+    cp.set_positions({(TOPIC, 0): 5, (TOPIC, 1): 6})
+    cp.retain_partitions({1})
+    assert cp.admit((TOPIC, 0), 5) is UNPOSITIONED and cp.admit((TOPIC, 1), 6) is PROCESS
+    assert cp.commit_limit((TOPIC, 0)) is None
+
+
+def test_the_fence_and_the_checkpoint_share_one_offset_table():
+    """One table of offsets per partition: the fence's fetch cursor and the checkpoint's processing
+    cursor and commit limit are fields of the same PartitionOffsets."""
+    from streams.kafka.fence import OffsetFence, Verdict
+
+    cp = Checkpoint()
+    fence = OffsetFence(table=cp.table)
+    key = (TOPIC, 3)
+    fence.reset({key: 4})
+    cp.set_positions({key: 4})
+    assert fence.check(key, 4) is Verdict.DELIVER and cp.admit(key, 4) is PROCESS
+    part = cp.table[key]
+    assert (part.delivered_next, part.processed_next, part.durable_next) == (5, 5, 4)
+    fence.forget([key])  # a revocation forgets the fetch cursor only
+    assert cp.table[key].delivered_next is None and cp.commit_limit(key) == 4
+    assert list(cp.table) == [key]
 
 
 # -- issue 9: bounded dead letters, reused ids, partitions, processing errors ----------------------
@@ -471,7 +540,7 @@ def test_the_id_index_is_rebuilt_from_the_records(core):
 
 
 def test_kafka_partition_is_javas_murmur2():
-    from streams.core import kafka_partition
+    from streams.kafka.partitioner import kafka_partition
 
     # org.apache.kafka.common.utils.Utils.murmur2 test vectors (toPositive(murmur2) as in the Java partitioner)
     vectors = {
@@ -487,9 +556,10 @@ def test_kafka_partition_is_javas_murmur2():
 
 
 def test_a_record_outside_its_units_partition_is_forwarded(core):
-    from streams.core import Forward, kafka_partition
+    from streams.core import Forward
+    from streams.kafka.partitioner import UnitPartitioner, kafka_partition
 
-    core.partition_counts = {TOPIC: 6}
+    core.home_partition = UnitPartitioner({TOPIC: 6})
     home = kafka_partition(WARD.encode(), 6)
     e = received(eid(1), "HS-1", RCV, DUE)
     out = handle(core, e, 0, partition=(home + 1) % 6)
@@ -509,5 +579,5 @@ def test_a_processing_error_is_a_dead_letter(core):
     assert dl["reason_kind"] == "processing_error" and "ZeroDivisionError: boom" in dl["reason"]
     assert "traceback" in dl and core.stats[TOPIC].processing_errors == 1 and core.stats[TOPIC].dead_letters == 1
     rows = core.health_rows({}, points_rejected=3)
-    fields = {k for _, _, f, _ in rows for k in f}
+    fields = {k for r in rows for k in r.fields}
     assert {"conflicting_event_ids", "repartitioned", "unkeyed", "processing_errors", "points_rejected"} <= fields

@@ -140,6 +140,17 @@ def demo(
         f"Open the report: [bold]{written[0].as_uri()}[/] (spreadsheet: {written[1]})",
         soft_wrap=True,  # an address broken over lines cannot be clicked or pasted
     )
+    console.rule("[bold]the Decision 766 index[/] (chỉ số 766, report year 2022, Mỹ Tho city; published points only)")
+    _index(bucket, write=True)
+
+
+def _index(bucket: str, write: bool) -> None:
+    """`govpulse index` for the city over report year 2022, without a weights or figures file: the criteria's
+    values, and scores only where the sources publish points and a rule (README: the service index)."""
+    from govpulse.commands.index import index
+
+    index(unit="815", period="report_year:2022", rollup="district", weights=None, figures=None, bucket=bucket,
+          write=write)  # fmt: skip
 
 
 def _write_reports(bucket: str, out: Path, units_files: str) -> list[Path]:

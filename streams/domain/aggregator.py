@@ -31,6 +31,7 @@ from streams.domain.alerts import (
     alert_row,
     feedback_alert_payload,
     feedback_alert_row,
+    free_alert_ns,
     iso,
 )
 from streams.domain.counts import FIELD_INDEX, Counts, rates
@@ -45,7 +46,7 @@ from streams.domain.records import (
     is_open,
 )
 from streams.domain.report_flows import ReportFlow, ReportGroup, report_flows, report_group, rewrite_buckets
-from streams.domain.rows import Row, Tags, unit_tags
+from streams.domain.rows import NS_PER_MS, Row, Tags, unit_tags
 from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar, touched_asof_steps, window_bucket_range
 
 # Denominators are written even when zero so every defined rate has its counts beside it;
@@ -86,6 +87,10 @@ class UnitState(OpenDossiers):
     _report_tags: dict[ReportGroup, Tags] = field(default_factory=dict)
     # open citizen feedback (phản ánh, kiến nghị đang xử lý): key -> due_ms
     open_feedback: dict[str, int] = field(default_factory=dict)
+    # point times (epoch ns) of the unit's dossier_alerts points: a new alert at a taken instant
+    # takes the next free nanosecond (unique per unit, so also per series whatever its kind and
+    # procedure, even after a corrected reception moves a dossier to another procedure's series)
+    alert_times: set[int] = field(default_factory=set)
 
     def report_counts(self, bucket: tuple[ReportGroup, int]) -> Counts:
         """The counts of a (group, local day) bucket, made empty if new."""
@@ -131,6 +136,12 @@ class Aggregator:
         # per partition: alert triggers (at, key, kind, due) as a heap
         self._heaps: dict[int, list[tuple[int, str, str, int]]] = {}
         self.alert_updates: dict[tuple[str, str], Row] = {}
+        # (key, kind) -> nanosecond of an alert point whose record does not hold it (records of
+        # earlier versions) or holds one another point took first (see _settle_alert_times)
+        self._alert_ns: dict[tuple[str, str], int] = {}
+        # while rebuilding: the records with alert flags, whose points wait until every stored
+        # nanosecond is known (None: not rebuilding)
+        self._rebuild_alerted: list[tuple[str, Record]] | None = None
 
     # -- records ---------------------------------------------------------------------
     def _unit(self, rec: Record) -> UnitState:
@@ -316,19 +327,76 @@ class Aggregator:
                 u.open_update(key, status=2 if kind == OVERDUE else max((entry >> 1) & 3, 1))
             if kind in rec.get("alerts_raised", {}):
                 continue  # fired before (after a rebuild or a due-date restart): the gauges still follow
+            ns = self._take_alert_ns(u, key, at)
             rec = rec.copy()
-            rec["alerts_raised"] = {**rec.get("alerts_raised", {}), kind: [at, due]}
+            rec["alerts_raised"] = {**rec.get("alerts_raised", {}), kind: [at, due, ns]}
             flagged[key] = rec
             alert = alert_payload(u.unit, u.tags, key, rec, kind, at, due)
             alerts.append(alert)
-            self.alert_updates[(key, kind)] = alert_row(u.tags, alert)
+            self.alert_updates[(key, kind)] = alert_row(u.tags, alert, ns)
         return alerts, list(flagged.items())
+
+    def _take_alert_ns(self, u: UnitState, key: str, at: int) -> int:
+        """A free nanosecond within ``at`` for a new alert point of this dossier, now taken."""
+        ns = free_alert_ns(u.alert_times, at, key.split("|", 2)[2])
+        u.alert_times.add(at * NS_PER_MS + ns)
+        return ns
 
     def _refresh_alert_rows(self, u: UnitState, key: str, rec: Record) -> None:
         """A dossier that already alerted changed (resolved, apologised): rewrite its alert points."""
-        for kind, (at, due) in rec["alerts_raised"].items():
-            a = alert_payload(u.unit, u.tags, key, rec, kind, at, due)
-            self.alert_updates[(key, kind)] = alert_row(u.tags, a)
+        if self._rebuild_alerted is not None:
+            self._rebuild_alerted.append((key, rec))
+            return
+        for kind, flag in rec["alerts_raised"].items():
+            at, due = flag[0], flag[1]
+            ns = self._alert_ns.get((key, kind))
+            if ns is None:
+                if len(flag) > 2:
+                    ns = flag[2]
+                    u.alert_times.add(at * NS_PER_MS + ns)
+                else:
+                    # a flag of an earlier version that no rebuild saw: give it a nanosecond now
+                    ns = self._alert_ns[(key, kind)] = self._take_alert_ns(u, key, at)
+            self.alert_updates[(key, kind)] = self._alert_point(u, key, rec, kind, at, due, ns)
+
+    @staticmethod
+    def _alert_point(u: UnitState, key: str, rec: Record, kind: str, at: int, due: int, ns: int) -> Row:
+        """The InfluxDB point of one alert: dossier_alerts, or feedback_alerts for a feedback item."""
+        if kind == FEEDBACK_OVERDUE:
+            return feedback_alert_row(u.tags, feedback_alert_payload(u.unit, u.tags, key, rec, kind, at, due), ns)
+        return alert_row(u.tags, alert_payload(u.unit, u.tags, key, rec, kind, at, due), ns)
+
+    def _settle_alert_times(self, alerted: list[tuple[str, Record]]) -> None:
+        """After a rebuild: every alert point gets its nanosecond, the same whatever order the
+        records came in, and its row.
+
+        Stored nanoseconds are taken first. Two points claiming one instant cannot come from this
+        version's bookkeeping (it only hands out free ones), but a stalled former owner could have
+        written such a record: the smallest (key, kind) keeps the instant. Then the flags without a
+        usable nanosecond (records of earlier versions, and those losers) take free ones in (key,
+        kind) order. That is stable from one rebuild to the next: an alert fired meanwhile took
+        only nanoseconds free after the last rebuild's assignment, so each of these finds the same
+        first free one again."""
+        owners: dict[tuple[str, int], tuple[str, str]] = {}  # (unit, point time ns) -> (key, kind)
+        to_assign: list[tuple[str, str, int, str]] = []  # (key, kind, at, unit)
+        for key, rec in alerted:
+            for kind, flag in rec["alerts_raised"].items():
+                if len(flag) < 3:
+                    to_assign.append((key, kind, flag[0], rec["unit"]))
+                    continue
+                instant = (rec["unit"], flag[0] * NS_PER_MS + flag[2])
+                other = owners.get(instant)
+                if other is None or (key, kind) < other:
+                    owners[instant] = (key, kind)
+                if other is not None:
+                    loser = max(other, (key, kind))
+                    to_assign.append((*loser, flag[0], rec["unit"]))
+        for (unit, t), _owner in owners.items():
+            self.units[unit].alert_times.add(t)
+        for key, kind, at, unit in sorted(to_assign):
+            self._alert_ns[(key, kind)] = self._take_alert_ns(self.units[unit], key, at)
+        for key, rec in alerted:
+            self._refresh_alert_rows(self.units[rec["unit"]], key, rec)
 
     # -- citizen feedback (phản ánh, kiến nghị): open items and their overdue alert ------------------
     def _track_feedback(self, u: UnitState, key: str, rec: Record) -> None:
@@ -341,10 +409,9 @@ class Aggregator:
         else:
             u.open_feedback.pop(key, None)
         if rec.get("alerts_raised"):
-            # an item that already alerted changed (handled): rewrite its alert point
-            for kind, (at, alerted_due) in rec["alerts_raised"].items():
-                a = feedback_alert_payload(u.unit, u.tags, key, rec, kind, at, alerted_due)
-                self.alert_updates[(key, kind)] = feedback_alert_row(u.tags, a)
+            # an item that already alerted changed (handled): rewrite its alert point, at the same
+            # nanosecond (the dossiers' bookkeeping, which a rebuild settles for both)
+            self._refresh_alert_rows(u, key, rec)
 
     def _feedback_overdue(self, rec: Record | None, key: str, at: int, due: int) -> tuple[Record, Alert] | None:
         """The overdue alert of a feedback item still open with this due date, once per item (the
@@ -354,10 +421,11 @@ class Aggregator:
         u = self.units.get(rec["unit"])
         if u is None or key not in u.open_feedback or FEEDBACK_OVERDUE in rec.get("alerts_raised", {}):
             return None
+        ns = self._take_alert_ns(u, key, at)
         rec = rec.copy()
-        rec["alerts_raised"] = {**rec.get("alerts_raised", {}), FEEDBACK_OVERDUE: [at, due]}
+        rec["alerts_raised"] = {**rec.get("alerts_raised", {}), FEEDBACK_OVERDUE: [at, due, ns]}
         alert = feedback_alert_payload(u.unit, u.tags, key, rec, FEEDBACK_OVERDUE, at, due)
-        self.alert_updates[(key, FEEDBACK_OVERDUE)] = feedback_alert_row(u.tags, alert)
+        self.alert_updates[(key, FEEDBACK_OVERDUE)] = feedback_alert_row(u.tags, alert, ns)
         return rec, alert
 
     # -- rebuild after recovery -----------------------------------------------------------
@@ -366,6 +434,7 @@ class Aggregator:
         from streams.domain.records import latest_time
 
         n = 0
+        self._rebuild_alerted = []
         for key, rec in records:
             self.apply(key, None, rec)
             if rec["kind"] == "d":
@@ -376,6 +445,8 @@ class Aggregator:
             if src_t > u.last_event.get(rec["source_system"], 0):
                 u.last_event[rec["source_system"]] = src_t
             n += 1
+        alerted, self._rebuild_alerted = self._rebuild_alerted, None
+        self._settle_alert_times(alerted)
         return n
 
     def _rewrite_earlier_report_points(self, rec: Record) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -10,7 +12,7 @@ from typing import Any
 
 from common import measurements as m
 from streams.domain.records import Record, has_apology
-from streams.domain.rows import Row
+from streams.domain.rows import NS_PER_MS, Row
 from streams.domain.windows import DAY_MS, HOUR_MS, from_ms, to_ms
 
 ALERT_NAMESPACE = uuid.UUID("6b1f8f1e-5d0c-4a55-9a61-0d7c4f3b2a10")
@@ -78,15 +80,40 @@ def alert_payload(unit: str, unit_tags: dict[str, str], key: str, rec: Record, k
     }
 
 
-def alert_row(unit_tags: dict[str, str], a: Alert) -> Row:
-    """The alert's dossier_alerts point (updated in place when the dossier is resolved or apologised for)."""
+def alert_ns_start(dossier_id: str) -> int:
+    """Where a dossier's alert point starts looking for a free nanosecond within its millisecond: a
+    hash of its id, the same in every process (``hash()`` of a str is salted per process), so most
+    dossiers land on their first try and the probing below is rare."""
+    digest = hashlib.blake2b(dossier_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % NS_PER_MS
+
+
+def free_alert_ns(taken: Container[int], at_ms: int, dossier_id: str) -> int:
+    """The nanosecond within ``at_ms`` for a new alert point of this dossier: the first one from
+    :func:`alert_ns_start` upwards (wrapping round) whose point time (epoch ns) is not ``taken`` by
+    another alert point of the unit. The dossier is a field, not a tag, so two alerts of one series
+    at one instant would otherwise be one point in InfluxDB, the later overwriting the earlier."""
+    base = at_ms * NS_PER_MS
+    ns = alert_ns_start(dossier_id)
+    for _ in range(NS_PER_MS):
+        if base + ns not in taken:
+            return ns
+        ns = (ns + 1) % NS_PER_MS
+    raise ValueError(f"a unit has {NS_PER_MS:,} alerts at {iso(at_ms)}: no nanosecond left within that millisecond")
+
+
+def alert_row(unit_tags: dict[str, str], a: Alert, ns_in_ms: int) -> Row:
+    """The alert's dossier_alerts point (updated in place when the dossier is resolved or apologised
+    for). The series is the unit's, kind and procedure: bounded by the procedure catalogue, not by the
+    number of dossiers; the dossier is a field, and ``ns_in_ms`` (chosen once, kept in the record's
+    alert flag) keeps the points of one series at one millisecond apart."""
     tags = {
         **unit_tags,
         "kind": a["kind"],
         "procedure_code": a["procedure_code"] or "-",
-        "dossier_id": a["dossier_id"],
     }
     fields: dict[str, object] = {
+        "dossier_id": a["dossier_id"],
         "due_at": a["due_at"],
         "late_seconds": a["late_seconds"],
         "field": a["field"] or "-",
@@ -95,7 +122,7 @@ def alert_row(unit_tags: dict[str, str], a: Alert) -> Row:
     }
     if a["resolved_at"]:
         fields["resolved_at"] = a["resolved_at"]
-    return Row(m.DOSSIER_ALERTS, tags, fields, to_ms_iso(a["alert_at"]))
+    return Row(m.DOSSIER_ALERTS, tags, fields, to_ms_iso(a["alert_at"]), ns_in_ms)
 
 
 # -- citizen feedback (phản ánh, kiến nghị) ----------------------------------------------------
@@ -126,10 +153,13 @@ def feedback_alert_payload(
     }
 
 
-def feedback_alert_row(unit_tags: dict[str, str], a: Alert) -> Row:
-    """The feedback alert's feedback_alerts point (updated in place when the item is handled)."""
-    tags = {**unit_tags, "kind": a["kind"], "subject": a["subject"] or "-", "feedback_id": a["feedback_id"]}
+def feedback_alert_row(unit_tags: dict[str, str], a: Alert, ns_in_ms: int) -> Row:
+    """The feedback alert's feedback_alerts point (updated in place when the item is handled). As for
+    dossier_alerts, the item is a field and ``ns_in_ms`` keeps the point apart from the unit's other
+    alerts of that millisecond, so series do not grow with the number of feedback items."""
+    tags = {**unit_tags, "kind": a["kind"], "subject": a["subject"] or "-"}
     fields: dict[str, object] = {
+        "feedback_id": a["feedback_id"],
         "due_at": a["due_at"],
         "late_seconds": a["late_seconds"],
         "field": a["field"] or "-",
@@ -137,4 +167,4 @@ def feedback_alert_row(unit_tags: dict[str, str], a: Alert) -> Row:
     }
     if a["handled_at"]:
         fields["handled_at"] = a["handled_at"]
-    return Row(m.FEEDBACK_ALERTS, tags, fields, to_ms_iso(a["alert_at"]))
+    return Row(m.FEEDBACK_ALERTS, tags, fields, to_ms_iso(a["alert_at"]), ns_in_ms)

@@ -215,7 +215,10 @@ class Record(TypedDict, total=False):
     source_system: Required[str]
     event_ids: Required[list[str]]
     fingerprints: dict[str, int]
-    # alert kind -> [when it fired, the due date it fired for], set by the aggregator
+    # alert kind -> [when it fired, the due date it fired for, the nanosecond within that millisecond
+    # of its dossier_alerts point], set by the aggregator. The nanosecond keeps the point where it
+    # was first written across restarts and rebalances; records of earlier versions have only
+    # [at, due], and the aggregator's rebuild gives those a nanosecond (Aggregator.rebuild)
     alerts_raised: dict[str, list[int]]
     # the facts a correction replaced (slot -> event id -> fact), for the report slots only: a
     # worker that owned the dossier earlier may have written report points from them

@@ -8,15 +8,28 @@ from typing import NamedTuple
 from schemas import units
 from streams.domain.records import Record
 
+# InfluxDB keeps nanoseconds; rows count in milliseconds plus, where needed, nanoseconds within one
+NS_PER_MS = 1_000_000
+
 
 class Row(NamedTuple):
-    """One point to write: measurement, tag set, fields and time (epoch ms). A tuple, so rows stay
-    as small and cheap to build as before; the names are for readers and mypy."""
+    """One point to write: measurement, tag set, fields and time (epoch ms, plus ``ns_in_ms``
+    nanoseconds). A tuple, so rows stay as small and cheap to build as before; the names are for
+    readers and mypy.
+
+    ``ns_in_ms`` (0..999,999) keeps points of one series apart that share a millisecond: the
+    alerts of a unit's dossiers, which are not a tag (``dossier_alerts``), often fall due at the
+    same instant. Every other measurement has one point per series and instant and leaves it 0."""
 
     measurement: str
     tags: dict[str, str]
     fields: dict[str, object]
     time_ms: int
+    ns_in_ms: int = 0
+
+    def time_ns(self) -> int:
+        """The point's time as InfluxDB stores it (epoch ns): with the series, its identity."""
+        return self.time_ms * NS_PER_MS + self.ns_in_ms
 
 
 class Tags(dict[str, str]):

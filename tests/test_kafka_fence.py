@@ -1,4 +1,4 @@
-"""The offset fence (streams.fence.OffsetFence): examples and a simulation of a consumer that hands
+"""The offset fence (streams.kafka.fence.OffsetFence): examples and a simulation of a consumer that hands
 over records fetched before a seek, as Faust's fetch loop does after a rebalance."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.fence import OffsetFence, SeekEpochs, Verdict
+from streams.kafka.fence import OffsetFence, SeekEpochs, Verdict
 
 TP = ("dossier-events", 1)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
+from collections.abc import AsyncIterator, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ from faust.types import TP, AppT, Message
 
 from common.diagnostics import trace_file
 from common.settings import get_settings
+from streams.kafka.checkpoint import Checkpoint, OffsetTable, PartitionOffsets
 
 if TYPE_CHECKING:
     from _typeshed import SupportsItems
@@ -55,14 +56,6 @@ class Verdict(enum.Enum):
 
 
 @dataclass
-class _Partition:
-    next: int | None  # next offset to deliver; None: unknown, the first record sets it
-    gap_first: int | None = None  # first offset seen ahead of the fence after seeking back
-    confirmed: int = 0  # fetches that began at gap_first
-    sought_in_fetch: bool = False
-
-
-@dataclass
 class FenceStats:
     held_back: int = 0  # records dropped because they were ahead of the fence
     behind: int = 0  # records dropped because they were delivered already
@@ -71,47 +64,55 @@ class FenceStats:
 
 
 class OffsetFence:
-    """Per partition, the next offset the worker must be given. No I/O."""
+    """Per partition, the next offset the worker must be given. No I/O.
 
-    def __init__(self, confirmations: int = 2) -> None:
+    Its cursors are the fetch-side fields of the worker's one offset table
+    (:class:`streams.kafka.checkpoint.PartitionOffsets`), shared with the checkpoint."""
+
+    def __init__(self, confirmations: int = 2, table: OffsetTable | None = None) -> None:
         if confirmations < 1:
             raise ValueError("confirmations must be at least 1")
         self.confirmations = confirmations
-        self.parts: dict[Hashable, _Partition] = {}
-        self.holes: dict[Hashable, tuple[int, int]] = {}  # the last hole accepted per partition: [start, end)
+        self.table: OffsetTable = {} if table is None else table
         self.stats = FenceStats()
+
+    def _part(self, tp: Hashable) -> PartitionOffsets:
+        p = self.table.get(tp)
+        if p is None:
+            p = self.table[tp] = PartitionOffsets()
+        return p
 
     def reset(self, positions: SupportsItems[Hashable, int | None]) -> None:
         """The consumer was sought to these offsets (the next to read; None: not known)."""
         for tp, offset in positions.items():
-            self.parts[tp] = _Partition(offset if offset is not None and offset >= 0 else None)
+            self._part(tp).reset_fetch(offset)
 
     def forget(self, tps: Iterable[Hashable]) -> None:
         for tp in tps:
-            self.parts.pop(tp, None)
-            self.holes.pop(tp, None)
+            p = self.table.get(tp)
+            if p is not None:
+                p.forget_fetch()
 
     def is_hole(self, tp: Hashable, start: int, end: int) -> bool:
         """Whether [start, end) lies in a hole of the log accepted by the fence."""
-        hole = self.holes.get(tp)
+        p = self.table.get(tp)
+        hole = p.hole if p is not None else None
         return hole is not None and hole[0] <= start and end == hole[1]
 
     def expected(self, tp: Hashable) -> int | None:
-        p = self.parts.get(tp)
-        return p.next if p else None
+        p = self.table.get(tp)
+        return p.delivered_next if p else None
 
     def begin_fetch(self) -> None:
         """A new fetch result is about to be checked (one seek back per partition and fetch)."""
-        for p in self.parts.values():
+        for p in self.table.values():
             p.sought_in_fetch = False
 
     def check(self, tp: Hashable, offset: int) -> Verdict:
-        p = self.parts.get(tp)
-        if p is None:
-            p = self.parts[tp] = _Partition(None)
-        if p.next is None or offset == p.next:
+        p = self._part(tp)
+        if p.delivered_next is None or offset == p.delivered_next:
             return self._deliver(p, offset)
-        if offset < p.next:
+        if offset < p.delivered_next:
             self.stats.behind += 1
             return Verdict.BEHIND
         self.stats.held_back += 1
@@ -119,13 +120,13 @@ class OffsetFence:
             return Verdict.AHEAD
         p.sought_in_fetch = True
         if p.gap_first == offset:
-            p.confirmed += 1
+            p.gap_confirmed += 1
         else:
-            p.gap_first, p.confirmed = offset, 1
-        if p.confirmed > self.confirmations:
+            p.gap_first, p.gap_confirmed = offset, 1
+        if p.gap_confirmed > self.confirmations:
             self.stats.held_back -= 1
             self.stats.gaps_accepted += 1
-            self.holes[tp] = (p.next, offset)
+            p.hole = (p.delivered_next, offset)
             self._deliver(p, offset)
             p.sought_in_fetch = False  # no seek was issued for this record: the next hole needs its own
             return Verdict.GAP
@@ -133,9 +134,9 @@ class OffsetFence:
         return Verdict.RESEEK
 
     @staticmethod
-    def _deliver(p: _Partition, offset: int) -> Verdict:
-        p.next = offset + 1
-        p.gap_first, p.confirmed = None, 0
+    def _deliver(p: PartitionOffsets, offset: int) -> Verdict:
+        p.delivered_next = offset + 1
+        p.gap_first, p.gap_confirmed = None, 0
         return Verdict.DELIVER
 
 
@@ -180,15 +181,20 @@ class FencedConsumer(AIOKafkaConsumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fence = OffsetFence()
+        # one offset table for the fence and the worker's checkpoint (set_checkpoint shares it)
+        self.checkpoint = Checkpoint()
+        self.fence = OffsetFence(table=self.checkpoint.table)
         self.epochs = SeekEpochs()
         self._fetch_epochs: dict[Hashable, int] = {}
         # diagnostics (see streams.app): the same open file as the agent's trace
         self._trace = trace_file(get_settings().offset_trace)
-        # Set by the worker (streams.app): told the positions after every seek to the committed
-        # offsets, and asked how far each source partition may be committed.
-        self.on_positions: Callable[[dict[TP, int | None]], None] | None = None
-        self.commit_limit: Callable[[TP], int | None] | None = None
+
+    def set_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """The worker's checkpoint: told the positions after every seek to the committed offsets,
+        asked how far each source partition may be committed; its table is the fence's."""
+        checkpoint.table.update(self.checkpoint.table)
+        self.checkpoint = checkpoint
+        self.fence.table = checkpoint.table
 
     def _new_offset(self, tp: TP) -> int | None:
         """The offset to commit for ``tp``. For source partitions it is the worker's own figure,
@@ -197,7 +203,7 @@ class FencedConsumer(AIOKafkaConsumer):
         that was never processed (seen in the three-worker test)."""
         if self._is_changelog_tp(tp):
             return super()._new_offset(tp)
-        limit = self.commit_limit(tp) if self.commit_limit else None
+        limit = self.checkpoint.commit_limit(tp)
         acked = self._acked[tp]
         if acked and limit is not None:  # Faust's bookkeeping is unused here: keep it from growing
             acked[:] = [o for o in acked if o >= limit]
@@ -236,8 +242,7 @@ class FencedConsumer(AIOKafkaConsumer):
             except Exception as exc:  # noqa: BLE001 - whatever failed, the first record then sets the fence
                 log.warning("offset fence: could not read the earliest offsets: %r", exc)
         self.fence.reset(positions)
-        if self.on_positions:
-            self.on_positions(positions)
+        self.checkpoint.set_positions(positions)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         self.fence.forget(revoked)

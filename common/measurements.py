@@ -24,7 +24,9 @@ Measurements
   time   = window start for the calendar and report periods; the "as of" instant (end of the step:
            every hour for 24h, every day for 7d/30d) for rolling windows.
   A later snapshot of the same window overwrites the earlier one (same series, same time).
-  fields: COUNT_FIELDS (int) and RATE_FIELDS (float, only when defined).
+  fields: COUNT_FIELDS (int) and RATE_FIELDS (float, only when defined). Citizen feedback (PAKN)
+  counts at their own times: feedback_received at received_at, feedback_handled_* at handled_at,
+  feedback_ratings_* at rated_at.
   Calendar windows carry every count. Rolling windows carry the rate denominators always and
   other counts only when non-zero (a missing count is 0: queries should fill it); a point over a
   bucket that lost a contribution is rewritten with every count. The rolling step in progress
@@ -55,6 +57,16 @@ Measurements
   beside the new ones: when upgrading, delete the measurement once over all time (predicate
   ``_measurement="dossier_alerts"``) before starting the new worker; its rebuild writes every alert
   again, in this layout.
+
+``feedback_alerts`` (cảnh báo phản ánh, kiến nghị quá hạn) — tags UNIT_TAGS + kind, subject; the item in field
+  feedback_id (series do not grow with the number of items; as for dossier_alerts, each point keeps a
+  nanosecond within its millisecond, unique per unit)
+  kind = feedback_overdue (an open feedback item, received and not handled, past its due date)
+  subject = the item's FeedbackSubject (``-`` when its reception was not seen)
+  time = the item's due_at plus its nanosecond within that millisecond; identical across replays.
+  fields: due_at (RFC 3339 string), late_seconds (int, how late at that instant), field (lĩnh vực,
+          string, ``-`` if none), handled (bool), handled_at (string, optional), feedback_id (string)
+  Updated in place (same series and time) when the item is later handled. No personal data.
 
 ``report_counts`` (số liệu báo cáo định kỳ) — tags UNIT_TAGS + ``field`` (lĩnh vực) + ``procedure_code``
   (mã TTHC) + ``channel`` (reception channel and online-service level: online_full — toàn trình —,
@@ -129,6 +141,7 @@ from __future__ import annotations
 UNIT_RATES = "unit_rates"
 OPEN_DOSSIERS = "open_dossiers"
 DOSSIER_ALERTS = "dossier_alerts"
+FEEDBACK_ALERTS = "feedback_alerts"
 PIPELINE_HEALTH = "pipeline_health"
 UNIT_ACTIVITY = "unit_activity"
 REPORT_COUNTS = "report_counts"
@@ -163,6 +176,7 @@ REPORT_TAGS = ("field", "procedure_code", "channel")
 UNKNOWN_TAG = "-"  # a report_counts tag the events did not give
 
 ALERT_KINDS = ("dossier_overdue", "dossier_due_soon", "apology_missing")
+FEEDBACK_ALERT_KINDS = ("feedback_overdue",)
 
 # Counts per unit and window (all ints).
 COUNT_FIELDS = (
@@ -204,6 +218,19 @@ COUNT_FIELDS = (
     "meetings_held",
     "meetings_uninterrupted",
     "meeting_connection_drops",
+    # citizen feedback (phản ánh, kiến nghị — PAKN): received, transferred (chuyển xử lý), handled
+    # (đã xử lý) = early + on_time + late against its due date (hạn xử lý), classified as dossiers are;
+    # the citizen's satisfaction with the handling, on the dossier rating levels
+    "feedback_received",
+    "feedback_transferred",
+    "feedback_handled",
+    "feedback_handled_early",
+    "feedback_handled_on_time",
+    "feedback_handled_late",
+    "feedback_ratings",
+    "feedback_ratings_very_satisfied",
+    "feedback_ratings_satisfied",
+    "feedback_ratings_unsatisfied",
 )
 
 # rate field -> (numerator fields summed, denominator field); the only rate definitions.
@@ -226,6 +253,14 @@ RATE_DEFINITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "satisfaction_rate": (("ratings_very_satisfied", "ratings_satisfied"), "ratings"),
     # tỷ lệ hồ sơ trễ hạn có thư xin lỗi
     "apology_coverage": (("late_with_apology",), "resolved_late"),
+    # tỷ lệ phản ánh, kiến nghị xử lý đúng hạn và trước hạn (over handled items, as on_time_rate is
+    # over resolved dossiers; Decision 766's criterion 5.2 divides by all items in competence)
+    "feedback_on_time_rate": (("feedback_handled_early", "feedback_handled_on_time"), "feedback_handled"),
+    # tỷ lệ hài lòng với việc xử lý phản ánh, kiến nghị: (very satisfied + satisfied) / ratings
+    "feedback_satisfaction_rate": (
+        ("feedback_ratings_very_satisfied", "feedback_ratings_satisfied"),
+        "feedback_ratings",
+    ),
 }
 RATE_FIELDS = tuple(RATE_DEFINITIONS)
 

@@ -61,6 +61,14 @@ RATE_LABELS: dict[str, tuple[str, str]] = {
         "Tỷ lệ hồ sơ trễ hạn có thư xin lỗi",
         "Apology coverage: dossiers resolved late with an apology letter / resolved late",
     ),
+    "feedback_on_time_rate": (
+        "Tỷ lệ phản ánh, kiến nghị xử lý đúng hạn",
+        "Citizen feedback handled on or before its due date / feedback handled",
+    ),
+    "feedback_satisfaction_rate": (
+        "Tỷ lệ hài lòng về xử lý phản ánh, kiến nghị",
+        "Satisfaction with feedback handling: (very satisfied + satisfied) / feedback ratings",
+    ),
 }
 assert set(RATE_LABELS) == set(M.RATE_DEFINITIONS), "every contract rate needs a label"
 
@@ -97,6 +105,16 @@ COUNT_LABELS: dict[str, str] = {
     "meetings_held": "Cuộc họp",
     "meetings_uninterrupted": "Họp thông suốt",
     "meeting_connection_drops": "Lần rớt kết nối",
+    "feedback_received": "PAKN tiếp nhận",
+    "feedback_transferred": "PAKN chuyển xử lý",
+    "feedback_handled": "PAKN đã xử lý",
+    "feedback_handled_early": "PAKN xử lý trước hạn",
+    "feedback_handled_on_time": "PAKN xử lý đúng hạn",
+    "feedback_handled_late": "PAKN xử lý trễ hạn",
+    "feedback_ratings": "Lượt đánh giá xử lý PAKN",
+    "feedback_ratings_very_satisfied": "PAKN: rất hài lòng",
+    "feedback_ratings_satisfied": "PAKN: hài lòng",
+    "feedback_ratings_unsatisfied": "PAKN: không hài lòng",
 }
 assert set(COUNT_LABELS) == set(M.COUNT_FIELDS), "every contract count needs a label"
 

@@ -38,9 +38,12 @@ from producers.scenario_errors import ScenarioError
 from producers.scenario_input import (
     CERTIFICATE_KINDS,
     CHANNELS,
+    FEEDBACK_CHANNELS,
+    FEEDBACK_SUBJECTS,
     RATING_LEVELS,
     DocumentsIn,
     DossiersIn,
+    FeedbackIn,
     MeetingsIn,
     ScenarioIn,
     UnitIn,
@@ -50,6 +53,7 @@ from schemas import units as unit_registry
 __all__ = [
     "DocumentPlan",
     "DossierPlan",
+    "FeedbackPlan",
     "GroupInfo",
     "MeetingPlan",
     "Procedure",
@@ -134,6 +138,33 @@ class MeetingPlan:
     duration_minutes: tuple[int, int]
 
 
+@dataclass(frozen=True)
+class FeedbackPlan:
+    """Citizen feedback (phản ánh, kiến nghị) of a unit, as exact counts."""
+
+    received: int
+    early: int  # handled on an earlier day than due
+    on_time_plain: int  # handled on the due day, by due_at
+    late: int
+    open_overdue: int
+    open_pending: int
+    days: int  # working days to handle (hạn xử lý)
+    channels: tuple[tuple[str, int], ...]
+    subjects: tuple[tuple[str, int], ...]
+    transfers: int
+    transfer_to: tuple[str, ...]
+    ratings: tuple[tuple[str, int], ...]  # of handled items
+    late_days_max: int
+
+    @property
+    def handled(self) -> int:
+        return self.early + self.on_time_plain + self.late
+
+    @property
+    def rated(self) -> int:
+        return sum(n for _, n in self.ratings)
+
+
 class EnvelopeFields(TypedDict, total=False):
     """The envelope fields a unit puts on every event (codes it does not have are absent)."""
 
@@ -164,6 +195,7 @@ class UnitPlan:
     documents: DocumentPlan | None
     meetings: MeetingPlan | None
     group: str | None = None
+    feedback: FeedbackPlan | None = None
 
     @property
     def key(self) -> str:
@@ -253,6 +285,11 @@ class Scenario:
                 c["document.received"] = u.documents.received
             if u.meetings:
                 c["meeting.scheduled"] = c["meeting.started"] = c["meeting.ended"] = u.meetings.count
+            if u.feedback:
+                c["feedback.received"] = u.feedback.received
+                c["feedback.handled"] = u.feedback.handled
+                c["feedback.transferred"] = u.feedback.transfers
+                c["feedback.rated"] = u.feedback.rated
             out[u.key] = {k: v for k, v in c.items() if v}
         return out
 
@@ -398,6 +435,7 @@ def _resolve_unit(u: UnitIn, key: str, top: ScenarioIn, index0: int, source: Pat
         d = _resolve_dossiers(u.dossiers, f"{key}.dossiers") if u.dossiers else None
         docs = _resolve_documents(u.documents, f"{key}.documents") if u.documents else None
         meets = _resolve_meetings(u.meetings, f"{key}.meetings") if u.meetings else None
+        fb = _resolve_feedback(u.feedback, f"{key}.feedback") if u.feedback else None
     except ScenarioError as e:
         raise ScenarioError(e.key, e.reason, source) from None
     src = u.source_system or top.source_system
@@ -414,6 +452,7 @@ def _resolve_unit(u: UnitIn, key: str, top: ScenarioIn, index0: int, source: Pat
                 d,
                 docs,
                 meets,
+                feedback=fb,
             )
         ]
     weights = [Fraction(repr(w)) if isinstance(w, float) else Fraction(w) for w in u.wards.values()]
@@ -556,6 +595,38 @@ def _resolve_documents(d: DocumentsIn, key: str) -> DocumentPlan:
     leader = d.leader_signed.of(signed, f"{key}.leader_signed", "signed")
     online = d.processed_online.of(d.received, f"{key}.processed_online", "received")
     return DocumentPlan(d.issued, signed, secret, cert, leader, d.received, online)
+
+
+def _resolve_feedback(f: FeedbackIn, key: str) -> FeedbackPlan:
+    n = f.received
+    handled = f.handled.of(n, f"{key}.handled", "received")
+    on_time = f.on_time.of(handled, f"{key}.on_time", "handled")
+    early = f.early.of(on_time, f"{key}.early", "on_time")
+    open_ = n - handled
+    open_overdue = f.open_overdue.of(open_, f"{key}.open_overdue", "open feedback items")
+    transfers = f.transfers.of(n, f"{key}.transfers", "received")
+    if transfers and not f.transfer_to:
+        raise ScenarioError(f"{key}.transfer_to", "transfers need at least one destination unit code")
+    if f.ratings:
+        total = f.ratings.total.of(handled, f"{key}.ratings.total", "handled")
+        ratings = _mix(f.ratings.levels, RATING_LEVELS, total, f"{key}.ratings.levels", "ratings.total")
+    else:
+        ratings = ()
+    return FeedbackPlan(
+        received=n,
+        early=early,
+        on_time_plain=on_time - early,
+        late=handled - on_time,
+        open_overdue=open_overdue,
+        open_pending=open_ - open_overdue,
+        days=f.days,
+        channels=_mix(f.channels, FEEDBACK_CHANNELS, n, f"{key}.channels", "received"),
+        subjects=_mix(f.subjects, FEEDBACK_SUBJECTS, n, f"{key}.subjects", "received"),
+        transfers=transfers,
+        transfer_to=tuple(f.transfer_to),
+        ratings=ratings,
+        late_days_max=f.late_days_max,
+    )
 
 
 def _resolve_meetings(m: MeetingsIn, key: str) -> MeetingPlan:

@@ -16,9 +16,20 @@ from producers.apportion import Q, Quantity, parse_quantity
 ChannelName = Literal["online_full", "online_partial", "in_person", "postal"]
 RatingLevel = Literal["very_satisfied", "satisfied", "unsatisfied"]
 CertificateName = Literal["organisation", "personal"]
+FeedbackChannelName = Literal["national_portal", "provincial_portal", "hotline", "in_person", "postal", "forwarded"]
+FeedbackSubjectName = Literal["regulations", "procedure_handling", "conduct", "other"]
 CHANNELS: tuple[ChannelName, ...] = ("online_full", "online_partial", "in_person", "postal")
 RATING_LEVELS: tuple[RatingLevel, ...] = ("very_satisfied", "satisfied", "unsatisfied")
 CERTIFICATE_KINDS: tuple[CertificateName, ...] = ("organisation", "personal")
+FEEDBACK_CHANNELS: tuple[FeedbackChannelName, ...] = (
+    "national_portal",
+    "provincial_portal",
+    "hotline",
+    "in_person",
+    "postal",
+    "forwarded",
+)
+FEEDBACK_SUBJECTS: tuple[FeedbackSubjectName, ...] = ("regulations", "procedure_handling", "conduct", "other")
 UNIT_CODE_RE = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 
 
@@ -128,6 +139,39 @@ class MeetingsIn(_Strict):
         return v
 
 
+def _default_feedback_channels() -> dict[FeedbackChannelName, Quantity]:
+    return {"national_portal": parse_quantity(1.0)}
+
+
+def _default_feedback_subjects() -> dict[FeedbackSubjectName, Quantity]:
+    return {"procedure_handling": parse_quantity(1.0)}
+
+
+class FeedbackIn(_Strict):
+    """Citizen feedback (phản ánh, kiến nghị) of one unit; README: ``feedback``."""
+
+    received: int = Field(ge=0, description="feedback items received (tiếp nhận) in the period")
+    handled: Q = Field(default_factory=lambda: parse_quantity(1.0), description="of received")
+    on_time: Q = Field(default_factory=lambda: parse_quantity(1.0), description="handled on or before due: of handled")
+    early: Q = Field(default_factory=lambda: parse_quantity(0.8), description="of on_time: an earlier day than due")
+    open_overdue: Q = Field(default_factory=lambda: parse_quantity(0), description="of the items left open")
+    days: int = Field(15, ge=1, le=120, description="working days to handle an item (hạn xử lý)")
+    channels: dict[FeedbackChannelName, Q] = Field(default_factory=_default_feedback_channels)
+    subjects: dict[FeedbackSubjectName, Q] = Field(default_factory=_default_feedback_subjects)
+    transfers: Q = Field(default_factory=lambda: parse_quantity(0), description="of received")
+    transfer_to: list[str] = Field(default_factory=list)
+    ratings: RatingsIn | None = Field(None, description="the citizen's satisfaction with the handling: of handled")
+    late_days_max: int = Field(5, ge=0, le=60)
+
+    @field_validator("transfer_to")
+    @classmethod
+    def _codes(cls, v: list[str]) -> list[str]:
+        for c in v:
+            if not UNIT_CODE_RE.match(c):
+                raise ValueError(f"{c!r} is not a valid unit code (letters, digits, . _ -)")
+        return v
+
+
 class UnitIn(_Strict):
     label: str | None = None
     province_code: str = Field(pattern=r"^\d{2}$")
@@ -139,6 +183,7 @@ class UnitIn(_Strict):
     dossiers: DossiersIn | None = None
     documents: DocumentsIn | None = None
     meetings: MeetingsIn | None = None
+    feedback: FeedbackIn | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> Self:
@@ -154,6 +199,8 @@ class UnitIn(_Strict):
                     raise ValueError(f"wards.{code}: weight must be a non-negative number")
             if sum(self.wards.values()) <= 0:
                 raise ValueError("wards: weights must not all be zero")
+            if self.feedback is not None:
+                raise ValueError("feedback: not supported for a group of wards; give it per ward")
         elif self.ward_code is None and self.district_code is None and self.unit_code is None:
             raise ValueError("ward_code: one of ward_code, district_code, unit_code or wards is required")
         return self

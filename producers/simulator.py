@@ -51,13 +51,14 @@ from common.calendar import add_working_days, subtract_working_days
 from producers.scenario import (
     DocumentPlan,
     DossierPlan,
+    FeedbackPlan,
     MeetingPlan,
     Procedure,
     Scenario,
     UnitPlan,
 )
 from producers.scenario_errors import ScenarioError
-from producers.scenario_input import CHANNELS, RATING_LEVELS
+from producers.scenario_input import CHANNELS, FEEDBACK_CHANNELS, FEEDBACK_SUBJECTS, RATING_LEVELS
 from schemas import (
     ApologyIssued,
     CertificateKind,
@@ -71,6 +72,12 @@ from schemas import (
     DossierWithdrawn,
     Envelope,
     Event,
+    FeedbackChannel,
+    FeedbackHandled,
+    FeedbackRated,
+    FeedbackReceived,
+    FeedbackSubject,
+    FeedbackTransferred,
     MeetingEnded,
     MeetingScheduled,
     MeetingStarted,
@@ -87,7 +94,7 @@ EARLY, ON_TIME, LATE, WITHDRAWN, REFUSED, OPEN_OVERDUE, OPEN_PENDING = range(7)
 FATE_NAMES = ("early", "on_time", "late", "withdrawn", "refused", "open_overdue", "open_pending")
 
 # streams within a unit (part of the ordering key)
-S_DOSSIERS, S_DOCUMENTS, S_MEETINGS = range(3)
+S_DOSSIERS, S_DOCUMENTS, S_MEETINGS, S_FEEDBACK = range(4)
 
 # lifecycle rank: breaks ties at the same second so a dossier's steps keep their order
 R_RECEIVED, R_SUPPLEMENT, R_TRANSFER, R_APOLOGY, R_CLOSE, R_RATED = range(6)
@@ -247,6 +254,11 @@ class Simulation:
                 streams.append(self._documents(ctx, u.documents, random.Random(seeds[1])))
             if u.meetings and u.meetings.count:
                 streams.append(self._meetings(ctx, u.meetings, random.Random(seeds[2])))
+            if u.feedback and u.feedback.received:
+                # its own seed, not drawn from the master: adding feedback to a scenario leaves every
+                # other stream's events (and ids) exactly as they were
+                rng = random.Random(f"{self.scenario.seed}:feedback:{u.index}")
+                streams.append(self._feedback(ctx, u.feedback, rng))
         return heapq.merge(*streams, key=attrgetter("key"))
 
     # -- calendar helpers (epoch seconds) -------------------------------------------------
@@ -580,6 +592,112 @@ class Simulation:
         for k, kind, args in out:
             yield PendingEvent(k, ctx, kind, args)
 
+    # -- citizen feedback (phản ánh, kiến nghị) ----------------------------------------------------
+    def _feedback(self, ctx: _UnitContext, f: FeedbackPlan, rng: random.Random) -> Iterator[PendingEvent]:
+        """Feedback items as dossiers are made: a fate per item (handled early / on time / late, open
+        overdue / pending at the end), a reception in office time inside the window the fate allows,
+        ``due_at = add_working_days(received_at, days)``, the handling classified against it, a
+        rating after the handling; no personal data, no text."""
+        plan, tl, end, ui = ctx.plan, self.timeline, self._end, ctx.plan.index
+        idrng = random.Random(f"{rng.getrandbits(64)}:{self._id_salt}")
+        n, days = f.received, f.days
+        fates = bytearray()
+        for code, count in (
+            (EARLY, f.early),
+            (ON_TIME, f.on_time_plain),
+            (LATE, f.late),
+            (OPEN_OVERDUE, f.open_overdue),
+            (OPEN_PENDING, f.open_pending),
+        ):
+            fates += bytes([code]) * count
+        rng.shuffle(fates)
+        channels = bytearray()
+        for name, count in f.channels:
+            channels += bytes([FEEDBACK_CHANNELS.index(name)]) * count
+        rng.shuffle(channels)
+        subjects = bytearray()
+        for name, count in f.subjects:
+            subjects += bytes([FEEDBACK_SUBJECTS.index(name)]) * count
+        rng.shuffle(subjects)
+        handled_idx = [i for i in range(n) if fates[i] <= LATE]
+        transfer = set(rng.sample(range(n), f.transfers))
+        levels = bytearray()
+        for lvl, count in f.ratings:
+            levels += bytes([RATING_LEVELS.index(lvl) + 1]) * count
+        rng.shuffle(levels)
+        rating = dict(zip(rng.sample(handled_idx, len(levels)), levels, strict=True))
+        out: list[tuple[_Key, int, _Args]] = []
+        receipts = []
+        for i in range(n):
+            fate = fates[i]
+            lateness = self._draw_lateness(rng, f.late_days_max) if fate == LATE else 0
+            lo, hi = 0, tl.total
+            if fate in (ON_TIME, OPEN_OVERDUE):
+                hi = self._upper(days)
+            elif fate == LATE:
+                hi = self._upper(days + lateness + 1)
+            elif fate == OPEN_PENDING:
+                lo = self._lower_pending(days)
+            if hi <= lo:
+                raise ScenarioError(
+                    f"{plan.label} ({plan.key}).feedback",
+                    f"an item takes {days} working days: it cannot be {FATE_NAMES[fate]} within "
+                    f"{self.scenario.start:%Y-%m-%d %H:%M} .. {self.scenario.end:%Y-%m-%d %H:%M}",
+                    self.scenario.source,
+                )
+            receipts.append((tl.instant(rng.randrange(lo, hi)), i, lateness))
+        receipts.sort()
+        for pos, (r, i, lateness) in enumerate(receipts):
+            fid = f"{plan.key}-PAKN-{pos + 1:04d}"
+            due = self._add(r, days)
+            fate = fates[i]
+            out.append(
+                (
+                    (r * 1000, ui, S_FEEDBACK, R_RECEIVED, 4 * pos),
+                    K_FB_RECEIVED,
+                    (idrng.getrandbits(128), fid, r, due, channels[i], subjects[i]),
+                )
+            )
+            close = None
+            if fate == EARLY:
+                close = tl.sample(rng, r, min(self._midnight(due), end))
+            elif fate == ON_TIME:
+                close = tl.sample_incl(rng, max(r, self._midnight(due)), due)
+            elif fate == LATE:
+                lo_t = self._add(due, lateness) if lateness else due + 1
+                close = tl.sample(rng, lo_t, min(self._add(due, lateness + 1), end))
+            if i in transfer:
+                t = tl.sample(rng, r, close if close is not None else min(due, end))
+                t = min(t, close) if close is not None else t
+                to = f.transfer_to[rng.randrange(len(f.transfer_to))]
+                out.append(
+                    (
+                        (t * 1000, ui, S_FEEDBACK, R_TRANSFER, 4 * pos + 1),
+                        K_FB_TRANSFERRED,
+                        (idrng.getrandbits(128), fid, t, to),
+                    )
+                )
+            if close is not None:
+                out.append(
+                    (
+                        (close * 1000, ui, S_FEEDBACK, R_CLOSE, 4 * pos + 2),
+                        K_FB_HANDLED,
+                        (idrng.getrandbits(128), fid, r, due, close),
+                    )
+                )
+                if i in rating:
+                    rt = close + rng.randrange(0, max(0, min(3 * 86400, end - 1 - close)) + 1)
+                    out.append(
+                        (
+                            (rt * 1000, ui, S_FEEDBACK, R_RATED, 4 * pos + 3),
+                            K_FB_RATED,
+                            (idrng.getrandbits(128), fid, rt, rating[i] - 1),
+                        )
+                    )
+        out.sort(key=lambda x: x[0])
+        for k, kind, args in out:
+            yield PendingEvent(k, ctx, kind, args)
+
 
 def simulate(scenario: Scenario) -> Iterator[Envelope]:
     """Shorthand: the scenario's events, in order."""
@@ -761,6 +879,49 @@ def _b_meet_ended(
     )
 
 
+def _b_fb_received(u: _UnitContext, bits: int, fid: str, r: int, due: int, ch: int, subj: int) -> FeedbackReceived:
+    t = u.dt(r)
+    return FeedbackReceived(
+        event_id=_uuid(bits),
+        occurred_at=t,
+        **u.env,
+        feedback_id=fid,
+        channel=FeedbackChannel(FEEDBACK_CHANNELS[ch]),
+        subject=FeedbackSubject(FEEDBACK_SUBJECTS[subj]),
+        field=None,  # the scenario format gives no field (lĩnh vực) for feedback
+        related_dossier_id=None,  # nor links to a dossier: the simulator's feedback stands alone
+        received_at=t,
+        due_at=u.dt(due),
+    )
+
+
+def _b_fb_transferred(u: _UnitContext, bits: int, fid: str, t: int, to: str) -> FeedbackTransferred:
+    ts = u.dt(t)
+    return FeedbackTransferred(
+        event_id=_uuid(bits), occurred_at=ts, **u.env, feedback_id=fid, transferred_at=ts, to_unit_code=to
+    )
+
+
+def _b_fb_handled(u: _UnitContext, bits: int, fid: str, r: int, due: int, close: int) -> FeedbackHandled:
+    t = u.dt(close)
+    return FeedbackHandled(
+        event_id=_uuid(bits),
+        occurred_at=t,
+        **u.env,
+        feedback_id=fid,
+        received_at=u.dt(r),
+        due_at=u.dt(due),
+        handled_at=t,
+    )
+
+
+def _b_fb_rated(u: _UnitContext, bits: int, fid: str, rt: int, level: int) -> FeedbackRated:
+    t = u.dt(rt)
+    return FeedbackRated(
+        event_id=_uuid(bits), occurred_at=t, **u.env, feedback_id=fid, rated_at=t, rating=_RATINGS[level]
+    )
+
+
 (
     K_RECEIVED,
     K_SUPPLEMENT,
@@ -775,7 +936,11 @@ def _b_meet_ended(
     K_MEET_SCHEDULED,
     K_MEET_STARTED,
     K_MEET_ENDED,
-) = range(13)
+    K_FB_RECEIVED,
+    K_FB_TRANSFERRED,
+    K_FB_HANDLED,
+    K_FB_RATED,
+) = range(17)
 _BUILDERS: tuple[Callable[..., Event], ...] = (
     _b_received,
     _b_supplement,
@@ -790,4 +955,8 @@ _BUILDERS: tuple[Callable[..., Event], ...] = (
     _b_meet_scheduled,
     _b_meet_started,
     _b_meet_ended,
+    _b_fb_received,
+    _b_fb_transferred,
+    _b_fb_handled,
+    _b_fb_rated,
 )

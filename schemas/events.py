@@ -370,6 +370,123 @@ class SatisfactionRated(Envelope):
 
 
 # ---------------------------------------------------------------------------------------
+# Citizen feedback (phản ánh, kiến nghị — PAKN)
+#
+# No personal data (Decree 13/2023/NĐ-CP): these events never carry the citizen's name,
+# address, phone or ID number, nor the free text of the feedback or of the answer. They say
+# which unit handles which item, through which channel, on what subject, when it is due and
+# when and how it was handled; that is all the rates and the overdue alert need.
+# ---------------------------------------------------------------------------------------
+class FeedbackChannel(str, Enum):
+    """How the feedback reached the unit (kênh tiếp nhận phản ánh, kiến nghị)."""
+
+    national_portal = "national_portal"  # Cổng Dịch vụ công quốc gia (hệ thống PAKN)
+    provincial_portal = "provincial_portal"  # cổng / ứng dụng PAKN của tỉnh
+    hotline = "hotline"  # đường dây nóng
+    in_person = "in_person"  # trực tiếp tại bộ phận một cửa
+    postal = "postal"  # văn bản gửi qua bưu chính
+    forwarded = "forwarded"  # chuyển đến từ Văn phòng Chính phủ hoặc cơ quan khác
+
+
+class FeedbackSubject(str, Enum):
+    """What the feedback is about (phân loại phản ánh, kiến nghị; criterion 5.1 of Decision 766)."""
+
+    regulations = "regulations"  # quy định, chính sách, thủ tục hành chính
+    procedure_handling = "procedure_handling"  # việc tiếp nhận, giải quyết thủ tục hành chính
+    conduct = "conduct"  # hành vi, thái độ của cán bộ, công chức
+    other = "other"  # khác
+
+
+class FeedbackOutcome(str, Enum):
+    answered = "answered"  # đã xử lý, trả lời
+    declined = "declined"  # không thụ lý (không thuộc thẩm quyền, không đủ điều kiện), có lý do
+
+
+class _FeedbackEvent(Envelope):
+    """A citizen feedback item's event. No personal data: no name, address, phone or ID number of
+    the citizen and no free text of the feedback (Decree 13/2023/NĐ-CP); unknown fields are refused."""
+
+    feedback_id: Id = Field(description="mã phản ánh, kiến nghị, unique within the source system")
+
+
+class FeedbackReceived(_FeedbackEvent):
+    """Feedback received (tiếp nhận phản ánh, kiến nghị), with its due date (hạn xử lý), which the
+    handling system sets in working days like a dossier's. No personal data and no free text of the
+    complaint: only its channel, subject and field (lĩnh vực)."""
+
+    event_type: Literal["feedback.received"] = "feedback.received"
+    channel: FeedbackChannel
+    subject: FeedbackSubject
+    field: Text | None = Field(None, description="lĩnh vực the feedback concerns, e.g. 'Đất đai'")
+    related_dossier_id: Id | None = Field(None, description="mã hồ sơ the feedback is about, if any")
+    received_at: AwareDatetime
+    due_at: AwareDatetime = Field(description="hạn xử lý, set by the handling system in working days")
+
+    def event_time(self) -> datetime:
+        return self.received_at
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if self.due_at <= self.received_at:
+            raise ValueError(
+                f"due_at: {self.due_at.isoformat()} must be after received_at {self.received_at.isoformat()}"
+            )
+        if self.due_at - self.received_at > MAX_DUE_SPAN:
+            raise ValueError(f"due_at: more than {MAX_DUE_SPAN.days} days after received_at")
+        return self
+
+
+class FeedbackTransferred(_FeedbackEvent):
+    """Feedback transferred to the unit competent to handle it (chuyển xử lý); the receiving unit
+    stays accountable for it, as for a transferred dossier. No personal data."""
+
+    event_type: Literal["feedback.transferred"] = "feedback.transferred"
+    transferred_at: AwareDatetime
+    to_unit_code: UnitCode = Field(description="ward code or registered unit code of the destination")
+
+    def event_time(self) -> datetime:
+        return self.transferred_at
+
+
+class FeedbackHandled(_FeedbackEvent):
+    """Feedback handled (đã xử lý, trả lời). ``received_at`` and ``due_at`` repeat the reception's
+    (the due date in force), so the item is classified on time or late even when its reception
+    event is missing. No personal data and no text of the answer."""
+
+    event_type: Literal["feedback.handled"] = "feedback.handled"
+    received_at: AwareDatetime
+    due_at: AwareDatetime = Field(description="hạn xử lý in force at handling")
+    handled_at: AwareDatetime
+    outcome: FeedbackOutcome = FeedbackOutcome.answered
+
+    def event_time(self) -> datetime:
+        return self.handled_at
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if self.handled_at < self.received_at:
+            raise ValueError(
+                f"handled_at: {self.handled_at.isoformat()} is before received_at {self.received_at.isoformat()}"
+            )
+        if self.due_at <= self.received_at:
+            raise ValueError("due_at: must be after received_at")
+        return self
+
+
+class FeedbackRated(_FeedbackEvent):
+    """The citizen's satisfaction with the handling of the feedback (mức độ hài lòng với việc xử
+    lý phản ánh, kiến nghị), on the same levels as dossier ratings. One per feedback item: a later
+    rating replaces an earlier one. No personal data: not who rated, only the level."""
+
+    event_type: Literal["feedback.rated"] = "feedback.rated"
+    rated_at: AwareDatetime
+    rating: Rating
+
+    def event_time(self) -> datetime:
+        return self.rated_at
+
+
+# ---------------------------------------------------------------------------------------
 # E-documents (văn bản điện tử)
 # ---------------------------------------------------------------------------------------
 class CertificateKind(str, Enum):
@@ -473,9 +590,12 @@ DOSSIER_EVENTS = (
     ApologyIssued,
     SatisfactionRated,
 )
+# Feedback goes to the dossier topic: the one-stop system handles it beside the dossiers, keyed by
+# the same unit, and its overdue alert fires in the same partition order as the dossiers'.
+FEEDBACK_EVENTS = (FeedbackReceived, FeedbackTransferred, FeedbackHandled, FeedbackRated)
 DOCUMENT_EVENTS = (DocumentIssued, DocumentReceived)
 MEETING_EVENTS = (MeetingScheduled, MeetingStarted, MeetingEnded)
-ALL_EVENTS = DOSSIER_EVENTS + DOCUMENT_EVENTS + MEETING_EVENTS
+ALL_EVENTS = DOSSIER_EVENTS + FEEDBACK_EVENTS + DOCUMENT_EVENTS + MEETING_EVENTS
 
 if TYPE_CHECKING:
     # mypy cannot build a Union from a tuple: the same members as ALL_EVENTS, spelled out. EVENT_TYPES
@@ -489,6 +609,10 @@ if TYPE_CHECKING:
         | DossierRefused
         | ApologyIssued
         | SatisfactionRated
+        | FeedbackReceived
+        | FeedbackTransferred
+        | FeedbackHandled
+        | FeedbackRated
         | DocumentIssued
         | DocumentReceived
         | MeetingScheduled
@@ -509,6 +633,7 @@ TIMESTAMP_FIELDS: dict[str, tuple[str, ...]] = {
 # Which topic (short name) each family goes to.
 TOPIC_OF_TYPE: dict[str, str] = {
     **{m.model_fields["event_type"].default: topics.DOSSIER_EVENTS for m in DOSSIER_EVENTS},
+    **{m.model_fields["event_type"].default: topics.DOSSIER_EVENTS for m in FEEDBACK_EVENTS},
     **{m.model_fields["event_type"].default: topics.DOCUMENT_EVENTS for m in DOCUMENT_EVENTS},
     **{m.model_fields["event_type"].default: topics.MEETING_EVENTS for m in MEETING_EVENTS},
 }

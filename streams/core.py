@@ -23,7 +23,16 @@ from schemas import InvalidEvent, parse_event
 from streams.domain.aggregator import Aggregator
 from streams.domain.alerts import Alert, AlertPolicy
 from streams.domain.record_codec import decode_record, encode_record
-from streams.domain.records import Record, apply_event, event_id_key, fingerprint, fingerprints, new_record, record_key
+from streams.domain.records import (
+    ONE_STOP_KINDS,
+    Record,
+    apply_event,
+    event_id_key,
+    fingerprint,
+    fingerprints,
+    new_record,
+    record_key,
+)
 from streams.domain.rows import Row
 from streams.domain.windows import LocalCalendar, to_ms
 
@@ -217,7 +226,7 @@ class WorkerCore:
                 source,
             )
         rkey, kind = record_key(event)
-        if kind in ("d", "r"):
+        if kind in ONE_STOP_KINDS:
             # Fire what fell due before this event, in partition order, before applying it: the
             # same alerts whatever the batch boundaries, so a replay regenerates them exactly.
             self._fire(partition, t)
@@ -256,7 +265,7 @@ class WorkerCore:
         self.agg.observe(partition, t)
         if wm is None or t > wm:
             self.topic_wm[(topic, partition)] = t
-        if kind in ("d", "r") and t > self.dossier_wm.get(partition, -(2**62)):
+        if kind in ONE_STOP_KINDS and t > self.dossier_wm.get(partition, -(2**62)):
             self.dossier_wm[partition] = t
         self.agg.apply(rkey, old, new)
         u = self.agg.units[unit]
@@ -388,7 +397,7 @@ class WorkerCore:
             ids = self.event_ids[rec["partition"]]
             for eid, fp in fingerprints(rec):
                 ids[event_id_key(eid)] = fp
-            if rec["kind"] in ("d", "r"):
+            if rec["kind"] in ONE_STOP_KINDS:
                 t = latest_time(rec)
                 if t > self.dossier_wm.get(rec["partition"], -(2**62)):
                     self.dossier_wm[rec["partition"]] = t

@@ -612,3 +612,69 @@ def comparable_rows(rows: dict) -> dict:
             if any(dense.values()):
                 out[k] = dense
     return out
+
+
+# -- citizen feedback (phản ánh, kiến nghị) ---------------------------------------------------------
+def feedback_received(
+    eid_,
+    fid,
+    at,
+    due,
+    channel="national_portal",
+    subject="procedure_handling",
+    fld=None,
+    dossier=None,
+    occ=None,
+    unit=WARD,
+):
+    extra = {k: v for k, v in (("field", fld), ("related_dossier_id", dossier)) if v is not None}
+    return parse_event(
+        _env(
+            "feedback.received",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            feedback_id=fid,
+            channel=channel,
+            subject=subject,
+            received_at=iso(at),
+            due_at=iso(due),
+            **extra,
+        )
+    )
+
+
+def feedback_transferred(eid_, fid, at, to=WARD2, occ=None, unit=WARD):
+    return parse_event(
+        _env(
+            "feedback.transferred",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            feedback_id=fid,
+            transferred_at=iso(at),
+            to_unit_code=to,
+        )
+    )
+
+
+def feedback_handled(eid_, fid, rcv, due, at, outcome="answered", occ=None, unit=WARD):
+    return parse_event(
+        _env(
+            "feedback.handled",
+            eid_,
+            at if occ is None else occ,
+            unit,
+            feedback_id=fid,
+            received_at=iso(rcv),
+            due_at=iso(due),
+            handled_at=iso(at),
+            outcome=outcome,
+        )
+    )
+
+
+def feedback_rated(eid_, fid, at, level, occ=None, unit=WARD):
+    return parse_event(
+        _env("feedback.rated", eid_, at if occ is None else occ, unit, feedback_id=fid, rated_at=iso(at), rating=level)
+    )

@@ -25,7 +25,8 @@ IMPORT = [*GOVPULSE, "import"]
 DOSSIER_FIELDS = tuple(
     f
     for f in (*COUNT_FIELDS, *RATE_FIELDS)
-    if not any(w in f for w in ("document", "meeting", "signature", "signed", "smooth", "uninterrupted"))
+    # one-stop exports hold dossiers only: no documents, meetings or citizen feedback
+    if not any(w in f for w in ("document", "meeting", "signature", "signed", "smooth", "uninterrupted", "feedback"))
 )
 WINDOWS = CALENDAR_WINDOWS  # month, year, report year / month / quarter / half
 

@@ -149,7 +149,14 @@ def _plan_tables(scenario: Scenario) -> list[Table]:
     t = Table(
         "unit", "received", "online", "resolved", "on time (early)", "late", "open (overdue)", "ratings", title=title
     )
-    names = Table("unit", "name", "docs issued/signed", "docs received/online", "meetings (smooth)")
+    names = Table(
+        "unit",
+        "name",
+        "docs issued/signed",
+        "docs received/online",
+        "meetings (smooth)",
+        "feedback received/handled (on time, rated)",
+    )
     for u in scenario.units:
         d, doc, m = u.dossiers, u.documents, u.meetings
         if d:
@@ -169,6 +176,12 @@ def _plan_tables(scenario: Scenario) -> list[Table]:
             f"{doc.issued:,}/{doc.signed:,}" if doc else "-",
             f"{doc.received:,}/{doc.processed_online:,}" if doc else "-",
             f"{m.count} ({m.uninterrupted})" if m else "-",
+            (
+                f"{u.feedback.received}/{u.feedback.handled} "
+                f"({u.feedback.early + u.feedback.on_time_plain}, {u.feedback.rated})"
+            )
+            if u.feedback
+            else "-",
         )
     return [t, names]
 

@@ -31,6 +31,8 @@ SERVER_ONLY_RULES = [
     "dossier.received: due_at after received_at, at most 366 days later; online_service iff channel is online",
     "dossier.supplement_requested: new_due_at after requested_at",
     "dossier.resolved: resolved_at not before received_at; due_at after received_at",
+    "feedback.received: due_at after received_at, at most 366 days later",
+    "feedback.handled: handled_at not before received_at; due_at after received_at",
     "document.issued: certificate_kind iff digitally_signed",
     "meeting.ended: ended_at after started_at; uninterrupted implies connection_drops = 0",
 ]

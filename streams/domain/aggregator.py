@@ -23,17 +23,28 @@ from common.measurements import COUNT_FIELDS
 from streams.domain.alerts import (
     APOLOGY_MISSING,
     DUE_SOON,
+    FEEDBACK_OVERDUE,
     OVERDUE,
     Alert,
     AlertPolicy,
     alert_payload,
     alert_row,
+    feedback_alert_payload,
+    feedback_alert_row,
     free_alert_ns,
     iso,
 )
 from streams.domain.counts import FIELD_INDEX, Counts, rates
 from streams.domain.open_dossiers import OpenDossiers, open_entry
-from streams.domain.records import Record, contributions, effective_due, has_apology, is_open
+from streams.domain.records import (
+    Record,
+    contributions,
+    effective_due,
+    feedback_due,
+    feedback_is_open,
+    has_apology,
+    is_open,
+)
 from streams.domain.report_flows import ReportFlow, ReportGroup, report_flows, report_group, rewrite_buckets
 from streams.domain.rows import NS_PER_MS, Row, Tags, unit_tags
 from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar, touched_asof_steps, window_bucket_range
@@ -74,6 +85,8 @@ class UnitState(OpenDossiers):
     dirty_report: set[tuple[ReportGroup, int]] = field(default_factory=set)
     removed_report: set[tuple[ReportGroup, int]] = field(default_factory=set)
     _report_tags: dict[ReportGroup, Tags] = field(default_factory=dict)
+    # open citizen feedback (phản ánh, kiến nghị đang xử lý): key -> due_ms
+    open_feedback: dict[str, int] = field(default_factory=dict)
     # point times (epoch ns) of the unit's dossier_alerts points: a new alert at a taken instant
     # takes the next free nanosecond (unique per unit, so also per series whatever its kind and
     # procedure, even after a corrected reception moves a dossier to another procedure's series)
@@ -166,6 +179,8 @@ class Aggregator:
         if new["kind"] == "d":
             self._report(u, old, new)
             self._track_dossier(u, key, new)
+        elif new["kind"] == "f":
+            self._track_feedback(u, key, new)
 
     def _report(self, u: UnitState, old: Record | None, new: Record) -> None:
         """The report_counts flows of a dossier change, netted per (group, day, field)."""
@@ -283,6 +298,12 @@ class Aggregator:
         while heap and heap[0][0] < now_ms:
             at, key, kind, due = heapq.heappop(heap)
             rec = flagged.get(key) or self.get_record(key)
+            if kind == FEEDBACK_OVERDUE:
+                fired = self._feedback_overdue(rec, key, at, due)
+                if fired is not None:
+                    flagged[key], alert = fired
+                    alerts.append(alert)
+                continue
             if rec is None or effective_due(rec) != due:
                 continue
             # the dossier's next trigger (due soon -> overdue -> apology missing), whether or not
@@ -336,8 +357,14 @@ class Aggregator:
                 else:
                     # a flag of an earlier version that no rebuild saw: give it a nanosecond now
                     ns = self._alert_ns[(key, kind)] = self._take_alert_ns(u, key, at)
-            a = alert_payload(u.unit, u.tags, key, rec, kind, at, due)
-            self.alert_updates[(key, kind)] = alert_row(u.tags, a, ns)
+            self.alert_updates[(key, kind)] = self._alert_point(u, key, rec, kind, at, due, ns)
+
+    @staticmethod
+    def _alert_point(u: UnitState, key: str, rec: Record, kind: str, at: int, due: int, ns: int) -> Row:
+        """The InfluxDB point of one alert: dossier_alerts, or feedback_alerts for a feedback item."""
+        if kind == FEEDBACK_OVERDUE:
+            return feedback_alert_row(u.tags, feedback_alert_payload(u.unit, u.tags, key, rec, kind, at, due), ns)
+        return alert_row(u.tags, alert_payload(u.unit, u.tags, key, rec, kind, at, due), ns)
 
     def _settle_alert_times(self, alerted: list[tuple[str, Record]]) -> None:
         """After a rebuild: every alert point gets its nanosecond, the same whatever order the
@@ -370,6 +397,36 @@ class Aggregator:
             self._alert_ns[(key, kind)] = self._take_alert_ns(self.units[unit], key, at)
         for key, rec in alerted:
             self._refresh_alert_rows(self.units[rec["unit"]], key, rec)
+
+    # -- citizen feedback (phản ánh, kiến nghị): open items and their overdue alert ------------------
+    def _track_feedback(self, u: UnitState, key: str, rec: Record) -> None:
+        """An open feedback item gets one trigger at its due date; handling it closes it."""
+        due = feedback_due(rec)
+        if feedback_is_open(rec) and due is not None:
+            if u.open_feedback.get(key) != due:
+                u.open_feedback[key] = due
+                self._push(rec["partition"], due, key, FEEDBACK_OVERDUE, due)
+        else:
+            u.open_feedback.pop(key, None)
+        if rec.get("alerts_raised"):
+            # an item that already alerted changed (handled): rewrite its alert point, at the same
+            # nanosecond (the dossiers' bookkeeping, which a rebuild settles for both)
+            self._refresh_alert_rows(u, key, rec)
+
+    def _feedback_overdue(self, rec: Record | None, key: str, at: int, due: int) -> tuple[Record, Alert] | None:
+        """The overdue alert of a feedback item still open with this due date, once per item (the
+        flag lives in its record, as a dossier's do): (the record with its flag set, the alert)."""
+        if rec is None or feedback_due(rec) != due:
+            return None
+        u = self.units.get(rec["unit"])
+        if u is None or key not in u.open_feedback or FEEDBACK_OVERDUE in rec.get("alerts_raised", {}):
+            return None
+        ns = self._take_alert_ns(u, key, at)
+        rec = rec.copy()
+        rec["alerts_raised"] = {**rec.get("alerts_raised", {}), FEEDBACK_OVERDUE: [at, due, ns]}
+        alert = feedback_alert_payload(u.unit, u.tags, key, rec, FEEDBACK_OVERDUE, at, due)
+        self.alert_updates[(key, FEEDBACK_OVERDUE)] = feedback_alert_row(u.tags, alert, ns)
+        return rec, alert
 
     # -- rebuild after recovery -----------------------------------------------------------
     def rebuild(self, records: Iterable[tuple[str, Record]]) -> int:

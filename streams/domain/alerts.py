@@ -1,4 +1,4 @@
-"""Late-dossier alerts: kinds, trigger times and the alert as sent and written (no I/O)."""
+"""Late-dossier and overdue-feedback alerts: kinds, trigger times and the alert as sent and written (no I/O)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ Alert = dict[str, Any]  # an alert as sent to the alerts topic (JSON)
 
 OVERDUE, DUE_SOON, APOLOGY_MISSING = "dossier_overdue", "dossier_due_soon", "apology_missing"
 assert set(m.ALERT_KINDS) == {OVERDUE, DUE_SOON, APOLOGY_MISSING}
+# citizen feedback (phản ánh, kiến nghị) still open after its due date (quá hạn xử lý)
+FEEDBACK_OVERDUE = "feedback_overdue"
+assert set(m.FEEDBACK_ALERT_KINDS) == {FEEDBACK_OVERDUE}
 
 
 def iso(ms: int) -> str:
@@ -120,3 +123,48 @@ def alert_row(unit_tags: dict[str, str], a: Alert, ns_in_ms: int) -> Row:
     if a["resolved_at"]:
         fields["resolved_at"] = a["resolved_at"]
     return Row(m.DOSSIER_ALERTS, tags, fields, to_ms_iso(a["alert_at"]), ns_in_ms)
+
+
+# -- citizen feedback (phản ánh, kiến nghị) ----------------------------------------------------
+# Kept apart from the dossier alerts above: a feedback alert has no procedure and no apology, and
+# its point goes to its own measurement (feedback_alerts), so dossier_alerts keeps its shape.
+def feedback_alert_payload(
+    unit: str, unit_tags: dict[str, str], key: str, rec: Record, kind: str, at: int, due: int
+) -> Alert:
+    """The feedback alert as sent to the alerts topic; its id is the same across replays (key, kind, due).
+    No personal data: the feedback's id, unit, subject, field and times only."""
+    rcv = rec.get("feedback_reception")
+    handling = rec.get("feedback_handling")
+    return {
+        "alert_id": str(uuid.uuid5(ALERT_NAMESPACE, f"{key}|{kind}|{due}")),
+        "kind": kind,
+        "feedback_id": key.split("|", 2)[2],
+        "unit_code": unit,
+        **unit_tags,
+        "subject": rcv["subject"] if rcv else "",
+        "field": (rcv["field"] or "") if rcv else "",
+        "related_dossier_id": rcv["related_dossier_id"] if rcv else None,
+        "received_at": iso(rcv["at_ms"]) if rcv else None,
+        "due_at": iso(due),
+        "alert_at": iso(at),
+        "late_seconds": (at - due) // 1000,
+        "handled": handling is not None,
+        "handled_at": iso(handling["at_ms"]) if handling else None,
+    }
+
+
+def feedback_alert_row(unit_tags: dict[str, str], a: Alert, ns_in_ms: int) -> Row:
+    """The feedback alert's feedback_alerts point (updated in place when the item is handled). As for
+    dossier_alerts, the item is a field and ``ns_in_ms`` keeps the point apart from the unit's other
+    alerts of that millisecond, so series do not grow with the number of feedback items."""
+    tags = {**unit_tags, "kind": a["kind"], "subject": a["subject"] or "-"}
+    fields: dict[str, object] = {
+        "feedback_id": a["feedback_id"],
+        "due_at": a["due_at"],
+        "late_seconds": a["late_seconds"],
+        "field": a["field"] or "-",
+        "handled": a["handled"],
+    }
+    if a["handled_at"]:
+        fields["handled_at"] = a["handled_at"]
+    return Row(m.FEEDBACK_ALERTS, tags, fields, to_ms_iso(a["alert_at"]), ns_in_ms)

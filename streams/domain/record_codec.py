@@ -42,6 +42,9 @@ _SLOT_KEYS = {
     "meeting_end": "end",
     "meeting_schedule": "sched",
     "meeting_start": "start",
+    "feedback_reception": "frcv",
+    "feedback_handling": "fhdl",
+    "feedback_rating": "frate",
 }
 # fact field -> stored key (one table for every kind of fact: no two facts use a name two ways)
 _FACT_KEYS = {
@@ -70,6 +73,8 @@ _FACT_KEYS = {
     "connection_drops": "drops",
     "endpoints": "eps",
     "late_start_minutes": "late",
+    "subject": "subj",
+    "related_dossier_id": "dos",
 }
 _SLOT_NAMES = {short: name for name, short in _SLOT_KEYS.items()}
 _FACT_NAMES = {short: name for name, short in _FACT_KEYS.items()}

@@ -1,6 +1,7 @@
 """Fact records: what the worker remembers per entity, and the counts each record contributes.
 
-A record (:class:`Record`) is a small JSON-able dict per dossier / document / meeting / rating,
+A record (:class:`Record`) is a small JSON-able dict per dossier / document / meeting / rating /
+citizen feedback item,
 keyed by ``unit|kind|id``; ``streams.domain.record_codec`` stores it with short keys.
 :func:`apply_event` merges one event into a record; the merge is idempotent (the same event twice
 changes nothing) and commutative (any order gives the same record), so duplicates, shuffles,
@@ -13,17 +14,22 @@ which time, and the aggregator applies ``contributions(new) - contributions(old)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, Required, TypedDict, cast
 
 from schemas import events as ev
 from streams.domain.counts import FIELD_INDEX as F
 from streams.domain.windows import LATE, LocalCalendar, to_ms
 
-RecordKind = Literal["d", "r", "di", "dr", "m"]
+RecordKind = Literal["d", "r", "di", "dr", "m", "f"]
 """What a record is about: ``d`` a dossier (hồ sơ), ``r`` a satisfaction rating, ``di`` an issued
-document (văn bản đi), ``dr`` a received document (văn bản đến), ``m`` an online meeting. The kind is
-part of the table key (``unit|kind|id``), hence the short values."""
+document (văn bản đi), ``dr`` a received document (văn bản đến), ``m`` an online meeting, ``f`` a
+citizen feedback item (phản ánh, kiến nghị — PAKN). The kind is part of the table key
+(``unit|kind|id``), hence the short values."""
+
+ONE_STOP_KINDS = frozenset({"d", "r", "f"})
+"""The kinds whose events come on the dossier topic (one-stop systems): their event times drive the
+partition's alert clock (dossier and feedback due dates)."""
 
 # Facts: what one event says, times in epoch milliseconds. ``at_ms`` is when the thing happened
 # (received, resolved, issued...), ``occurred_ms`` the event's own time, which orders two events
@@ -103,6 +109,32 @@ class RatingFact(TypedDict):
     rating: str
 
 
+class FeedbackReceptionFact(TypedDict):
+    """A feedback item's reception (tiếp nhận phản ánh, kiến nghị), from FeedbackReceived; no
+    personal data, no text: channel, subject, field and the related dossier only."""
+
+    event_id: str
+    occurred_ms: int
+    at_ms: int
+    due_ms: int
+    channel: str
+    subject: str
+    field: str | None
+    related_dossier_id: str | None
+
+
+class FeedbackHandlingFact(TypedDict):
+    """A feedback item's handling (đã xử lý, trả lời), from FeedbackHandled; ``received_ms`` and
+    ``due_ms`` repeat the reception's, for a handling whose reception never came."""
+
+    event_id: str
+    occurred_ms: int
+    at_ms: int
+    due_ms: int
+    received_ms: int
+    outcome: str
+
+
 class IssuedDocumentFact(TypedDict):
     """An outgoing document (văn bản đi) and how it was signed (ký số)."""
 
@@ -160,6 +192,8 @@ Fact = (
     | ApologyFact
     | ClosureFact
     | RatingFact
+    | FeedbackReceptionFact
+    | FeedbackHandlingFact
     | IssuedDocumentFact
     | ReceivedDocumentFact
     | MeetingEndFact
@@ -201,6 +235,10 @@ class Record(TypedDict, total=False):
     meeting_end: MeetingEndFact
     meeting_schedule: MeetingScheduleFact
     meeting_start: MeetingStartFact
+    # citizen feedback (kind "f"); its transfers use ``transfers``
+    feedback_reception: FeedbackReceptionFact
+    feedback_handling: FeedbackHandlingFact
+    feedback_rating: RatingFact
 
 
 Contribution = tuple[int, int, int]  # (time ms, field index, delta)
@@ -218,6 +256,9 @@ SINGLETON = frozenset(
         "meeting_end",
         "meeting_schedule",
         "meeting_start",
+        "feedback_reception",
+        "feedback_handling",
+        "feedback_rating",
     }
 )
 # Facts an entity can have several of, kept by event id.
@@ -238,6 +279,8 @@ def record_key(event: ev.Envelope) -> tuple[str, RecordKind]:
         return f"{unit}|dr|{event.document_id}", "dr"
     if isinstance(event, ev.MEETING_EVENTS):
         return f"{unit}|m|{event.meeting_id}", "m"
+    if isinstance(event, ev.FEEDBACK_EVENTS):
+        return f"{unit}|f|{event.feedback_id}", "f"
     return f"{unit}|d|{event.dossier_id}", "d"  # type: ignore[attr-defined]  # the rest are dossier events
 
 
@@ -335,6 +378,37 @@ def _fact(event: ev.Envelope) -> tuple[str, Fact]:
         return "meeting_start", MeetingStartFact(
             event_id=eid, occurred_ms=occ, at_ms=to_ms(e.started_at), late_start_minutes=e.late_start_minutes
         )
+    if isinstance(e, ev.FeedbackReceived):
+        return "feedback_reception", FeedbackReceptionFact(
+            event_id=eid,
+            occurred_ms=occ,
+            at_ms=to_ms(e.received_at),
+            due_ms=to_ms(e.due_at),
+            channel=e.channel.value,
+            subject=e.subject.value,
+            field=e.field,
+            related_dossier_id=e.related_dossier_id,
+        )
+    if isinstance(e, ev.FeedbackHandled):
+        return "feedback_handling", FeedbackHandlingFact(
+            event_id=eid,
+            occurred_ms=occ,
+            at_ms=to_ms(e.handled_at),
+            due_ms=to_ms(e.due_at),
+            received_ms=to_ms(e.received_at),
+            outcome=e.outcome.value,
+        )
+    if isinstance(e, ev.FeedbackTransferred):
+        # a feedback item can be transferred more than once, as a dossier can: kept by event id
+        return "transfers", TransferFact(
+            event_id=eid, occurred_ms=occ, at_ms=to_ms(e.transferred_at), to_unit_code=e.to_unit_code
+        )
+    if isinstance(e, ev.FeedbackRated):
+        # one satisfaction per item: a second rating (changed mind, or a second system) is a
+        # correction, and the latest (occurred_at, event_id) wins as for every singleton
+        return "feedback_rating", RatingFact(
+            event_id=eid, occurred_ms=occ, at_ms=to_ms(e.rated_at), rating=e.rating.value
+        )
     raise TypeError(f"no fact for {type(e).__name__}")
 
 
@@ -414,6 +488,17 @@ def effective_due(rec: Record) -> int | None:
         latest = max(sups.values(), key=lambda s: (s["at_ms"], s["event_id"]))
         return latest["due_ms"]
     return rcv["due_ms"]
+
+
+def feedback_is_open(rec: Record) -> bool:
+    """A feedback item received and not yet handled (phản ánh, kiến nghị đang xử lý)."""
+    return rec["kind"] == "f" and "feedback_reception" in rec and "feedback_handling" not in rec
+
+
+def feedback_due(rec: Record) -> int | None:
+    """A feedback item's due date (hạn xử lý) from its reception; None before the reception is seen."""
+    rcv = rec.get("feedback_reception")
+    return rcv["due_ms"] if rcv else None
 
 
 def has_apology(rec: Record) -> bool:
@@ -509,4 +594,27 @@ def contributions(rec: Record | None, cal: LocalCalendar) -> list[Contribution]:
                 add((end["at_ms"], F["meetings_uninterrupted"], 1))
             if end["connection_drops"]:
                 add((end["at_ms"], F["meeting_connection_drops"], end["connection_drops"]))
+    elif kind == "f":
+        _feedback_contributions(rec, cal, add)
     return out
+
+
+def _feedback_contributions(rec: Record, cal: LocalCalendar, add: Callable[[Contribution], None]) -> None:
+    """A feedback item's counts: received at its reception; handled early / on time / late at its
+    handling, against the due date the handling carries (set in working days by the handling
+    system) and classified by the same rule as a dossier's resolution; its transfers; and the
+    citizen's satisfaction at the rating."""
+    rcv = rec.get("feedback_reception")
+    if rcv:
+        add((rcv["at_ms"], F["feedback_received"], 1))
+    handling = rec.get("feedback_handling")
+    if handling:
+        t = handling["at_ms"]
+        add((t, F["feedback_handled"], 1))
+        add((t, F["feedback_handled_" + cal.classify_resolution(t, handling["due_ms"])], 1))
+    for trf in rec.get("transfers", {}).values():
+        add((trf["at_ms"], F["feedback_transferred"], 1))
+    rating = rec.get("feedback_rating")
+    if rating:
+        add((rating["at_ms"], F["feedback_ratings"], 1))
+        add((rating["at_ms"], F["feedback_ratings_" + rating["rating"]], 1))

@@ -775,6 +775,11 @@ INDEX_WINDOW_FIELDS = (
     "ratings_very_satisfied",
     "ratings_satisfied",
     "ratings_unsatisfied",
+    "feedback_handled",
+    "feedback_handled_early",
+    "feedback_handled_on_time",
+    "feedback_handled_late",
+    "feedback_ratings_unsatisfied",
 )
 
 

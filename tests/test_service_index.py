@@ -54,6 +54,8 @@ def test_event_criteria_by_hand():
     assert (f["4.1"].numerator, f["4.1"].denominator) == (60, 80)
     # 5.4: (95 - (10 late + 4 overdue) - 5 unsatisfied) / 95 = 76 / 95
     assert (f["5.4"].numerator, f["5.4"].denominator) == (76, 95)
+    # no feedback in DESK: 5.2 and 5.3 have a zero denominator (not applicable)
+    assert f["5.2"].denominator == 0 and f["5.3"].denominator == 0
     ind = si.indicator_figures(DESK)
     assert (ind["on_time_rate"].numerator, ind["on_time_rate"].denominator) == (70, 80)
     assert (ind["apology_coverage"].numerator, ind["apology_coverage"].denominator) == (7, 10)
@@ -273,3 +275,25 @@ def test_rollup_is_not_the_average_of_scores(a, b):
         assert rolled.value == pytest.approx((ra.value * ha + rb.value * hb) / (ha + hb))
         if ha != hb and not math.isclose(ra.value, rb.value):
             assert rolled.value != pytest.approx((ra.value + rb.value) / 2, abs=1e-12)
+
+
+def test_feedback_criteria_by_hand():
+    """5.2 and 5.3 from the feedback counts (phản ánh, kiến nghị): 16 handled, 9 early, 4 on time, 3 late;
+    2 unsatisfied ratings of the handling."""
+    c = si.IndexCounts(
+        feedback_handled=16,
+        feedback_handled_early=9,
+        feedback_handled_on_time=4,
+        feedback_handled_late=3,
+        feedback_ratings_unsatisfied=2,
+    )
+    f = si.event_figures(c)
+    assert (f["5.2"].numerator, f["5.2"].denominator) == (13, 16)  # 9 + 4 handled in time
+    assert (f["5.3"].numerator, f["5.3"].denominator) == (11, 16)  # 16 - 3 late - 2 unsatisfied
+    # never below zero: more late + unsatisfied than handled (a late item rated unsatisfied counts twice)
+    worst = si.IndexCounts(feedback_handled=2, feedback_handled_late=2, feedback_ratings_unsatisfied=2)
+    assert si.event_figures(worst)["5.3"].numerator == 0
+    r = si.compute_index(c).by_id
+    # no points published for 5.2 / 5.3: a value, not a score
+    assert r["5.2"].value == pytest.approx(13 / 16) and r["5.2"].status is si.Status.NOT_SCORED
+    assert r["5.3"].value == pytest.approx(11 / 16) and r["5.3"].score is None

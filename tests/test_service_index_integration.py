@@ -40,6 +40,7 @@ def _events_by_dossier(settings):
     dossiers: dict[tuple, dict] = defaultdict(dict)
     supplements: dict[tuple, list] = defaultdict(list)
     ratings: list = []
+    feedback: dict[str, dict] = defaultdict(dict)  # feedback id -> event type -> event
     for items in _read_topic(settings, "dossier-events").values():
         for _offset, e in items:
             if e.event_id in seen or not (e.unit_key == DISTRICT or e.district_code == DISTRICT):
@@ -47,11 +48,13 @@ def _events_by_dossier(settings):
             seen.add(e.event_id)
             if isinstance(e, ev.SatisfactionRated):
                 ratings.append(e)
+            elif isinstance(e, (ev.FeedbackHandled, ev.FeedbackRated)):
+                feedback[e.feedback_id][type(e)] = e
             elif isinstance(e, ev.SupplementRequested):
                 supplements[(e.unit_key, e.dossier_id)].append(e)
             elif isinstance(e, (ev.DossierReceived, ev.DossierResolved, ev.DossierWithdrawn, ev.DossierRefused)):
                 dossiers[(e.unit_key, e.dossier_id)].setdefault(type(e), e)
-    return dossiers, supplements, ratings
+    return dossiers, supplements, ratings, feedback
 
 
 def expected_counts(settings, start: datetime, stop: datetime) -> dict[str, int]:
@@ -60,7 +63,7 @@ def expected_counts(settings, start: datetime, stop: datetime) -> dict[str, int]
     their due date then in force (the last supplement request's, else the reception's) has passed."""
     from schemas import events as ev
 
-    dossiers, supplements, ratings = _events_by_dossier(settings)
+    dossiers, supplements, ratings, feedback = _events_by_dossier(settings)
     n: dict[str, int] = defaultdict(int)
     local = ZoneInfo(LOCAL_TIMEZONE)
     for key, evs in dossiers.items():
@@ -98,6 +101,13 @@ def expected_counts(settings, start: datetime, stop: datetime) -> dict[str, int]
             if rcv is not None and earlier:
                 due = earlier[-1].new_due_at
             n["overdue"] += due < stop
+    for items in feedback.values():
+        handled, rated = items.get(ev.FeedbackHandled), items.get(ev.FeedbackRated)
+        if handled is not None and start <= handled.handled_at < stop:
+            n["feedback_handled"] += 1
+            n["feedback_late"] += handled.handled_at > handled.due_at
+        if rated is not None and start <= rated.rated_at < stop:
+            n["feedback_unsatisfied"] += rated.rating.value == "unsatisfied"
     n["unsatisfied"] = sum(1 for r in ratings if start <= r.rated_at < stop and r.rating.value == "unsatisfied")
     return n
 
@@ -154,7 +164,11 @@ def test_the_city_index_is_the_events_criteria(written):
         "3.6": (n["paid_online"], n["fee"]),
         "4.1": (n["digitised"], n["window_resolved"]),
         "5.4": (max(0, handled - n["late"] - n["overdue"] - n["unsatisfied"]), handled),
+        # citizen feedback: Mỹ Tho's city desk handled 16 items (DOMAIN.md)
+        "5.2": (n["feedback_handled"] - n["feedback_late"], n["feedback_handled"]),
+        "5.3": (max(0, n["feedback_handled"] - n["feedback_late"] - n["feedback_unsatisfied"]), n["feedback_handled"]),
     }
+    assert n["feedback_handled"] == 16
     for cid, (num, den) in expect.items():
         assert (got[cid]["numerator"], got[cid]["denominator"]) == (num, den), cid
         assert got[cid]["value"] == pytest.approx(num / den), cid
@@ -169,7 +183,8 @@ def test_the_city_index_is_the_events_criteria(written):
     assert (got["1.2"]["numerator"], got["1.2"]["denominator"]) == (114, 120)
     assert got["1.2"]["status"] == "not scored" and "score" not in got["1.2"]
     # criteria nobody supplied: missing, no value, no score
-    assert got["5.2"]["status"] == "missing" and "value" not in got["5.2"]
+    assert got["5.1"]["status"] == "missing" and "value" not in got["5.1"]
+    assert got["5.2"]["status"] == "not scored" and got["5.3"]["status"] == "not scored"  # no points published
     # group 2 = 2.1's score; the total adds the groups; scored_max = the scored criteria's points
     assert got["group 2"]["score"] == pytest.approx(got["2.1"]["score"])
     groups = sum(got[f"group {g}"]["score"] for g in range(1, 6))

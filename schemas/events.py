@@ -33,6 +33,15 @@ MAX_CLOCK_SKEW = timedelta(days=1)
 # Statutory processing times are days to months; a due date years ahead is a data error.
 MAX_DUE_SPAN = timedelta(days=366)
 
+
+def _check_due_after_reception(received_at: datetime, due_at: datetime) -> None:
+    """A due date (ngày hẹn trả, hạn xử lý) after the reception, and within MAX_DUE_SPAN of it."""
+    if due_at <= received_at:
+        raise ValueError(f"due_at: {due_at.isoformat()} must be after received_at {received_at.isoformat()}")
+    if due_at - received_at > MAX_DUE_SPAN:
+        raise ValueError(f"due_at: more than {MAX_DUE_SPAN.days} days after received_at")
+
+
 Code2 = Annotated[str, Field(pattern=r"^\d{2}$", description="province code, 2 digits, e.g. '82'")]
 Code3 = Annotated[str, Field(pattern=r"^\d{3}$", description="pre-2025 district code, 3 digits, e.g. '815'")]
 Code5 = Annotated[str, Field(pattern=r"^\d{5}$", description="ward/commune code, 5 digits, e.g. '28261'")]
@@ -255,12 +264,7 @@ class DossierReceived(_DossierEvent):
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
-        if self.due_at <= self.received_at:
-            raise ValueError(
-                f"due_at: {self.due_at.isoformat()} must be after received_at {self.received_at.isoformat()}"
-            )
-        if self.due_at - self.received_at > MAX_DUE_SPAN:
-            raise ValueError(f"due_at: more than {MAX_DUE_SPAN.days} days after received_at")
+        _check_due_after_reception(self.received_at, self.due_at)
         if self.channel is Channel.online and self.online_service is None:
             raise ValueError("online_service: required (full or partial) when channel is online")
         if self.channel is not Channel.online and self.online_service is not None:
@@ -427,12 +431,7 @@ class FeedbackReceived(_FeedbackEvent):
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
-        if self.due_at <= self.received_at:
-            raise ValueError(
-                f"due_at: {self.due_at.isoformat()} must be after received_at {self.received_at.isoformat()}"
-            )
-        if self.due_at - self.received_at > MAX_DUE_SPAN:
-            raise ValueError(f"due_at: more than {MAX_DUE_SPAN.days} days after received_at")
+        _check_due_after_reception(self.received_at, self.due_at)
         return self
 
 

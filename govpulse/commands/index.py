@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from common.settings import get_settings
+from govpulse.commands.periods import PeriodOption, RollupOption, UnitOption
 
 # a wide table: 100 columns of terminal would wrap every criterion's name over several lines
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 180)
@@ -56,13 +57,9 @@ def index_table(title: str, result: object) -> Table:
 
 
 def index(
-    unit: str = typer.Option(..., "--unit", help="unit code (ward, district, department) or province code"),
-    period: str = typer.Option(
-        ...,
-        help="WINDOW:LABEL — month:2022-06, report_month:2022-06, report_quarter:2022Q3, report_half:2022H1, "
-        "report_year:2022, year:2022",
-    ),
-    rollup: str = typer.Option("unit", help="unit | district (the unit is a district: it and its units) | province"),
+    unit: UnitOption,
+    period: PeriodOption,
+    rollup: RollupOption = "unit",
     weights: Path | None = typer.Option(None, help="weights YAML (default GOVPULSE_INDEX_WEIGHTS_FILE)"),
     figures: Path | None = typer.Option(None, help="supplied figures CSV (default GOVPULSE_INDEX_FIGURES_FILE)"),
     bucket: str | None = typer.Option(None, help="InfluxDB bucket (default GOVPULSE_INFLUX_BUCKET)"),

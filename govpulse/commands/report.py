@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from common.settings import get_settings
+from govpulse.commands.periods import PeriodOption, RollupOption, UnitOption
 from reports.model import Report
 
 console = Console(soft_wrap=True)  # paths and figures on one line each, whatever the terminal width
@@ -60,13 +61,9 @@ def build_report(unit: str, period: str, rollup: str, bucket: str | None = None)
 
 
 def report(
-    unit: str = typer.Option(..., "--unit", help="unit code (ward, district, department) or province code"),
-    period: str = typer.Option(
-        ...,
-        help="WINDOW:LABEL — report_year:2022, report_half:2024H1, report_quarter:2024Q3, report_month:2024-05, "
-        "year:2024, month:2024-05",
-    ),
-    rollup: str = typer.Option("unit", help="unit | district (the unit is a district: it and its units) | province"),
+    unit: UnitOption,
+    period: PeriodOption,
+    rollup: RollupOption = "unit",
     fmt: str = typer.Option("html", "--format", help="xlsx | html | pdf"),
     out: Path = typer.Option(..., help="file to write"),
     charts: Path | None = typer.Option(None, help="also write the charts as PNG files into this directory"),

@@ -700,6 +700,40 @@ def service_index_table(pid: int) -> table.Panel:
     )
 
 
+def service_index_points_lost_table(pid: int) -> table.Panel:
+    """Where the unit's index score goes: the scored criteria losing the most points. The dossiers behind
+    2.1 and 5.4 are the late list's (late and overdue dossiers)."""
+    return (
+        table.Panel()
+        .id(pid)
+        .title("Chỉ số 766: tiêu chí mất nhiều điểm nhất")
+        .description(
+            "The scored criteria of the unit's latest written index (service_index) that lose the most points "
+            "(maximum − score). The dossiers behind the progress criteria (2.1, 5.4) are in the late-dossiers "
+            "dashboard: late resolutions and overdue dossiers."
+        )
+        .with_target(FluxTarget(Q.service_index_points_lost("unit")))
+        .span(12)
+        .height(8)
+        .show_header(True)
+        .cell_height(cm.TableCellHeight.SM)
+        .with_transformation(
+            _organize(
+                list(Q.SERVICE_INDEX_LOST_COLUMNS),
+                {
+                    "criterion": "Tiêu chí",
+                    "name": "Tên",
+                    "value": "Giá trị",
+                    "score": "Điểm",
+                    "max": "Tối đa",
+                    "lost": "Điểm mất",
+                },
+            )
+        )
+        .overrides([_by_name("value", ("unit", "percentunit"), ("decimals", 2)), _by_name("lost", ("decimals", 2))])
+    )
+
+
 def service_index_ranking_table(pid: int) -> table.Panel:
     return (
         table.Panel()
@@ -1033,6 +1067,7 @@ def unit_detail() -> db.Dashboard:
     d = d.with_panel(late_procedures_table(ids()))
     d = d.with_row(db.Row("Chỉ số 766").id(ids()))
     d = d.with_panel(service_index_table(ids()))
+    d = d.with_panel(service_index_points_lost_table(ids()))
     return d
 
 

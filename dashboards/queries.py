@@ -834,6 +834,24 @@ def service_index_table(scope_kind: str = "unit") -> str:
     )
 
 
+SERVICE_INDEX_LOST_COLUMNS = ("criterion", "name", "value", "score", "max", "lost")
+
+
+def service_index_points_lost(scope_kind: str = "unit", top: int = 5) -> str:
+    """The scored criteria of the unit's latest written index that lose the most points (max − score),
+    most first: where the unit's score goes. Columns: SERVICE_INDEX_LOST_COLUMNS."""
+    cols = ", ".join(f'"{c}"' for c in SERVICE_INDEX_LOST_COLUMNS)
+    return (
+        service_index_table(scope_kind)
+        + '  |> filter(fn: (r) => r.criterion != "group" and r.criterion != "total" and exists r.score and exists r.max)\n'
+        + "  |> map(fn: (r) => ({r with lost: r.max - r.score}))\n"
+        + "  |> filter(fn: (r) => r.lost > 0.0)\n"
+        + f"  |> keep(columns: [{cols}])\n"
+        + '  |> sort(columns: ["lost"], desc: true)\n'
+        + f"  |> limit(n: {top})\n"
+    )
+
+
 def service_index_ranking() -> str:
     """Units of the province ranked by their written index total for window ``${window}``, latest period
     in the range. Columns: rank, unit_code, unit_name, score, scored_max."""

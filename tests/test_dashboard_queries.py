@@ -153,6 +153,7 @@ def _registry() -> dict[str, tuple[str, set[str]]]:
     # runs these after it)
     reg[Q.service_index_table("unit")] = ("service_index_table", {*Q.SERVICE_INDEX_COLUMNS, "period"})
     reg[Q.service_index_ranking()] = ("service_index_ranking", {"rank", "unit_code", "unit_name", "score"})
+    reg[Q.service_index_points_lost("unit")] = ("service_index_points_lost", set(Q.SERVICE_INDEX_LOST_COLUMNS))
     for name, fn in (("var_province", Q.var_province), ("var_window", Q.var_window), ("var_unit", Q.var_unit)):
         reg[fn()] = (name, {"_value"})
     return reg
@@ -263,7 +264,13 @@ def influx(pipeline_influx):
 # listed here with the independent check that proves the emptiness is right.
 # service_index: empty until `govpulse index` writes it; tests/test_service_index_integration.py runs these
 # two queries after writing it and checks their rows.
-MAY_BE_EMPTY = {"late_count:Sắp đến hạn", "silent_units", "service_index_table", "service_index_ranking"}
+MAY_BE_EMPTY = {
+    "late_count:Sắp đến hạn",
+    "silent_units",
+    "service_index_table",
+    "service_index_ranking",
+    "service_index_points_lost",
+}
 
 
 @pytest.mark.parametrize("dash,where,query", _dashboard_queries(), ids=lambda x: x if len(x) < 80 else None)

@@ -232,6 +232,26 @@ def test_the_dashboard_panels_show_the_written_index(written):
         desk = _points(pipeline.settings, pipeline.bucket, "unit", DISTRICT, "report_year")
         assert by["2.1"]["value"] == pytest.approx(desk["2.1"]["value"])
         assert by["total"]["score"] == pytest.approx(desk["total"]["score"])
+        # where the score goes: the scored criteria losing points, most first, as max - score of the written index
+        lost = db.grafana(
+            _panel_query("unit-detail.json", "Chỉ số 766: tiêu chí mất nhiều điểm nhất"),
+            start=start,
+            stop=stop,
+            unit=DISTRICT,
+            window="report_year",
+        )
+        want = sorted(
+            (
+                (p["max"] - p["score"], cid)
+                for cid, p in desk.items()
+                if "score" in p and cid[0].isdigit() and p["max"] - p["score"] > 1e-9
+            ),
+            reverse=True,
+        )[:5]
+        assert len(want) >= 3  # 2.1, 3.3, 3.6 and 4.1 are scored below their maximum with the test's weights
+        assert [r["criterion"] for r in lost] == [cid for _, cid in want]
+        for r, (points, _) in zip(lost, want, strict=True):
+            assert r["lost"] == pytest.approx(points)
         ranking = db.grafana(
             _panel_query("province-overview.json", "Xếp hạng đơn vị theo Chỉ số 766"),
             start=start,

@@ -130,6 +130,7 @@ class Worker:
         self.ready_flag = False  # recovered and rebuilt (see on_revoked)
         self.stopping = False
         self.rebuilt_at = 0.0
+        self.dropped_logged: set[TP] = set()  # partitions whose first unprocessed record was logged
         self.sought_back: dict[TP, tuple[int, float]] = {}  # per partition: the offset last sought back to, and when
         self.failed: str | None = None  # why the worker cannot go on
         self.flush_lock = asyncio.Lock()
@@ -187,6 +188,18 @@ class Worker:
         verdict = cp.admit(msg.tp, msg.offset)
         if verdict is Admission.PROCESS:
             return True
+        if verdict is not Admission.MISSING and msg.tp not in self.dropped_logged:
+            # a record dropped unprocessed (read again later, or processed already): said once per
+            # partition, so that a worker that stalls this way shows why (issue 13's note)
+            self.dropped_logged.add(msg.tp)
+            log.info(
+                "%s[%d]@%d not processed: %s (next to process: %s)",
+                msg.topic,
+                msg.partition,
+                msg.offset,
+                verdict.value,
+                cp.processed_next(msg.tp),
+            )
         if verdict is Admission.MISSING:
             consumer, tp = self.app.consumer, msg.tp
             expected: int = cp.processed_next(tp)  # type: ignore[assignment]  # MISSING: known
@@ -275,6 +288,7 @@ class Worker:
         self.app.consumer.set_checkpoint(self.checkpoint)
         self.checkpoint.retain_partitions(actives)
         self.sought_back.clear()
+        self.dropped_logged.clear()
         t0 = time.monotonic()
         n = c.rebuild(actives)
         if self.trace:

@@ -386,7 +386,8 @@ def test_records_are_admitted_in_offset_order_from_the_sought_position(core):
     cp = Checkpoint()
     key = (TOPIC, 0)
     assert cp.admit(key, 5) is UNPOSITIONED  # between a rebalance and the seek: read again later
-    cp.set_positions({key: 10})
+    assert cp.set_positions({key: 10}) == {key: 10}  # ... from the position, which the consumer seeks
+    assert cp.set_positions({key: 10}) == {}  # nothing dropped since
     assert [cp.admit(key, o) for o in (10, 11)] == [PROCESS, PROCESS]
     assert cp.admit(key, 11) is DUPLICATE and cp.admit(key, 3) is DUPLICATE
     assert cp.admit(key, 15) is MISSING  # 12-14 never came: not processed, read again

@@ -54,6 +54,10 @@ class PartitionOffsets:
     missing_from: int | None = None  # the expected offset of the gap last counted
     # the next offset whose predecessors' state is in the changelog: the most that may be committed
     durable_next: int | None = None
+    # a record reached the worker before the partition was positioned and was dropped: once
+    # positioned, the partition is read again from its position (else, with no later record to
+    # reveal the gap, the dropped ones would wait forever: the restarted-worker stall of issue 13)
+    dropped_unpositioned: bool = False
 
     def reset_fetch(self, offset: int | None) -> None:
         self.delivered_next = offset if offset is not None and offset >= 0 else None
@@ -96,12 +100,21 @@ class Checkpoint:
         return p
 
     # -- positions ------------------------------------------------------------------------
-    def set_positions(self, positions: SupportsItems[Hashable, int | None]) -> None:
-        """The consumer was sought to these offsets (after a rebalance: the committed ones)."""
+    def set_positions(self, positions: SupportsItems[Hashable, int | None]) -> dict[Hashable, int]:
+        """The consumer was sought to these offsets (after a rebalance: the committed ones).
+
+        Returns the partitions to read again from their position: those where a record was dropped
+        unpositioned (fetched in the window between the seek and this call), which nothing would
+        otherwise read again if no later record came to show the gap."""
+        read_again: dict[Hashable, int] = {}
         for tp, offset in positions.items():
             p = self._part(tp)
             p.positioned, p.processed_next, p.missing_from = True, offset, None
             p.durable_next = offset
+            if p.dropped_unpositioned and offset is not None:
+                read_again[tp] = offset
+            p.dropped_unpositioned = False
+        return read_again
 
     def forget(self, tps: Iterable[Hashable]) -> None:
         """Partitions no longer owned."""
@@ -122,6 +135,7 @@ class Checkpoint:
         here, after all of Faust's queues, is what guarantees that none is skipped."""
         p = self.table.get(tp)
         if p is None or not p.positioned:
+            self._part(tp).dropped_unpositioned = True
             return Admission.UNPOSITIONED
         expected = p.processed_next
         if expected is None or offset == expected:

@@ -235,14 +235,30 @@ class FencedConsumer(AIOKafkaConsumer):
         # perform_seek leaves the committed offsets as read offsets; with no commit yet the
         # consumer starts at the beginning of the log (auto_offset_reset=earliest)
         positions = {tp: self._read_offset.get(tp) for tp in self.assignment() if not self._is_changelog_tp(tp)}
+        known = {tp: off for tp, off in positions.items() if off is not None}
+        # the known positions at once, with no await in between: records fetched from them from
+        # now on are admitted in order instead of dropped as unpositioned
+        self.fence.reset(known)
+        read_again = self.checkpoint.set_positions(known)
         unknown = [tp for tp, off in positions.items() if off is None]
         if unknown:
+            earliest: dict[TP, int | None] = dict.fromkeys(unknown)
             try:
-                positions.update(await self.earliest_offsets(*unknown))
+                earliest.update(await self.earliest_offsets(*unknown))
             except Exception as exc:  # noqa: BLE001 - whatever failed, the first record then sets the fence
                 log.warning("offset fence: could not read the earliest offsets: %r", exc)
-        self.fence.reset(positions)
-        self.checkpoint.set_positions(positions)
+            self.fence.reset(earliest)
+            read_again.update(self.checkpoint.set_positions(earliest))
+        for key, offset in read_again.items():
+            tp: TP = key  # type: ignore[assignment]  # the positions' keys are the assignment's TPs
+            # a record of it reached the worker before its position was known and was dropped
+            log.info(
+                "%s[%d]: a record came before the position was known: reading again from %d",
+                tp.topic,
+                tp.partition,
+                offset,
+            )
+            await self.seek_back(tp, offset)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         self.fence.forget(revoked)

@@ -734,6 +734,30 @@ def service_index_points_lost_table(pid: int) -> table.Panel:
     )
 
 
+def service_index_history_timeseries(pid: int) -> timeseries.Panel:
+    """The unit's index over the report months: total and group scores."""
+    return (
+        timeseries.Panel()
+        .id(pid)
+        .title("Chỉ số 766 theo tháng")
+        .description(
+            "The unit's index month by month (report months): the total of scored points and each group's "
+            "score, as `govpulse index --each-month` last wrote them (measurement service_index, window "
+            "report_month). Run it for the period to see (for example --period report_year:2024 --each-month)."
+        )
+        .with_target(FluxTarget(Q.service_index_history("unit")))
+        .span(12)
+        .height(8)
+        .min(0)
+        .decimals(2)
+        .line_width(2)
+        .show_points(cm.VisibilityMode.ALWAYS)
+        .span_nulls(True)
+        .legend(_bottom_legend())
+        .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING))
+    )
+
+
 def service_index_ranking_table(pid: int) -> table.Panel:
     return (
         table.Panel()
@@ -1068,6 +1092,7 @@ def unit_detail() -> db.Dashboard:
     d = d.with_row(db.Row("Chỉ số 766").id(ids()))
     d = d.with_panel(service_index_table(ids()))
     d = d.with_panel(service_index_points_lost_table(ids()))
+    d = d.with_panel(service_index_history_timeseries(ids()))
     return d
 
 

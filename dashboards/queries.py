@@ -852,6 +852,24 @@ def service_index_points_lost(scope_kind: str = "unit", top: int = 5) -> str:
     )
 
 
+def service_index_history(scope_kind: str = "unit") -> str:
+    """The unit's written index month by month (``govpulse index --each-month`` writes the report months
+    of a period): the total and each group's score, one series per name ("Tổng điểm", the groups' names),
+    a point at each report month's start. Columns: _time, name, score."""
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.SERVICE_INDEX}" and r.window == "{M.REPORT_MONTH}")\n'
+        f'  |> filter(fn: (r) => r.province_code == "${{province}}" and r.unit_code == "${{unit}}" '
+        f'and r.scope == "{scope_kind}")\n'
+        '  |> filter(fn: (r) => (r.criterion == "total" or r.criterion == "group") and r._field == "score")\n'
+        '  |> group(columns: ["name"])\n'
+        '  |> keep(columns: ["_time", "_value", "name"])\n'
+        '  |> rename(columns: {_value: "score"})\n'
+        '  |> sort(columns: ["_time"])\n'
+    )
+
+
 def service_index_ranking() -> str:
     """Units of the province ranked by their written index total for window ``${window}``, latest period
     in the range. Columns: rank, unit_code, unit_name, score, scored_max."""

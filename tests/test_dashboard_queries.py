@@ -154,6 +154,7 @@ def _registry() -> dict[str, tuple[str, set[str]]]:
     reg[Q.service_index_table("unit")] = ("service_index_table", {*Q.SERVICE_INDEX_COLUMNS, "period"})
     reg[Q.service_index_ranking()] = ("service_index_ranking", {"rank", "unit_code", "unit_name", "score"})
     reg[Q.service_index_points_lost("unit")] = ("service_index_points_lost", set(Q.SERVICE_INDEX_LOST_COLUMNS))
+    reg[Q.service_index_history("unit")] = ("service_index_history", {"_time", "name", "score"})
     for name, fn in (("var_province", Q.var_province), ("var_window", Q.var_window), ("var_unit", Q.var_unit)):
         reg[fn()] = (name, {"_value"})
     return reg
@@ -270,6 +271,7 @@ MAY_BE_EMPTY = {
     "service_index_table",
     "service_index_ranking",
     "service_index_points_lost",
+    "service_index_history",
 }
 
 

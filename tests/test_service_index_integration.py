@@ -141,7 +141,7 @@ def written(pipeline_influx, tmp_path_factory):
     )
     s = pipeline_influx.settings
     proc = run_govpulse(
-        ["index", "--unit", DISTRICT, "--period", "report_year:2022", "--rollup", "district",
+        ["index", "--unit", DISTRICT, "--period", "report_year:2022", "--rollup", "district", "--each-month",
          "--weights", str(weights), "--figures", str(figures), "--bucket", pipeline_influx.bucket],
         s,
     )  # fmt: skip
@@ -263,3 +263,65 @@ def test_the_dashboard_panels_show_the_written_index(written):
         assert scores == sorted(scores, reverse=True)
     finally:
         db.client.close()
+
+
+def test_the_month_by_month_index_and_its_history_panel(written):
+    """`--each-month` writes the index of every report month of the year: one month's criteria checked
+    against the events of that month, the months' counts adding up to the year's, and the history panel
+    showing the total month by month as written."""
+    from tests.test_dashboard_queries import Influx, _panel_query
+
+    pipeline, stdout = written
+    s, b = pipeline.settings, pipeline.bucket
+    year = parse_period("report_year:2022", CAL)
+    months = months_of(year, CAL)
+    assert len(months) == 12 and "Chỉ số 766 theo tháng" in stdout
+    rows = flux(
+        s,
+        f"""from(bucket: "BUCKET") |> range(start: 0)
+        |> filter(fn: (r) => r._measurement == "service_index" and r.scope == "district" and r.unit_code == "{DISTRICT}"
+                  and r.window == "report_month")""",
+        b,
+    )
+    by_month: dict[datetime, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        cid = r["criterion"] if r["criterion"] != "group" else f"group {r['group']}"
+        by_month[r["_time"]][cid][r["_field"]] = r["_value"]
+    starts = [datetime.fromtimestamp(mo.start_ms / 1000, tz=UTC) for mo in months]
+    assert sorted(by_month) == starts
+    # flows add up over the months: receptions online and in all (3.3), digitised results (4.1)
+    city = _points(s, b, "district", DISTRICT, "report_year")
+    for cid in ("3.3", "4.1"):
+        for f in ("numerator", "denominator"):
+            assert sum(by_month[t][cid].get(f, 0) for t in starts) == city[cid][f], (cid, f)
+    # one month recomputed from the events by the test's own road, with the scoring rule written out
+    june = next(mo for mo in months if mo.label.endswith("-06"))
+    t0, t1 = (datetime.fromtimestamp(ms / 1000, tz=UTC) for ms in (june.start_ms, june.end_ms))
+    n = expected_counts(s, t0, t1)
+    got = by_month[t0]
+    handled = n["resolved"] + n["in_process"]
+    num21 = n["in_time"] + n["in_process"] - n["overdue"]
+    assert (got["2.1"]["numerator"], got["2.1"]["denominator"]) == (num21, handled)
+    assert got["2.1"]["score"] == pytest.approx(20 * min(1.0, num21 / handled))
+    assert (got["3.3"]["numerator"], got["3.3"]["denominator"]) == (n["received_online"], n["received"])
+    # the history panel as Grafana sends it, for the desk (a unit): one point per month, the written totals
+    desk = flux(
+        s,
+        f"""from(bucket: "BUCKET") |> range(start: 0)
+        |> filter(fn: (r) => r._measurement == "service_index" and r.scope == "unit" and r.unit_code == "{DISTRICT}"
+                  and r.window == "report_month" and r.criterion == "total" and r._field == "score")""",
+        b,
+    )
+    db = Influx(s)
+    try:
+        shown = db.grafana(
+            _panel_query("unit-detail.json", "Chỉ số 766 theo tháng"),
+            start=starts[0],
+            stop=datetime.fromtimestamp(year.end_ms / 1000, tz=UTC),
+            unit=DISTRICT,
+        )
+    finally:
+        db.client.close()
+    totals = [(r["_time"], r["score"]) for r in shown if r["name"] == "Tổng điểm"]
+    assert totals == sorted((r["_time"], r["_value"]) for r in desk) and len(totals) == 12
+    assert {r["name"] for r in shown} >= {"Tổng điểm"} and len({r["name"] for r in shown}) == 6  # total + 5 groups

@@ -149,8 +149,9 @@ def _index(bucket: str, write: bool) -> None:
     values, and scores only where the sources publish points and a rule (README: the service index)."""
     from govpulse.commands.index import index
 
+    # each month too: the dashboards' month-by-month index panel then has its history
     index(unit="815", period="report_year:2022", rollup="district", weights=None, figures=None, bucket=bucket,
-          write=write)  # fmt: skip
+          write=write, each_month=True)  # fmt: skip
 
 
 def _write_reports(bucket: str, out: Path, units_files: str) -> list[Path]:

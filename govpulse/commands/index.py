@@ -64,9 +64,13 @@ def index(
     figures: Path | None = typer.Option(None, help="supplied figures CSV (default GOVPULSE_INDEX_FIGURES_FILE)"),
     bucket: str | None = typer.Option(None, help="InfluxDB bucket (default GOVPULSE_INFLUX_BUCKET)"),
     write: bool = typer.Option(True, help="write the service_index points to InfluxDB"),
+    each_month: bool = typer.Option(
+        False, "--each-month", help="also the index of each (report) month of the period: the dashboards' history"
+    ),
 ) -> None:
     """Compute the index of Decision 766/QĐ-TTg for a unit or roll-up and a period."""
-    from reports.periods import parse_period
+    from common import measurements as m
+    from reports.periods import months_of, parse_period
     from reports.service_index import compute_scope_index, load_figures, load_weights, scope_lines, write_lines
     from reports.source import ReportSource, influx_query, resolve_scope
     from streams.domain.service_index import IndexConfigError
@@ -86,9 +90,12 @@ def index(
         console.print(f"[red]{e}[/]")
         raise typer.Exit(2) from None
     bucket = bucket or s.influx_bucket
+    months = months_of(the_period, cal) if each_month and the_period.window not in (m.REPORT_MONTH, m.MONTH) else []
     run, close = influx_query(s.influx_url, s.resolve_influx_token(), s.influx_org)
     try:
-        result = compute_scope_index(ReportSource(run, bucket, cal), scope, the_period, the_weights, the_figures)
+        source = ReportSource(run, bucket, cal)
+        result = compute_scope_index(source, scope, the_period, the_weights, the_figures)
+        monthly = [compute_scope_index(source, scope, mo, the_weights, the_figures) for mo in months]
     finally:
         close()
     title = f"Chỉ số 766 — {scope.name} ({scope.kind} {scope.code}) — {the_period.window}:{the_period.label}"
@@ -103,8 +110,16 @@ def index(
         console.print(rank)
     if result.counts.handled == 0 and result.counts.received == 0:
         console.print("[yellow]no dossiers for this unit and period in InfluxDB[/]")
+    if monthly:
+        history = Table(title=f"Chỉ số 766 theo tháng — {scope.name}")
+        for col in ("tháng", "điểm", "trên", *(f"nhóm {g.group}" for g in result.result.groups)):
+            history.add_column(col, justify="right")
+        for mi in monthly:
+            groups = [f"{g.score:.2f}" for g in mi.result.groups]
+            history.add_row(mi.period.label, f"{mi.result.score:.2f}", f"{mi.result.scored_max:g}", *groups)
+        console.print(history)
     if write:
-        lines = scope_lines(result)
+        lines = [line for r in (result, *monthly) for line in scope_lines(r)]
         write_lines(s.influx_url, s.resolve_influx_token(), s.influx_org, bucket, lines)
         console.print(f"wrote {len(lines)} service_index points to bucket {bucket}")
 

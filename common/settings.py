@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         default=timedelta(days=1), description="delay after a dossier goes late before apology_missing"
     )
     emit_interval_seconds: float = Field(default=2.0, gt=0)
+    alert_interval_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        description="how often due and overdue alerts are checked between batches (the alert delay's floor)",
+    )
     web_bind: str = Field(default="127.0.0.1", description="address of the worker's /health and /live server")
     table_store: str = Field(default="memory://", description="faust table store: memory:// or rocksdb://")
     # --- diagnostics (off unless set; each file is opened once: common.diagnostics) ---------

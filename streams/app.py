@@ -9,7 +9,7 @@ commits) is in :mod:`streams.kafka`; ``WorkerCore`` knows nothing of Kafka.
 - fact records live in the Faust table ``facts`` (changelog topic ``<app_id>-facts-changelog``),
   written to the changelog partition of the source record, so a restarted or rebalanced worker
   recovers exactly its units; aggregates are rebuilt from the table after every recovery;
-- timers fire alerts (1 s), flush snapshots to InfluxDB (GOVPULSE_EMIT_INTERVAL_SECONDS) and
+- timers fire alerts (GOVPULSE_ALERT_INTERVAL_SECONDS, 0.25 s), flush snapshots to InfluxDB (GOVPULSE_EMIT_INTERVAL_SECONDS) and
   write pipeline health (10 s); ``/health`` on the web port answers liveness/readiness.
 """
 
@@ -514,7 +514,7 @@ def build_app(
         await w.on_revoked(revoked)
 
     facts.on_recover(w.on_recovered)
-    app.timer(interval=1.0)(w.alert_tick)
+    app.timer(interval=settings.alert_interval_seconds)(w.alert_tick)
     app.timer(interval=settings.emit_interval_seconds)(w.flush_tick)
     app.timer(interval=2.0 if until_idle else 10.0)(w.health_tick)
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -164,6 +164,9 @@ class Pipeline:
     bucket: str
     simulate_output: str
     worker_output: str
+    # the alerts topic as the pipeline's own worker left it (read before any other test's worker
+    # sends to it: the replay and restart tests run workers of other app ids on these topics)
+    alert_ids: list[str] = field(default_factory=list)
 
 
 def run_pipeline(scenario: str, settings=None, disorder: str | None = None) -> Pipeline:
@@ -181,7 +184,21 @@ def run_pipeline(scenario: str, settings=None, disorder: str | None = None) -> P
 @pytest.fixture(scope="session")
 def pipeline_influx(services) -> Pipeline:
     """Mỹ Tho 2022 through the real pipeline into its own bucket (shared by tests that only read)."""
-    return run_pipeline("mytho_2022.yaml")
+    import orjson
+    from kafka import KafkaConsumer
+
+    run = run_pipeline("mytho_2022.yaml")
+    s = run.settings
+    c = KafkaConsumer(
+        s.topic("alerts"),  # type: ignore[attr-defined]
+        bootstrap_servers=s.kafka_bootstrap_servers,  # type: ignore[attr-defined]
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+        enable_auto_commit=False,
+    )
+    run.alert_ids = [orjson.loads(m.value)["alert_id"] for m in c]
+    c.close()
+    return run
 
 
 def wait_for(predicate, timeout: float = 60, interval: float = 0.5, what: str = "condition"):

@@ -253,10 +253,16 @@ def throughput(result: Result, events: int, wards: int, console: Console | None 
     finally:
         cleanup(s)
     w_rate = events / dt_w
-    result.add("worker end to end (Kafka → Faust → InfluxDB)", f"{w_rate:,.0f} events/s", "≥ 50,000 events/s")
+    result.add(
+        "worker end to end (Kafka → Faust → InfluxDB)", f"{w_rate:,.0f} events/s", "≥ 30,000 events/s (issue 13)"
+    )
     result.add("ratio worker / baseline (JSON decode)", f"{w_rate / (events / base_json):.3f}", "≥ 0.5")
     result.add("ratio worker / baseline (JSON + schema)", f"{w_rate / (events / base_schema):.3f}", "")
-    result.add(f"worker peak RSS with {events:,} open dossiers", f"{peak / 2**20:,.0f} MiB", "≤ 1024 MiB")
+    result.add(
+        f"worker peak RSS with {events:,} open dossiers",
+        f"{peak / 2**20:,.0f} MiB",
+        "≤ 600 MiB at 1M, ≤ 1,024 MiB at 3M",
+    )
     result.add("worker log", log)
 
 
@@ -361,17 +367,17 @@ def _live_run(
         result.add(
             "end-to-end latency p50 / p95 / p99 / max",
             f"{q[49]:.0f} / {q[94]:.0f} / {q[98]:.0f} / {lats[-1]} ms ({len(lats):,} events)",
-            "p99 ≤ 1000 ms",
+            "p99 ≤ 500 ms",
         )
     delays = sorted(seen[d] - alert_due[d] for d in seen if d in alert_due)
     if delays:
         result.add(
             "overdue alert delay after due time p50 / max",
             f"{statistics.median(delays):.2f} / {max(delays):.2f} s ({len(delays)} of {len(alert_due)} alerted)",
-            "≤ 5 s",
+            "≤ 2 s max",
         )
     else:
-        result.add("overdue alert delay", f"no alerts seen (log: {log})", "≤ 5 s")
+        result.add("overdue alert delay", f"no alerts seen (log: {log})", "≤ 2 s max")
 
 
 def _first_batch(trace: Path, timeout: float) -> float | None:

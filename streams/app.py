@@ -40,7 +40,7 @@ from streams.kafka.partitioner import UnitPartitioner
 from streams.sink import InfluxSink, ensure_bucket
 
 if TYPE_CHECKING:
-    from faust.types import TP, ConsumerT, EventT, Message, RecordMetadata, StreamT, TableT, TopicT
+    from faust.types import TP, ConsumerT, Message, RecordMetadata, StreamT, TableT, TopicT
     from faust.web import Request, Response, View
 
     class GovpulseApp(faust.App):
@@ -134,6 +134,7 @@ class Worker:
         self.sought_back: dict[TP, tuple[int, float]] = {}  # per partition: the offset last sought back to, and when
         self.failed: str | None = None  # why the worker cannot go on
         self.flush_lock = asyncio.Lock()
+        self.batch_lock = asyncio.Lock()  # held while a batch is processed (see on_revoked)
         self.trace = trace_file(settings.offset_trace)  # diagnostics: which offsets the agent handled, when
         self.latency_log = trace_file(settings.latency_log)
 
@@ -155,14 +156,24 @@ class Worker:
         return self.ready_flag and not self.app.rebalancing
 
     # -- batches ----------------------------------------------------------------------------
-    async def on_batch(self, events: Sequence[EventT[bytes]]) -> None:
-        """Process a batch of source records; when it returns, Faust acknowledges them."""
+    async def on_batch(self, messages: Sequence[Message]) -> None:
+        """Process a fetch's source records (the fenced consumer hands them over, see
+        :func:`streams.kafka.fence.install`). An error the worker cannot go on from stops it
+        (:meth:`fail`); records after it are not processed, and nothing past them is committed."""
+        if self.failed:
+            return
+        async with self.batch_lock:
+            try:
+                await self._process(messages)
+            except Exception as exc:  # noqa: BLE001 - said in fail(), and the process ends
+                self.fail(exc)
+
+    async def _process(self, messages: Sequence[Message]) -> None:
         c = self.core
         if self.trace:
-            self._trace_batch(events)
+            self._trace_batch(messages)
         deliveries: list[Awaitable[RecordMetadata]] = []
-        for event in events:
-            msg = event.message
+        for msg in messages:
             if not await self._admitted(msg):
                 continue
             out = self._handle(c, msg)
@@ -232,10 +243,9 @@ class Worker:
             log.exception("processing %s[%d]@%d failed: dead-lettered", msg.topic, msg.partition, msg.offset)
             return c.processing_error(exc, msg.topic, msg.partition, msg.offset, msg.key, msg.value, ts)
 
-    def _trace_batch(self, events: Sequence[EventT[bytes]]) -> None:
+    def _trace_batch(self, messages: Sequence[Message]) -> None:
         runs: dict[tuple[str, int], list[list[int]]] = {}
-        for e in events:
-            m = e.message
+        for m in messages:
             r = runs.get((m.topic, m.partition))
             if r and r[-1][1] == m.offset - 1:
                 r[-1][1] = m.offset
@@ -268,6 +278,11 @@ class Worker:
         # could overwrite that worker's newer points. /health says 503 meanwhile, and
         # --until-idle never stops a recovering worker.
         self.ready_flag = False
+        # A batch in progress finishes first (Faust's wait for unacked events did this when records
+        # came through its streams): written after the revocation, its records could reach the
+        # changelog after the next owner recovered, and win over that owner's at a later recovery.
+        async with self.batch_lock:
+            pass
         if self.trace:
             self.trace.write(f"{time.time():.3f} revoked {sorted((tp.topic, tp.partition) for tp in revoked)}\n")
         # A flush in progress was snapshotted before the rebalance: let it finish before this
@@ -448,10 +463,10 @@ def build_app(
             web_enabled=web_port != 0,  # 0: no /health server (demo, benchmarks, several workers on one host)
             web_bind=settings.web_bind,
             web_in_thread=False,
+            # batches of at most this many records (streams.kafka.fence), and a commit after each
             broker_commit_every=batch_size,
             # changelog records go out in Kafka record batches of this size (streams.changelog)
             producer_max_batch_size=CHANGELOG_BATCH_BYTES,
-            stream_buffer_maxsize=max(4096, batch_size * 2),
             topic_allow_declare=True,
             broker_session_timeout=settings.kafka_session_timeout,
             broker_heartbeat_interval=settings.kafka_heartbeat_interval,
@@ -460,7 +475,6 @@ def build_app(
             value_serializer="raw",
         ),
     )
-    fence.install(app)  # source records in offset order, none skipped (see streams.fence)
     # Records a foreign partitioner put outside their unit's partition are forwarded here, into the
     # unit's partition, and processed from here (per app id, as Faust's own repartition topics, so a
     # replay's group never feeds the live one).
@@ -492,21 +506,24 @@ def build_app(
         forward_to=forward_to,
         sink=sink,
     )
+    # source records in offset order, none skipped, in one batch per fetch (see streams.kafka.fence)
+    fence.install(app, w.on_batch)
     app.govpulse_core = lambda: w.core  # for tests and the health page
     app.govpulse_sink = sink
     app.govpulse_failure = lambda: w.failed
 
     @app.agent(sources)
-    async def process(stream: StreamT[bytes]) -> None:
-        try:
-            # StreamT does not declare take_events; the stream Faust passes (a faust.Stream) has it
-            async for events in stream.take_events(batch_size, within=0.2):  # type: ignore[attr-defined]
-                await w.on_batch(events)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            w.fail(exc)
-            raise
+    async def subscribe(stream: StreamT[bytes]) -> None:
+        """Subscribes the worker to the source topics (Faust assigns their partitions to agents).
+        Their records never come this way: the fenced consumer hands each fetch's records to
+        ``Worker.on_batch`` in one batch (see :func:`streams.kafka.fence.install`)."""
+        async for event in stream.events():
+            log.error(
+                "%s[%d]@%d reached the agent's stream, not processed",
+                event.message.topic,
+                event.message.partition,
+                event.message.offset,
+            )
 
     # Faust sends this signal (app, revoked): its receiver type only allows (sender, *args, **kwargs)
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]

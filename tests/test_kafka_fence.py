@@ -284,3 +284,132 @@ def test_records_fetched_while_the_positions_are_read_are_processed_or_read_agai
     sought.clear()
     asyncio.run(consumer.perform_seek())
     assert sought == []
+
+
+def _batch_consumer(monkeypatch, fetched, on_batch):
+    """A fenced consumer with a batch handler whose fetch (Faust's getmany, which needs a broker)
+    is a fake returning ``fetched``; the fence is positioned at offset 0 of every source partition."""
+    import faust
+    from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+    from faust.types import TP as FaustTP
+    from faust.types import Message
+
+    from streams.kafka import fence as fence_module
+
+    app = faust.App("test-fence-batches", broker="kafka://localhost:1")
+    fence_module.install(app, on_batch)
+    consumer = app.consumer
+
+    async def fake_getmany(self, timeout):
+        for topic, partition, offset in fetched:
+            yield FaustTP(topic, partition), Message(topic, partition, offset, 0.0, 0, None, b"k", b"v", None)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "getmany", fake_getmany)
+    consumer._is_changelog_tp = lambda tp: tp.topic.endswith("-changelog")
+    consumer._commit_every = None
+    consumer.flow_active = True
+    consumer.fence.reset({FaustTP(t, p): 0 for t, p, _ in fetched if not t.endswith("-changelog")})
+    return consumer
+
+
+async def _drain(ait):
+    return [(tp.topic, tp.partition, m.offset) async for tp, m in ait]
+
+
+def test_a_fetchs_source_records_go_to_the_batch_handler_in_one_batch(monkeypatch):
+    """Issue 13's batch intake: the source records of one fetch reach the worker as one batch, in
+    offset order per partition, and never Faust's fetch loop; changelog records still go to Faust
+    (its table recovery reads them)."""
+    import asyncio
+
+    batches: list[list[tuple[str, int, int]]] = []
+
+    async def on_batch(messages):
+        batches.append([(m.topic, m.partition, m.offset) for m in messages])
+
+    fetched = [("ev", 0, 0), ("app-facts-changelog", 0, 7), ("ev", 1, 0), ("ev", 0, 1), ("ev", 0, 5)]
+    consumer = _batch_consumer(monkeypatch, fetched, on_batch)
+    sought = []
+
+    async def seek_wait(partitions):
+        sought.extend(partitions.items())
+
+    consumer.seek_wait = seek_wait
+    to_faust = asyncio.run(_drain(consumer.getmany(1.0)))
+    assert to_faust == [("app-facts-changelog", 0, 7)]
+    # offset 5 is ahead of the fence (2 expected): held back and sought back, not handed over
+    assert batches == [[("ev", 0, 0), ("ev", 1, 0), ("ev", 0, 1)]]
+    assert [(tp.topic, tp.partition, off) for tp, off in sought] == [("ev", 0, 2)]
+
+
+def test_a_batch_is_finished_even_when_the_fetcher_is_cancelled_meanwhile(monkeypatch):
+    """Faust stops (cancels) its fetcher at a rebalance or shutdown, again every second: a batch cut
+    at an await could lose its changed records' way to the changelog, so it is finished first and
+    the cancellation goes on after it."""
+    import asyncio
+
+    done: list[int] = []
+
+    async def on_batch(messages):
+        for _ in range(3):
+            await asyncio.sleep(0.05)  # the changelog's acknowledgements, say
+        done.append(len(messages))
+
+    consumer = _batch_consumer(monkeypatch, [("ev", 0, 0), ("ev", 0, 1)], on_batch)
+
+    async def main():
+        task = asyncio.ensure_future(_drain(consumer.getmany(1.0)))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.06)
+        task.cancel()  # cancelled again while it waits, as Faust's Fetcher.on_stop does
+        try:
+            await task
+        except asyncio.CancelledError:
+            return "cancelled"
+        return "finished"
+
+    assert asyncio.run(main()) == "cancelled"
+    assert done == [2]
+
+
+def test_records_fetched_while_the_flow_stops_are_not_handed_over_and_expected_again(monkeypatch):
+    """A rebalance stops the flow during a fetch: that fetch's records are not processed, and the
+    fence expects their first offsets again, so a fetch without a seek in between cannot skip them."""
+    import asyncio
+
+    from faust.types import TP as FaustTP
+
+    batches: list[int] = []
+
+    async def on_batch(messages):
+        batches.append(len(messages))
+
+    consumer = _batch_consumer(monkeypatch, [("ev", 0, 0), ("ev", 0, 1), ("ev", 1, 0)], on_batch)
+    consumer.flow_active = False
+    assert asyncio.run(_drain(consumer.getmany(1.0))) == []
+    assert batches == []
+    assert consumer.fence.expected(FaustTP("ev", 0)) == 0 and consumer.fence.expected(FaustTP("ev", 1)) == 0
+
+
+def test_a_large_fetch_is_handed_over_in_batches_of_the_batch_size_with_a_commit_after_each(monkeypatch):
+    """``--batch-size`` (Faust's broker_commit_every) bounds a batch; a fetch can hold far more."""
+    import asyncio
+
+    batches: list[list[int]] = []
+    commits: list[int] = []
+
+    async def on_batch(messages):
+        batches.append([m.offset for m in messages])
+
+    consumer = _batch_consumer(monkeypatch, [("ev", 0, o) for o in range(5)], on_batch)
+    consumer._commit_every = 2
+
+    async def commit(*args, **kwargs):
+        commits.append(sum(map(len, batches)))
+        return True
+
+    consumer.commit = commit
+    asyncio.run(_drain(consumer.getmany(1.0)))
+    assert batches == [[0, 1], [2, 3], [4]]
+    assert commits == [2, 4]  # the last batch of 1 waits for the next, or for Faust's commit timer

@@ -26,12 +26,13 @@ tests/test_fence.py); ``FencedConsumer`` is the thin Faust shell around them.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator, Hashable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP, AppT, Message
@@ -43,8 +44,12 @@ from streams.kafka.checkpoint import Checkpoint, OffsetTable, PartitionOffsets
 if TYPE_CHECKING:
     from _typeshed import SupportsItems
     from faust.transport.consumer import RecordMap
+    from faust.types.transports import TPorTopicSet
 
 log = logging.getLogger("govpulse.worker")
+
+# What takes a fetch's source records, in offset order per partition (streams.app.Worker.on_batch).
+BatchHandler = Callable[[Sequence[Message]], Awaitable[None]]
 
 
 class Verdict(enum.Enum):
@@ -177,10 +182,21 @@ class FencedConsumer(AIOKafkaConsumer):
 
     Changelog topics are compacted, so holes are normal there; Faust's table recovery reads them
     with its own seeks and stays unfenced.
+
+    With a ``batch_handler`` (set by :func:`install`), the source records of each fetch go to it as
+    one batch, straight from the fetch, and never enter Faust's per-record machinery (its fetch
+    loop's per-record futures, the conductor, the stream and its take buffer, event objects and
+    acks: most of the worker's time, issue 13). Changelog records still take Faust's path, to its
+    table recovery. Offsets are then the checkpoint's alone: :meth:`_new_offset` asks it, and
+    :meth:`_filter_tps_with_pending_acks` offers its partitions for commit, as Faust offers the ones
+    with acked messages.
     """
+
+    batch_handler: ClassVar[BatchHandler | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._handed_since_commit = 0
         # one offset table for the fence and the worker's checkpoint (set_checkpoint shares it)
         self.checkpoint = Checkpoint()
         self.fence = OffsetFence(table=self.checkpoint.table)
@@ -209,6 +225,49 @@ class FencedConsumer(AIOKafkaConsumer):
             acked[:] = [o for o in acked if o >= limit]
             self._acked_index[tp].intersection_update(acked)
         return limit
+
+    def _filter_tps_with_pending_acks(self, topics: TPorTopicSet | None = None) -> Iterator[TP]:
+        """The partitions to consider for a commit: Faust's (those with acked messages), and every
+        source partition of the checkpoint (its records are never acked through Faust when they
+        are handed over in batches); Faust commits only assigned ones, and only forward."""
+        seen: set[TP] = set()
+        for tp in super()._filter_tps_with_pending_acks(topics):
+            seen.add(tp)
+            yield tp
+        for key in list(self.checkpoint.table):
+            source: TP = key  # type: ignore[assignment]  # the table's keys are the assignment's TPs
+            if source not in seen and (topics is None or source in topics or source.topic in topics):
+                yield source
+
+    async def _hand_over(self, handler: BatchHandler, batch: list[Message]) -> None:
+        """Give ``batch`` to the handler and wait until it is done, even when the fetcher is
+        cancelled meanwhile (a rebalance or a shutdown stops it): a batch cut at an await could
+        have taken its changed records from the store without their reaching the changelog, and a
+        re-read of its records would then find them merged already and never send them."""
+        monitor = self.app.monitor
+        if monitor is not None:
+            # what Faust's streams note for each event; its livelock check reads it, and would
+            # otherwise report every partition's stream as idle
+            now = time.monotonic()
+            for tp in {m.tp for m in batch}:
+                monitor.stream_inbound_time[tp] = now
+        task = asyncio.ensure_future(handler(batch))
+        cancelled = False
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                cancelled = True  # Faust's fetcher stop cancels again every second: keep waiting
+        if cancelled:
+            raise asyncio.CancelledError
+        task.result()
+        self._handed_since_commit += len(batch)
+        commit_every = self._commit_every
+        if commit_every is not None and self._handed_since_commit >= commit_every:
+            # as Faust's fetch loop does every commit_every acked messages (Faust's commit timer
+            # commits what came since, every broker_commit_interval)
+            self._handed_since_commit = 0
+            await self.commit()
 
     async def seek_back(self, tp: TP, offset: int) -> None:
         """Read ``tp`` again from ``offset`` (records before the next one did not reach the worker)."""
@@ -267,6 +326,11 @@ class FencedConsumer(AIOKafkaConsumer):
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         fence, epochs = self.fence, self.epochs
         fence.begin_fetch()
+        handler = type(self).batch_handler
+        # a fetch can hold far more records than a batch should (aiokafka's fetch sizes; limiting
+        # the fetch itself, with max_poll_records, halved the speed of table recovery)
+        batch_max = self._commit_every or 10_000
+        batch: list[Message] = []
         async for tp, message in super().getmany(timeout):
             if epochs.is_stale(tp, self._fetch_epochs):
                 if self._trace:
@@ -279,7 +343,13 @@ class FencedConsumer(AIOKafkaConsumer):
             if verdict is Verdict.DELIVER:
                 if self._trace:
                     self._trace.write(f"{time.time():.3f} fetch {tp.topic} {tp.partition} {message.offset}\n")
-                yield tp, message
+                if handler is None:
+                    yield tp, message
+                else:
+                    batch.append(message)
+                    if len(batch) >= batch_max:
+                        await self._deliver(handler, batch)
+                        batch = []
             elif verdict is Verdict.RESEEK:
                 expected: int = fence.expected(tp)  # type: ignore[assignment]  # RESEEK: the fence knows it
                 log.info(
@@ -298,13 +368,39 @@ class FencedConsumer(AIOKafkaConsumer):
                     message.offset,
                     fence.confirmations + 1,
                 )
-                yield tp, message
+                if handler is None:
+                    yield tp, message
+                else:
+                    batch.append(message)
+                    if len(batch) >= batch_max:
+                        await self._deliver(handler, batch)
+                        batch = []
+        if batch:
+            await self._deliver(handler, batch)  # type: ignore[arg-type]  # a batch exists only with a handler
+
+    async def _deliver(self, handler: BatchHandler, batch: list[Message]) -> None:
+        if not self.flow_active:
+            # a rebalance or a shutdown began during the fetch: these records are not processed now;
+            # the fence expects them again (the seek after the rebalance reads them anyway)
+            firsts: dict[TP, int] = {}
+            for m in batch:
+                firsts.setdefault(m.tp, m.offset)
+            self.fence.reset(firsts)
+            return
+        await self._hand_over(handler, batch)
 
 
-def install(app: AppT) -> None:
-    """Make ``app`` create a fenced consumer (call before the app starts)."""
+def install(app: AppT, on_batch: BatchHandler | None = None) -> None:
+    """Make ``app`` create a fenced consumer (call before the app starts). With ``on_batch``, the
+    source records of every fetch go to it in one batch instead of through Faust's streams."""
     transport = app.transport
+    if getattr(app, "_consumer", None) is not None:
+        raise RuntimeError("install the offset fence before the app's consumer is made")
     if type(transport).Consumer is not AIOKafkaConsumer:
         raise RuntimeError(f"the offset fence supports Faust's aiokafka transport, not {type(transport).__name__}")
+
+    class AppConsumer(FencedConsumer):
+        batch_handler = staticmethod(on_batch) if on_batch is not None else None  # type: ignore[assignment]
+
     # this app's transport only (an instance attribute shadowing the class's), as Faust reads it
-    transport.Consumer = FencedConsumer  # type: ignore[misc]
+    transport.Consumer = AppConsumer  # type: ignore[misc]

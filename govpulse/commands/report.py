@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from common.settings import get_settings
 from govpulse.commands.periods import FiguresOption, PeriodOption, RollupOption, UnitOption, WeightsOption, index_files
-from reports.model import Report
+from reports.model import IndexSection, Report
 
 console = Console(soft_wrap=True)  # paths and figures on one line each, whatever the terminal width
 FORMATS = ("xlsx", "html", "pdf")
@@ -36,6 +37,15 @@ def write_report(report: Report, fmt: str, out: Path, charts: Path | None = None
     if charts is not None:
         written += render.write_charts(report, charts)
     return written
+
+
+def index_summary(section: IndexSection) -> str:
+    """One line on the report's index section: its total, or why it has none."""
+    if section.error:
+        return f"[yellow]Chỉ số 766: no index in the report, its section says why: {escape(section.error)}[/]"
+    return (
+        f"Chỉ số 766: {section.score:.2f} points, scored criteria {section.scored_max:g} of {section.maximum:g} points"
+    )
 
 
 def build_report(
@@ -99,13 +109,8 @@ def report(
         f"{rep.unit_name} — {rep.period_label}: {t.received:,} received, {t.resolved:,} resolved, "
         f"{t.resolved_in_time:,} on time or early ({rate}), {t.in_process:,} in process at the end"
     )
-    if rep.index is not None and rep.index.error:
-        console.print(f"[yellow]the index section says why it has no index: {rep.index.error}[/]")
-    elif rep.index is not None:
-        console.print(
-            f"Chỉ số 766: {rep.index.score:.2f} points, scored criteria {rep.index.scored_max:g} of "
-            f"{rep.index.maximum:g} points"
-        )
+    if rep.index is not None:
+        console.print(index_summary(rep.index))
     if not rep.rows:
         console.print("[yellow]no dossiers for this unit and period in InfluxDB[/]")
     for p in written:

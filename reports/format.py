@@ -45,13 +45,27 @@ def format_percent(rate: float | None, digits: int = 1) -> str:
     if rate is None:
         return MISSING
     _check(rate, "a rate")
+    return _decimal_text(rate, digits, scale=100) + "%"
+
+
+def _decimal_text(value: float, digits: int, scale: int = 1) -> str:
+    """value × scale rounded half up to ``digits`` decimals, '.' between thousands, a decimal comma."""
     if isinstance(digits, bool) or not isinstance(digits, int) or digits < 0:
         raise ValueError(f"digits must be a non-negative int, got {digits!r}")
     # repr: the shortest decimal that reads back as the float; + 0.0 turns -0.0 into 0.0
-    scaled = (Decimal(repr(float(rate) + 0.0)) * 100).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    scaled = (Decimal(repr(float(value) + 0.0)) * scale).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
     whole, _, fraction = f"{scaled:f}".partition(".")
     text = _group(whole)
-    return f"{text},{fraction}%" if digits else f"{text}%"
+    return f"{text},{fraction}" if digits else text
+
+
+def format_decimal(value: float | None, digits: int = 2) -> str:
+    """A non-negative number with a decimal comma: points 17.5 → "17,50", 1234.5 → "1.234,50"; None → "–".
+    Rounded half up on the printed decimal, as format_percent."""
+    if value is None:
+        return MISSING
+    _check(value, "a number")
+    return _decimal_text(value, digits)
 
 
 def format_date(day: date) -> str:
@@ -71,3 +85,12 @@ REPORT_RATE_DIGITS = 2
 def format_rate(rate: float | None) -> str:
     """A rate as the report's tables show it: two decimals, 98,18%; None (nothing to divide) → "–"."""
     return format_percent(rate, digits=REPORT_RATE_DIGITS)
+
+
+def format_figure(value: float | None) -> str:
+    """A numerator or denominator: a whole number as a count (20266.0 → "20.266"), else two decimals
+    (a supplied time total, or 3.3's online count times 1.4's share: 1234.5 → "1.234,50"); None → "–"."""
+    if value is None:
+        return MISSING
+    _check(value, "a figure")
+    return format_int(int(value)) if float(value).is_integer() else format_decimal(value)

@@ -111,6 +111,59 @@ class MonthPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexCriterionRow:
+    """One criterion of the Decision 766 index as the report shows it (numbers None: no figure)."""
+
+    id: str  # "2.1"
+    name: str  # Vietnamese, as the decision's sources name it
+    numerator: float | None
+    denominator: float | None
+    value: float | None  # a share in [0, 1]; 2.2: an average time; None: not applicable or no figure
+    score: float | None  # None: not scored
+    maximum: float | None  # the criterion's points, when known
+    status: str  # "" when scored, else why not: "chưa chấm điểm: …", "không áp dụng: …", "chưa có số liệu: …"
+    is_share: bool = True  # False for 2.2 (an average time, not a rate)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexGroupRow:
+    """A component group of the index (nhóm chỉ số) with its criteria."""
+
+    number: int
+    name: str
+    score: float  # the scored criteria's points
+    scored_max: float  # the points of the criteria that were scored
+    maximum: float  # the group's maximum in the decision
+    criteria: list[IndexCriterionRow]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexUnitRow:
+    """A unit of a roll-up with its own index total (its own counts scored, never a share of the scope's)."""
+
+    rank: int  # equal scores share a rank (1, 2, 2, 4)
+    code: str
+    name: str
+    score: float
+    scored_max: float
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSection:
+    """The service index of Decision 766/QĐ-TTg for the report's scope and period (see
+    ``reports.service_index.index_section``); ``error``: the weights or figures file could not be used,
+    and why (the rest of the section is then empty)."""
+
+    groups: list[IndexGroupRow] = field(default_factory=list)
+    score: float = 0.0
+    scored_max: float = 0.0
+    maximum: float = 100.0
+    units: list[IndexUnitRow] = field(default_factory=list)  # a roll-up's units, highest score first
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """A unit's (or a district's / province's roll-up) periodic report."""
 
@@ -130,3 +183,4 @@ class Report:
     late_procedures: list[PeriodRow] = field(default_factory=list)  # the ten with the most late dossiers
     months: list[MonthPoint] = field(default_factory=list)  # on-time rate by month
     notes: list[str] = field(default_factory=list)  # footnotes: sources, what events do not carry
+    index: IndexSection | None = None  # the Decision 766 index of the scope and period (None: left out)

@@ -5,7 +5,8 @@ the forms number them, the computed ones with their formula: (3)=(4)+(5)+(6) to 
 (7)=(8)+(9)+(10) resolved (withdrawn and refused dossiers are not resolved ones, as in the model),
 (13)=(14)+(15) in process, (16) the on-time rate over resolved dossiers, (17) the one-stop portals'
 rate over dossiers to handle. Then, when the report has them, the ranking of units, the ten
-procedures with the most late dossiers, the charts and the notes.
+procedures with the most late dossiers, the index of Decision 766 (groups, criteria, total and a
+roll-up's units by score), the charts and the notes.
 
 The only I/O is writing the output files. The total row is the report's own ``total`` (read on its
 own upstream), not a sum made here, so a mismatch shows instead of being papered over.
@@ -29,8 +30,16 @@ from openpyxl.utils import get_column_letter
 from PIL import Image as PilImage
 
 from reports.charts import report_charts
-from reports.format import MISSING, format_date, format_datetime, format_int, format_rate
-from reports.model import PeriodRow, Report
+from reports.format import (
+    MISSING,
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_figure,
+    format_int,
+    format_rate,
+)
+from reports.model import IndexCriterionRow, IndexSection, PeriodRow, Report
 
 TOTAL_LABEL = "Tổng cộng"
 NATION = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
@@ -41,6 +50,13 @@ LATE_PROCEDURES_TITLE = "10 thủ tục có nhiều hồ sơ trễ hạn nhất"
 MONTHS_TITLE = "Tỷ lệ giải quyết đúng hạn theo tháng"
 CHARTS_TITLE = "Biểu đồ"
 NOTES_TITLE = "Ghi chú"
+INDEX_TITLE = "Chỉ số phục vụ người dân, doanh nghiệp (Quyết định 766/QĐ-TTg)"
+INDEX_SHEET = "Chỉ số 766"
+INDEX_HEADINGS = ("Mã", "Nhóm / tiêu chí", "Tử số", "Mẫu số", "Giá trị", "Điểm", "Tối đa", "Ghi chú")
+INDEX_TOTAL_LABEL = "Tổng điểm"
+INDEX_UNITS_TITLE = "Xếp hạng đơn vị theo điểm Chỉ số 766"
+INDEX_UNITS_HEADINGS = ("Hạng", "Mã đơn vị", "Đơn vị", "Điểm", "Trên số điểm đã chấm")
+INDEX_ERROR = "Không tính được chỉ số: tệp trọng số hoặc tệp số liệu không dùng được."
 TEMPLATES = Path(__file__).with_name("templates")
 
 
@@ -161,7 +177,19 @@ def _environment() -> jinja2.Environment:
     env.filters["pct"] = format_rate
     env.filters["day"] = format_date
     env.filters["moment"] = format_datetime
+    env.filters["pts"] = format_decimal
+    env.filters["fig"] = format_figure
     return env
+
+
+def index_value_text(row: IndexCriterionRow) -> str:
+    """A criterion's value: a rate (97,85%), or for 2.2 an average time (12,50); "–" when there is none."""
+    return format_rate(row.value) if row.is_share else format_decimal(row.value)
+
+
+def scored_text(scored_max: float, maximum: float) -> str:
+    """How much of a group's (or the total's) maximum the scored criteria cover."""
+    return f"đã chấm {format_decimal(scored_max)} trên {format_decimal(maximum)} điểm"
 
 
 def _data_uri(png: bytes) -> str:
@@ -211,7 +239,16 @@ def render_html(report: Report) -> str:
         "late_procedures": list(enumerate(report.late_procedures, start=1)),
         "channels": [(row, channel_shares(row)) for row in report.channels],
         "charts": charts,
+        "index": report.index,
+        "index_value": index_value_text,
+        "scored": scored_text,
+        "index_headings": INDEX_HEADINGS,
+        "index_units_headings": INDEX_UNITS_HEADINGS,
         "titles": {
+            "index_total": INDEX_TOTAL_LABEL,
+            "index": INDEX_TITLE,
+            "index_units": INDEX_UNITS_TITLE,
+            "index_error": INDEX_ERROR,
             "ranking": RANKING_TITLE,
             "late": LATE_PROCEDURES_TITLE,
             "channels": CHANNELS_TITLE,
@@ -278,6 +315,8 @@ def write_pdf(report: Report, path: str | Path) -> Path:
 # ---------------------------------------------------------------------------------------------
 INT_FORMAT = "#,##0"  # Excel puts the reader's thousands separator: 20.742 in a Vietnamese locale
 RATE_FORMAT = "0.00%"
+POINTS_FORMAT = "0.00"  # the index's points: 17,50 in a Vietnamese locale
+DECIMAL_FORMAT = "#,##0.00"  # a figure that is not a whole number (a time total, 3.3 × 1.4's share)
 _THIN = Side(style="thin", color="000000")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _HEAD_FILL = PatternFill("solid", fgColor="DDE6F0")
@@ -300,21 +339,29 @@ def _put_text(ws: Any, row: int, col: int, value: str, **style: Any) -> Any:
     return cell
 
 
-def _put_value(ws: Any, row: int, col: int, value: Value, rate: bool) -> Any:
+def _put_number(ws: Any, row: int, col: int, value: Value, number_format: str) -> Any:
     cell = ws.cell(row=row, column=col)
     if value is None:
         cell.value = MISSING  # no figure: the form's dash, as text, in a cell that holds no number
         cell.alignment = Alignment(horizontal="center")
     else:
         cell.value = value
-    cell.number_format = RATE_FORMAT if rate else INT_FORMAT
+    cell.number_format = number_format
     return cell
+
+
+def _put_value(ws: Any, row: int, col: int, value: Value, rate: bool) -> Any:
+    return _put_number(ws, row, col, value, RATE_FORMAT if rate else INT_FORMAT)
+
+
+def _put_headings(ws: Any, row: int, headings: Sequence[str]) -> None:
+    for c, heading in enumerate(headings, start=1):
+        _put_text(ws, row, c, heading, font=_BOLD, alignment=_WRAP_CENTER, fill=_HEAD_FILL, border=_BORDER)
 
 
 def _simple_table(ws: Any, headings: Sequence[str], rows: Sequence[Sequence[Value | str]], rates: set[int]) -> None:
     """A header row and rows; columns in rates (0-based) are rates, other numbers counts."""
-    for c, heading in enumerate(headings, start=1):
-        _put_text(ws, 1, c, heading, font=_BOLD, alignment=_WRAP_CENTER, fill=_HEAD_FILL, border=_BORDER)
+    _put_headings(ws, 1, headings)
     for r, values in enumerate(rows, start=2):
         for c, value in enumerate(values, start=1):
             if isinstance(value, str):
@@ -407,9 +454,70 @@ def _charts_sheet(ws: Any, charts: Sequence[tuple[str, str, bytes]]) -> None:
         row += 2 + height // 20 + 2  # default rows are 20 pixels high
 
 
+def _figure(value: float | None) -> Value:
+    """A numerator or denominator as a cell value: an int when it is a whole number."""
+    return int(value) if value is not None and float(value).is_integer() else value
+
+
+def _index_sheet(ws: Any, report: Report, index: IndexSection) -> None:
+    """The index: groups (bold) and their criteria, the total, the notes, then a roll-up's units by score.
+    Figures are numbers (rates 0.00%, points 0.00); a missing one is the form's dash."""
+    _put_text(ws, 1, 1, INDEX_TITLE, font=Font(bold=True, size=12))
+    _put_text(ws, 2, 1, f"{report.unit_name} — {report.period_label}", font=Font(italic=True))
+    for letter, width in zip("ABCDEFGH", (8, 50, 12, 12, 11, 9, 9, 60), strict=True):
+        ws.column_dimensions[letter].width = width
+    if index.error:
+        _put_text(ws, 4, 1, f"{INDEX_ERROR} {index.error}", font=Font(bold=True, color="AA0000"))
+        return
+    _put_headings(ws, 4, INDEX_HEADINGS)
+    r = 5
+
+    def points(row: int, score: float | None, maximum: float | None, note: str, bold: bool = False) -> None:
+        _put_number(ws, row, 6, score, POINTS_FORMAT)
+        _put_number(ws, row, 7, maximum, POINTS_FORMAT)
+        _put_text(ws, row, 8, note, alignment=Alignment(wrap_text=True))
+        for c in range(1, len(INDEX_HEADINGS) + 1):
+            ws.cell(row=row, column=c).border = _BORDER
+            if bold:
+                ws.cell(row=row, column=c).font = _BOLD
+
+    for g in index.groups:
+        ws.cell(row=r, column=1, value=g.number)
+        _put_text(ws, r, 2, g.name)
+        points(r, g.score, g.maximum, scored_text(g.scored_max, g.maximum), bold=True)
+        r += 1
+        for crit in g.criteria:
+            _put_text(ws, r, 1, crit.id)
+            _put_text(ws, r, 2, crit.name, alignment=Alignment(wrap_text=True))
+            for col, v in ((3, crit.numerator), (4, crit.denominator)):
+                fig = _figure(v)
+                _put_number(ws, r, col, fig, INT_FORMAT if fig is None or isinstance(fig, int) else DECIMAL_FORMAT)
+            _put_number(ws, r, 5, crit.value, RATE_FORMAT if crit.is_share else DECIMAL_FORMAT)
+            points(r, crit.score, crit.maximum, crit.status)
+            r += 1
+    _put_text(ws, r, 2, INDEX_TOTAL_LABEL)
+    points(r, index.score, index.maximum, scored_text(index.scored_max, index.maximum), bold=True)
+    r += 2
+    for note in index.notes:
+        _put_text(ws, r, 1, f"- {note}")
+        r += 1
+    if index.units:
+        r += 1
+        _put_text(ws, r, 1, INDEX_UNITS_TITLE, font=_BOLD)
+        _put_headings(ws, r + 1, INDEX_UNITS_HEADINGS)
+        for i, u in enumerate(index.units, start=r + 2):
+            ws.cell(row=i, column=1, value=u.rank)
+            _put_text(ws, i, 2, u.code)
+            _put_text(ws, i, 3, u.name)
+            _put_number(ws, i, 4, u.score, POINTS_FORMAT)
+            _put_number(ws, i, 5, u.scored_max, POINTS_FORMAT)
+    ws.freeze_panes = "C5"
+
+
 def write_xlsx(report: Report, path: str | Path) -> Path:
-    """The workbook: "Báo cáo" (the form), then when the report has them "Xếp hạng", "Thủ tục trễ
-    hạn", "Theo tháng" and "Biểu đồ" (the chart PNGs). Counts are ints, rates floats shown 0.00%."""
+    """The workbook: "Báo cáo" (the form), then when the report has them "Xếp hạng", "Theo kênh", "Thủ
+    tục trễ hạn", "Theo tháng", "Chỉ số 766" and "Biểu đồ" (the chart PNGs). Counts are ints, rates
+    floats shown 0.00%, the index's points floats shown 0.00."""
     wb = Workbook()
     form = wb.active
     form.title = "Báo cáo"
@@ -449,6 +557,8 @@ def write_xlsx(report: Report, path: str | Path) -> Path:
         _simple_table(ws, ["Tháng", "Đã giải quyết", "Đúng hạn và trước hạn", "Tỷ lệ"], rows, rates={3})
         for col, width in zip("ABCD", (16, 14, 16, 10), strict=True):
             ws.column_dimensions[col].width = width
+    if report.index is not None:
+        _index_sheet(wb.create_sheet(INDEX_SHEET), report, report.index)
     charts = report_charts(report)
     if charts:
         _charts_sheet(wb.create_sheet(CHARTS_TITLE), charts)

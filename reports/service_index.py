@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from common import measurements as m
 from dashboards import queries as q
+from reports.format import format_decimal
+from reports.model import IndexCriterionRow, IndexGroupRow, IndexSection, IndexUnitRow
 from reports.periods import Period, months_of
 from reports.source import ReportSource, Scope
 from streams.domain import service_index as si
@@ -171,6 +174,96 @@ def compute_scope_index(
     members = {u.unit_code for u in units} | {scope.code}
     result = si.compute_index(total, figures_for(figures, members, period, source.cal), weights)
     return ScopeIndex(scope, period, result, total, per_unit)
+
+
+# ---------------------------------------------------------------------------------------------
+# the periodic report's section
+# ---------------------------------------------------------------------------------------------
+NOT_SCORED = "chưa chấm điểm"
+NOT_APPLICABLE = "không áp dụng"
+NO_DATA = "chưa có số liệu"
+
+
+def status_text(r: si.CriterionResult) -> str:
+    """Why a criterion has no score, in the report's words ("" when it is scored)."""
+    if r.status is si.Status.SCORED:
+        return ""
+    if r.status is si.Status.NOT_APPLICABLE:
+        return f"{NOT_APPLICABLE}: mẫu số bằng 0"
+    if r.status is si.Status.MISSING:
+        return f"{NO_DATA}: không tính được từ sự kiện, cần nhập trong tệp số liệu"
+    if r.id == "2.2":
+        return f"{NOT_SCORED}: thời gian trung bình, chỉ để theo dõi"
+    if r.max is None:
+        return f"{NOT_SCORED}: chưa có điểm được công bố (khai báo trong tệp trọng số)"
+    return f"{NOT_SCORED}: chưa có quy tắc tính điểm được công bố (khai báo full_at trong tệp trọng số)"
+
+
+def section_of(
+    result: si.IndexResult,
+    units: Sequence[tuple[str, str, si.IndexResult]] = (),
+    notes: Sequence[str] = (),
+) -> IndexSection:
+    """The report's section of an index: its groups and criteria (govpulse's own indicators are in the
+    report's form already), the total, and ``units`` (code, name, index) ranked by score, equal scores
+    sharing a rank."""
+    groups = [
+        IndexGroupRow(
+            g.group,
+            g.name,
+            g.score,
+            g.scored_max,
+            g.maximum,
+            [
+                IndexCriterionRow(
+                    r.id, r.name, r.numerator, r.denominator, r.value, r.score, r.max, status_text(r), r.id != "2.2"
+                )
+                for r in g.criteria
+            ],
+        )
+        for g in result.groups
+    ]
+    ranked: list[IndexUnitRow] = []
+    for i, (code, name, res) in enumerate(sorted(units, key=lambda u: (-u[2].score, u[0])), start=1):
+        tied = bool(ranked) and math.isclose(ranked[-1].score, res.score)
+        ranked.append(IndexUnitRow(ranked[-1].rank if tied else i, code, name, res.score, res.scored_max))
+    rule = (
+        "Điểm một tiêu chí: đủ điểm tối đa khi tỷ lệ đạt ngưỡng, dưới ngưỡng = tỷ lệ × điểm tối đa ÷ ngưỡng. "
+        "Chỉ chấm điểm các tiêu chí có điểm và ngưỡng được công bố hoặc khai báo trong tệp trọng số: "
+        f"các tiêu chí đã chấm chiếm {format_decimal(result.scored_max)} trên {format_decimal(result.maximum)} điểm."
+    )
+    how = (
+        "Các tiêu chí tính từ sự kiện là ước tính gần đúng; cách tính và chỗ khác với Quyết định 766/QĐ-TTg: "
+        "docs/decision-766.md."
+    )
+    rollup = "Đơn vị tổng hợp: cộng số liệu của các đơn vị rồi mới tính điểm, không lấy trung bình điểm."
+    return IndexSection(
+        groups=groups,
+        score=result.score,
+        scored_max=result.scored_max,
+        maximum=result.maximum,
+        units=ranked,
+        notes=[rule, how, *([rollup] if units else []), *notes],
+    )
+
+
+def index_section(
+    source: ReportSource, scope: Scope, period: Period, weights: Path | None, figures: Path | None
+) -> IndexSection:
+    """The index of the report's scope and period, on the report's own query connection. A weights or
+    figures file that cannot be used gives a section that says why (file, criterion, reason), not an
+    exception: the rest of the report stands."""
+    try:
+        the_weights, the_figures = load_weights(weights), load_figures(figures)
+    except si.IndexConfigError as e:
+        return IndexSection(error=str(e))
+    index = compute_scope_index(source, scope, period, the_weights, the_figures)
+    units = [(u.unit_code, u.unit_name, res) for u, res in index.units] if scope.kind != "unit" else []
+    files = [
+        *([f"Điểm và ngưỡng theo tệp trọng số {weights}."] if weights else []),
+        *([f"Số liệu nhập từ tệp {figures}."] if figures else []),
+    ]
+    return section_of(index.result, units, files)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -141,16 +141,46 @@ def _form_total_row(rows: list[list[str]]) -> list[str]:
     return total
 
 
+def _vn_int(n: int) -> str:
+    return f"{n:,}".replace(",", ".")
+
+
+def _vn_2(x: float) -> str:
+    return f"{x:.2f}".replace(".", ",")
+
+
 def test_govpulse_report_html_pdf_xlsx_show_the_city_figures(pipeline_influx, tmp_path):
     """`govpulse report` for the Mỹ Tho city (district 815 and its wards), report year 2022, in the
     three formats; what Chromium shows of the HTML, what pdftotext reads of the PDF and what
     openpyxl reads of the XLSX carry the public report's figures: 20.742 to handle, 20.324
-    resolved, 99,66% on time."""
+    resolved, 99,66% on time; and the index of Decision 766 for the same city and year, its 2.1 row
+    worked out here from the report's own form total (README: 20.266 / 20.712 = 97,85%)."""
     from openpyxl import load_workbook
 
     from tests.report_viewing import DomTables, chromium, pdf_pages, pdftotext
 
-    args = ["report", "--unit", "815", "--rollup", "district", "--period", "report_year:2022"]
+    # 2.1 = (early + on time + in process within due at the end) / (resolved + in process at the end)
+    t = (
+        source(pipeline_influx)
+        .report(resolve_scope("815", "district"), parse_period("report_year:2022", CAL), datetime.now(UTC))
+        .total
+    )
+    num21, den21 = t.resolved_in_time + t.in_process_within_due, t.resolved + t.in_process
+    assert t.resolved_in_time == 20255 and den21 < t.to_handle  # withdrawn and refused left out
+    weights = tmp_path / "weights.yaml"
+    weights.write_text("criteria:\n  '2.1': {points: 20, full_at: 1.0}\n", encoding="utf-8")
+    score21 = 20 * min(1.0, num21 / den21)  # proportional, as the weights file says
+    args = [
+        "report",
+        "--unit",
+        "815",
+        "--rollup",
+        "district",
+        "--period",
+        "report_year:2022",
+        "--weights",
+        str(weights),
+    ]
     html, pdf, xlsx = tmp_path / "r.html", tmp_path / "r.pdf", tmp_path / "r.xlsx"
     out = run_govpulse(
         [*args, "--format", "html", "--out", str(html), "--charts", str(tmp_path / "png")], pipeline_influx.settings
@@ -168,16 +198,29 @@ def test_govpulse_report_html_pdf_xlsx_show_the_city_figures(pipeline_influx, tm
     assert {"20.742", "20.324", "99,66%"} <= set(total), total
     assert "Thành phố Mỹ Tho" in dom and "kỳ báo cáo từ ngày 15/12/2021 đến ngày 14/12/2022" in dom
     assert "Phường Mỹ Tho" in dom  # the ranking of the city's units
+    # the index section: 2.1 with its figures, its value and its points; the city's six units by score
+    assert "Chỉ số phục vụ người dân, doanh nghiệp (Quyết định 766/QĐ-TTg)" in dom
+    (index,) = [tb for tb in tables.tables if tb and tb[0][:2] == ["Mã", "Nhóm / tiêu chí"]]
+    (row21,) = [r for r in index if r[0] == "2.1"]
+    rate21 = f"{_vn_2(100 * num21 / den21)}%"
+    assert row21[2:7] == [_vn_int(num21), _vn_int(den21), rate21, _vn_2(score21), "20,00"], row21
+    (ranked,) = [tb for tb in tables.tables if tb and tb[0][:1] == ["Hạng"] and "Trên số điểm đã chấm" in tb[0]]
+    assert len(ranked) == 1 + 6 and "Phường Mỹ Tho" in {r[2] for r in ranked[1:]}
 
     text = pdftotext(pdf)
     (line,) = [ln for ln in text.splitlines() if "Tổng cộng" in ln]
     assert "20.742" in line and "20.324" in line and "99,66%" in line, line
+    (line21,) = [ln for ln in text.splitlines() if ln.split()[:1] == ["2.1"]]
+    assert [_vn_int(num21), _vn_int(den21), rate21, _vn_2(score21)] == line21.split()[-5:-1], line21
     assert pdf_pages(pdf, tmp_path)
 
     wb = load_workbook(xlsx)
     form = wb["Báo cáo"]
     (row,) = [r for r in form.iter_rows(values_only=True) if "Tổng cộng" in r]
     assert 20742 in row and 20324 in row and any(isinstance(v, float) and round(v, 4) == 0.9966 for v in row), row
+    (cells21,) = [r for r in wb["Chỉ số 766"].iter_rows() if r[0].value == "2.1"]
+    assert [c.value for c in cells21[2:7]] == [num21, den21, pytest.approx(num21 / den21), pytest.approx(score21), 20]
+    assert (cells21[4].number_format, cells21[5].number_format) == ("0.00%", "0.00")
 
 
 def test_govpulse_report_of_the_desk_and_a_quarter(pipeline_influx, tmp_path):

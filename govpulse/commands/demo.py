@@ -156,8 +156,9 @@ def _index(bucket: str, write: bool) -> None:
 
 def _write_reports(bucket: str, out: Path, units_files: str) -> list[Path]:
     """The city's report for report year 2022 (the desk and its wards), as HTML (charts inside) and
-    XLSX, with the charts as PNG files: the HTML and XLSX paths first."""
-    from govpulse.commands.report import build_report, write_report
+    XLSX, with the charts as PNG files: the HTML and XLSX paths first. The report carries the index of
+    Decision 766 (its section, its sheet "Chỉ số 766"), from the settings' weights and figures if any."""
+    from govpulse.commands.report import build_report, index_summary, write_report
     from schemas import units
 
     units.load_units_files(units_files)  # the scenario's former district (815), as the worker had it
@@ -172,6 +173,8 @@ def _write_reports(bucket: str, out: Path, units_files: str) -> list[Path]:
         f"{t.resolved_in_time:,} on time or early; charts: {', '.join(p.name for p in charts)}",
         soft_wrap=True,
     )
+    if rep.index is not None:
+        console.print(index_summary(rep.index), soft_wrap=True)
     return [html, xlsx, *charts]
 
 

@@ -5,14 +5,13 @@ or roll-up over a month or report period, from the counts in InfluxDB; printed, 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from common.settings import get_settings
-from govpulse.commands.periods import PeriodOption, RollupOption, UnitOption
+from govpulse.commands.periods import FiguresOption, PeriodOption, RollupOption, UnitOption, WeightsOption, index_files
 
 # a wide table: 100 columns of terminal would wrap every criterion's name over several lines
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 180)
@@ -60,8 +59,8 @@ def index(
     unit: UnitOption,
     period: PeriodOption,
     rollup: RollupOption = "unit",
-    weights: Path | None = typer.Option(None, help="weights YAML (default GOVPULSE_INDEX_WEIGHTS_FILE)"),
-    figures: Path | None = typer.Option(None, help="supplied figures CSV (default GOVPULSE_INDEX_FIGURES_FILE)"),
+    weights: WeightsOption = None,
+    figures: FiguresOption = None,
     bucket: str | None = typer.Option(None, help="InfluxDB bucket (default GOVPULSE_INFLUX_BUCKET)"),
     write: bool = typer.Option(True, help="write the service_index points to InfluxDB"),
     each_month: bool = typer.Option(
@@ -84,8 +83,8 @@ def index(
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     try:
-        the_weights = load_weights(weights or s.index_weights_file)
-        the_figures = load_figures(figures or s.index_figures_file)
+        weights_file, figures_file = index_files(weights, figures)
+        the_weights, the_figures = load_weights(weights_file), load_figures(figures_file)
     except IndexConfigError as e:
         console.print(f"[red]{e}[/]")
         raise typer.Exit(2) from None

@@ -340,17 +340,7 @@ class FencedConsumer(AIOKafkaConsumer):
                 yield tp, message
                 continue
             verdict = fence.check(tp, message.offset)
-            if verdict is Verdict.DELIVER:
-                if self._trace:
-                    self._trace.write(f"{time.time():.3f} fetch {tp.topic} {tp.partition} {message.offset}\n")
-                if handler is None:
-                    yield tp, message
-                else:
-                    batch.append(message)
-                    if len(batch) >= batch_max:
-                        await self._deliver(handler, batch)
-                        batch = []
-            elif verdict is Verdict.RESEEK:
+            if verdict is Verdict.RESEEK:
                 expected: int = fence.expected(tp)  # type: ignore[assignment]  # RESEEK: the fence knows it
                 log.info(
                     "offset fence: %s[%d] handed over offset %d, expected %d (fetched before a seek?): seeking back",
@@ -360,7 +350,8 @@ class FencedConsumer(AIOKafkaConsumer):
                     expected,
                 )
                 await self.seek_wait({tp: expected})
-            elif verdict is Verdict.GAP:
+                continue
+            if verdict is Verdict.GAP:
                 log.warning(
                     "offset fence: %s[%d] has no records before offset %d after %d fetches: accepting the hole",
                     tp.topic,
@@ -368,13 +359,17 @@ class FencedConsumer(AIOKafkaConsumer):
                     message.offset,
                     fence.confirmations + 1,
                 )
-                if handler is None:
-                    yield tp, message
-                else:
-                    batch.append(message)
-                    if len(batch) >= batch_max:
-                        await self._deliver(handler, batch)
-                        batch = []
+            elif verdict is not Verdict.DELIVER:
+                continue  # BEHIND or AHEAD: dropped
+            if self._trace:
+                self._trace.write(f"{time.time():.3f} fetch {tp.topic} {tp.partition} {message.offset}\n")
+            if handler is None:
+                yield tp, message
+                continue
+            batch.append(message)
+            if len(batch) >= batch_max:
+                await self._deliver(handler, batch)
+                batch = []
         if batch:
             await self._deliver(handler, batch)  # type: ignore[arg-type]  # a batch exists only with a handler
 

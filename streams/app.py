@@ -135,7 +135,7 @@ class Worker:
         self.failed: str | None = None  # why the worker cannot go on
         self.flush_lock = asyncio.Lock()
         self.batch_lock = asyncio.Lock()  # held while a batch is processed (see on_revoked)
-        self.trace = trace_file(settings.offset_trace)  # diagnostics: which offsets the agent handled, when
+        self.trace = trace_file(settings.offset_trace)  # diagnostics: which offsets each batch handled, when
         self.latency_log = trace_file(settings.latency_log)
 
     @property
@@ -506,7 +506,7 @@ def build_app(
         forward_to=forward_to,
         sink=sink,
     )
-    # source records in offset order, none skipped, in one batch per fetch (see streams.kafka.fence)
+    # source records in offset order, none skipped, in batches straight from each fetch (streams.kafka.fence)
     fence.install(app, w.on_batch)
     app.govpulse_core = lambda: w.core  # for tests and the health page
     app.govpulse_sink = sink
@@ -516,7 +516,7 @@ def build_app(
     async def subscribe(stream: StreamT[bytes]) -> None:
         """Subscribes the worker to the source topics (Faust assigns their partitions to agents).
         Their records never come this way: the fenced consumer hands each fetch's records to
-        ``Worker.on_batch`` in one batch (see :func:`streams.kafka.fence.install`)."""
+        ``Worker.on_batch`` in batches (see :func:`streams.kafka.fence.install`)."""
         async for event in stream.events():
             log.error(
                 "%s[%d]@%d reached the agent's stream, not processed",

@@ -183,8 +183,8 @@ class FencedConsumer(AIOKafkaConsumer):
     Changelog topics are compacted, so holes are normal there; Faust's table recovery reads them
     with its own seeks and stays unfenced.
 
-    With a ``batch_handler`` (set by :func:`install`), the source records of each fetch go to it as
-    one batch, straight from the fetch, and never enter Faust's per-record machinery (its fetch
+    The source records of each fetch go to its ``batch_handler`` (set by :func:`install`) in batches
+    of at most the app's ``broker_commit_every``, straight from the fetch, and never enter Faust's per-record machinery (its fetch
     loop's per-record futures, the conductor, the stream and its take buffer, event objects and
     acks: most of the worker's time, issue 13). Changelog records still take Faust's path, to its
     table recovery. Offsets are then the checkpoint's alone: :meth:`_new_offset` asks it, and
@@ -192,7 +192,7 @@ class FencedConsumer(AIOKafkaConsumer):
     with acked messages.
     """
 
-    batch_handler: ClassVar[BatchHandler | None] = None
+    batch_handler: ClassVar[BatchHandler]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -363,15 +363,12 @@ class FencedConsumer(AIOKafkaConsumer):
                 continue  # BEHIND or AHEAD: dropped
             if self._trace:
                 self._trace.write(f"{time.time():.3f} fetch {tp.topic} {tp.partition} {message.offset}\n")
-            if handler is None:
-                yield tp, message
-                continue
             batch.append(message)
             if len(batch) >= batch_max:
                 await self._deliver(handler, batch)
                 batch = []
         if batch:
-            await self._deliver(handler, batch)  # type: ignore[arg-type]  # a batch exists only with a handler
+            await self._deliver(handler, batch)
 
     async def _deliver(self, handler: BatchHandler, batch: list[Message]) -> None:
         if not self.flow_active:
@@ -385,9 +382,9 @@ class FencedConsumer(AIOKafkaConsumer):
         await self._hand_over(handler, batch)
 
 
-def install(app: AppT, on_batch: BatchHandler | None = None) -> None:
-    """Make ``app`` create a fenced consumer (call before the app starts). With ``on_batch``, the
-    source records of every fetch go to it in one batch instead of through Faust's streams."""
+def install(app: AppT, on_batch: BatchHandler) -> None:
+    """Make ``app`` create a fenced consumer (call before the app starts): the source records of
+    every fetch go to ``on_batch`` in batches instead of through Faust's streams."""
     transport = app.transport
     if getattr(app, "_consumer", None) is not None:
         raise RuntimeError("install the offset fence before the app's consumer is made")
@@ -395,7 +392,7 @@ def install(app: AppT, on_batch: BatchHandler | None = None) -> None:
         raise RuntimeError(f"the offset fence supports Faust's aiokafka transport, not {type(transport).__name__}")
 
     class AppConsumer(FencedConsumer):
-        batch_handler = staticmethod(on_batch) if on_batch is not None else None  # type: ignore[assignment]
+        batch_handler = staticmethod(on_batch)  # type: ignore[assignment]  # mypy reads the ClassVar callable as a method
 
     # this app's transport only (an instance attribute shadowing the class's), as Faust reads it
     transport.Consumer = AppConsumer  # type: ignore[misc]

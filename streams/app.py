@@ -281,8 +281,10 @@ class Worker:
         # A batch in progress finishes first (Faust's wait for unacked events did this when records
         # came through its streams): written after the revocation, its records could reach the
         # changelog after the next owner recovered, and win over that owner's at a later recovery.
+        # Batches after this one wait for the seek after recovery (records of a fetch made before
+        # the rebalance could be another worker's by then).
         async with self.batch_lock:
-            pass
+            self.checkpoint.suspend()
         if self.trace:
             self.trace.write(f"{time.time():.3f} revoked {sorted((tp.topic, tp.partition) for tp in revoked)}\n")
         # A flush in progress was snapshotted before the rebalance: let it finish before this
@@ -316,9 +318,14 @@ class Worker:
 
     # -- timers -----------------------------------------------------------------------------
     async def alert_tick(self) -> None:
-        if self.ready():
-            await self._send_alerts(self.core.advance())
-            await self.checkpoint.persist_state(self.changelog, self.core.store)
+        if not self.ready():
+            return
+        # under the batch lock, as a batch: a rebalance waits for it (on_revoked), so the records
+        # whose alert flags it changed reach the changelog before another worker can own them
+        async with self.batch_lock:
+            if self.ready():
+                await self._send_alerts(self.core.advance())
+                await self.checkpoint.persist_state(self.changelog, self.core.store)
 
     async def flush(self) -> bool:
         """Write the changed series to InfluxDB; False if the write failed (kept for the next)."""

@@ -582,3 +582,23 @@ def test_a_processing_error_is_a_dead_letter(core):
     rows = core.health_rows({}, points_rejected=3)
     fields = {k for r in rows for k in r.fields}
     assert {"conflicting_event_ids", "repartitioned", "unkeyed", "processing_errors", "points_rejected"} <= fields
+
+
+def test_from_a_rebalance_to_the_next_seek_nothing_is_processed_and_what_came_is_read_again():
+    """CI of stop 18 lost counts when workers joined and left: records of a fetch made before a
+    rebalance reached the worker after it, for a partition another worker owned by then, and a stale
+    copy of their fact records went to the changelog. The checkpoint admits nothing from the
+    revocation (``suspend``) to the seek after recovery, and reads again what it dropped."""
+    cp = Checkpoint()
+    kept, other, lost = (TOPIC, 0), (TOPIC, 1), (TOPIC, 2)
+    cp.set_positions({kept: 10, other: 0, lost: 40})
+    assert [cp.admit(kept, 10), cp.admit(lost, 40)] == [PROCESS, PROCESS]
+    cp.mark_durable()
+    cp.suspend()
+    assert cp.admit(kept, 11) is UNPOSITIONED and cp.admit(lost, 41) is UNPOSITIONED
+    assert cp.commit_limit(kept) is None  # nothing committed meanwhile either
+    cp.retain_partitions({0, 1})  # recovered: partition 2 is another worker's now
+    assert lost not in cp.table
+    # the seek to the committed offsets: the kept partition, where a record was dropped, is read again
+    assert cp.set_positions({kept: 11, other: 0}) == {kept: 11}
+    assert cp.admit(kept, 11) is PROCESS and cp.admit(other, 0) is PROCESS

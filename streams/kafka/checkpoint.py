@@ -116,6 +116,16 @@ class Checkpoint:
             p.dropped_unpositioned = False
         return read_again
 
+    def suspend(self) -> None:
+        """A rebalance began: no record is processed until the consumer is sought to the committed
+        offsets again (:meth:`set_positions`, after table recovery). A record handed over meanwhile
+        may come from a fetch made before the rebalance, for a partition another worker owns now:
+        processed, it would put a stale copy of its fact records into the changelog after that
+        worker recovered, where, being newer, it would win at the next recovery. It is dropped
+        (UNPOSITIONED), and its partition is read again from its position once known."""
+        for p in self.table.values():
+            p.positioned = False
+
     def forget(self, tps: Iterable[Hashable]) -> None:
         """Partitions no longer owned."""
         for tp in tps:

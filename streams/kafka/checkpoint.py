@@ -15,10 +15,10 @@ There is one table of offsets, :class:`PartitionOffsets` per source partition (a
 - the fetch side (:class:`streams.kafka.fence.OffsetFence`): records handed from Faust's fetch to
   its stream in offset order (faust-streaming#221: its read-offset guard drops the records of a
   partition sought back to its committed offset);
-- the processing side (:meth:`Checkpoint.admit`): records reaching the agent in offset order,
-  after all of Faust's queues (a stream skips records around a rebalance and acks them
-  unprocessed), with the commit limit the worker's own (:meth:`Checkpoint.commit_limit`: Faust's
-  head-gap check is off by one).
+- the processing side (:meth:`Checkpoint.admit`): records reaching the worker's batch handler in
+  offset order, and none from a rebalance until the seek after it (:meth:`Checkpoint.suspend`),
+  with the commit limit the worker's own (:meth:`Checkpoint.commit_limit`: Faust's head-gap check
+  is off by one).
 
 Bookkeeping only, no I/O, except :meth:`Checkpoint.complete`, which awaits what it is given.
 """

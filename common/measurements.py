@@ -92,8 +92,31 @@ Measurements
   Not for rolling windows; series (as influxdb.cardinality() counts them) = units × (field, procedure,
   channel) combinations in use, which does not grow with dossiers or time (README: the periodic report).
 
+``feedback_flows`` (luồng phản ánh, kiến nghị theo ngày) — tags UNIT_TAGS; time = the local day (start of
+  the day, Asia/Ho_Chi_Minh), as report_counts: every calendar and report period is a sum of days.
+  Citizen feedback (PAKN) only. fields: FEEDBACK_FLOW_FIELDS (int), flows on that day, written sparse
+  (only non-zero ones; all of them when a correction took a contribution away, so a stale value never
+  survives):
+    received          an item's reception, once: at its received_at (from its reception event, else from
+                      the received_at its handling carries)
+    handled           its handling, once, never before its reception (a handling stamped earlier counts
+                      at the reception instant); early / on time / late is unit_rates' business
+                      (feedback_handled_* at handled_at): one definition of each
+    overdue_started   it became overdue while open: at its due date + 1 ms (handled exactly at due_at is
+                      on time); the due date is the reception's (the one feedback_overdue watches), the
+                      handling's only when the reception was not read
+    overdue_ended     it was handled while overdue
+  Stocks at an instant T (a period's end) are sums of flows over days < T:
+    open at T (đang xử lý)              = received - handled
+    open and overdue at T (quá hạn)     = overdue_started - overdue_ended
+    open within due at T (trong hạn)    = the difference
+  so open at the start + received in the period = handled in the period + open at the end, exactly. A
+  late event rewrites the days it touches; a worker that rebuilds a record rewrites, in full, every day an
+  earlier state of it could have touched. Read by ``govpulse index`` for criteria 5.2 and 5.3 of
+  Decision 766 (dashboards.queries.feedback_stock). Series = units; no personal data.
+
 ``service_index`` (chỉ số phục vụ người dân, doanh nghiệp, Decision 766/QĐ-TTg) — written by
-  ``govpulse index`` (not the worker) from report_counts and unit_rates, see streams/domain/service_index.py
+  ``govpulse index`` (not the worker) from report_counts, feedback_flows and unit_rates, see streams/domain/service_index.py
   and docs/decision-766.md. tags: ``province_code``, ``unit_code`` (the unit, or the district / province
   code of a roll-up), ``unit_name``, ``scope`` (unit | district | province), ``window`` (the period's
   window: month, year, report_month, report_quarter, report_half, report_year), ``group`` ("1".."5", or
@@ -145,6 +168,7 @@ FEEDBACK_ALERTS = "feedback_alerts"
 PIPELINE_HEALTH = "pipeline_health"
 UNIT_ACTIVITY = "unit_activity"
 REPORT_COUNTS = "report_counts"
+FEEDBACK_FLOWS = "feedback_flows"
 SERVICE_INDEX = "service_index"
 
 UNIT_TAGS = ("province_code", "unit_code", "unit_level", "unit_name", "ward_code", "district_code")
@@ -174,6 +198,9 @@ REPORT_FIELDS = (
 )
 REPORT_TAGS = ("field", "procedure_code", "channel")
 UNKNOWN_TAG = "-"  # a report_counts tag the events did not give
+
+# feedback_flows: citizen feedback (phản ánh, kiến nghị) per unit and local day (all ints)
+FEEDBACK_FLOW_FIELDS = ("received", "handled", "overdue_started", "overdue_ended")
 
 ALERT_KINDS = ("dossier_overdue", "dossier_due_soon", "apology_missing")
 FEEDBACK_ALERT_KINDS = ("feedback_overdue",)

@@ -804,6 +804,37 @@ def period_window_counts(scope: Scope = UNIT) -> str:
     )
 
 
+FEEDBACK_STOCK_COLUMNS = ("feedback_open", "feedback_open_overdue")
+
+
+def feedback_stock(scope: Scope = UNIT) -> str:
+    """Per unit of the scope: its citizen feedback (phản ánh, kiến nghị) still open at the range's stop
+    (đang xử lý cuối kỳ) and, of those, overdue (quá hạn), from ``feedback_flows``: flows summed over
+    every day before the stop (the contract: open = received − handled, overdue = overdue_started −
+    overdue_ended). Units with nothing open at the stop have no row. Columns: unit_code, unit_name,
+    FEEDBACK_STOCK_COLUMNS."""
+    flow_fields = M.FEEDBACK_FLOW_FIELDS
+    return (
+        "from(bucket: v.defaultBucket)\n"
+        "  // from the first day on record: a stock at the stop is the sum of every flow before it\n"
+        "  |> range(start: 0, stop: v.timeRangeStop)\n"
+        f'  |> filter(fn: (r) => r._measurement == "{M.FEEDBACK_FLOWS}")\n'
+        f"  |> filter(fn: (r) => {scope.predicate})\n"
+        '  |> group(columns: ["unit_code", "unit_name", "_field"])\n'
+        "  |> sum()\n"
+        "  |> group()\n"
+        '  |> pivot(rowKey: ["unit_code", "unit_name"], columnKey: ["_field"], valueColumn: "_value")\n'
+        + _fill(flow_fields)
+        + "  |> map(fn: (r) => ({\n"
+        "      unit_code: r.unit_code, unit_name: r.unit_name,\n"
+        "      feedback_open: r.received - r.handled,\n"
+        "      feedback_open_overdue: r.overdue_started - r.overdue_ended,\n"
+        "  }))\n"
+        "  |> filter(fn: (r) => r.feedback_open != 0 or r.feedback_open_overdue != 0)\n"
+        '  |> sort(columns: ["unit_code"])\n'
+    )
+
+
 SERVICE_INDEX_COLUMNS = ("group", "criterion", "name", "value", "score", "max", "numerator", "denominator")
 # the numeric fields only: a pivot cannot hold status/origin (strings) and the numbers in one _value column.
 # An empty score is "not scored" (no points or rule, zero denominator, or missing); `govpulse index` prints why.

@@ -3,8 +3,9 @@ report's and the dashboards' Flux, the user's weights and supplied figures read 
 computation in ``streams.domain.service_index``, and the ``service_index`` points written back.
 
 Why here (beside ``reports.source``): the index is a period figure like the periodic report, read from
-the same ``report_counts`` rows (``dashboards.queries.period_report`` by unit) plus the period's
-``unit_rates`` point, for any unit, roll-up and period, whether the worker runs or not.
+the same ``report_counts`` rows (``dashboards.queries.period_report`` by unit), the citizen feedback
+still open at the period's end (``feedback_flows``, ``dashboards.queries.feedback_stock``) and the
+period's ``unit_rates`` point, for any unit, roll-up and period, whether the worker runs or not.
 """
 
 from __future__ import annotations
@@ -131,17 +132,23 @@ def _window_counts(row: Mapping[str, Any]) -> si.IndexCounts:
 
 def read_unit_counts(source: ReportSource, scope: Scope, period: Period) -> list[UnitIndexCounts]:
     """Each unit of the scope with its index counts over the period: the period report by unit
-    (report_counts) and the unit_rates point of the period's window, merged by unit code."""
+    (report_counts), its feedback still open at the period's end (feedback_flows) and the unit_rates
+    point of the period's window, merged by unit code."""
     report = {r["unit_code"]: r for r in source.rows("unit", scope, period)}
+    stock = {r["unit_code"]: r for r in source.run(q.feedback_stock(scope.flux_scope()), scope, period)}
     window = {
         r["unit_code"]: r
         for r in source.run(q.period_window_counts(scope.flux_scope()), scope, period, {"window": period.window})
     }
     out = []
-    for code in sorted(report.keys() | window.keys()):
-        rep, win = report.get(code), window.get(code)
-        counts = si.IndexCounts.of(rep or {}) + (_window_counts(win) if win else si.IndexCounts())
-        name = str((rep or win or {}).get("unit_name") or code)
+    for code in sorted(report.keys() | stock.keys() | window.keys()):
+        rep, fb, win = report.get(code), stock.get(code), window.get(code)
+        counts = (
+            si.IndexCounts.of(rep or {})
+            + si.IndexCounts.of({k: (fb or {}).get(k) for k in q.FEEDBACK_STOCK_COLUMNS})
+            + (_window_counts(win) if win else si.IndexCounts())
+        )
+        name = str((rep or win or fb or {}).get("unit_name") or code)
         out.append(UnitIndexCounts(code, name, counts))
     return out
 

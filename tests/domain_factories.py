@@ -601,14 +601,16 @@ def row_key_tags(key) -> dict[str, Any]:
 
 
 def comparable_rows(rows: dict) -> dict:
-    """Rows as two runs must agree on them: report_counts points dense (missing fields = 0) and
-    all-zero ones left out, since a run that saw a flow come and go wrote a point of zeros there."""
+    """Rows as two runs must agree on them: report_counts and feedback_flows points dense (missing
+    fields = 0) and all-zero ones left out, since a run that saw a flow come and go wrote a point of
+    zeros there."""
     from common import measurements as m
 
-    out = {k: v for k, v in rows.items() if k[0] != m.REPORT_COUNTS}
+    flow_fields = {m.REPORT_COUNTS: m.REPORT_FIELDS, m.FEEDBACK_FLOWS: m.FEEDBACK_FLOW_FIELDS}
+    out = {k: v for k, v in rows.items() if k[0] not in flow_fields}
     for k, v in rows.items():
-        if k[0] == m.REPORT_COUNTS:
-            dense = {f: v.get(f, 0) for f in m.REPORT_FIELDS}
+        if k[0] in flow_fields:
+            dense = {f: v.get(f, 0) for f in flow_fields[k[0]]}
             if any(dense.values()):
                 out[k] = dense
     return out

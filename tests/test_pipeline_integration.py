@@ -51,7 +51,8 @@ COMPARED_FIELDS = (
 
 def figures(settings, bucket: str) -> dict:
     """Every compared field of every window point of every unit: {(unit, window, time, field): value},
-    and every non-zero report_counts field: {(unit, "report:<field>:<procedure>", day, field): value}."""
+    every non-zero report_counts field: {(unit, "report:<field>:<procedure>", day, field): value}, and
+    every non-zero feedback_flows field: {(unit, "feedback_flows", day, field): value}."""
     fields = " or ".join(f'r._field == "{f}"' for f in COMPARED_FIELDS)
     rows = flux(
         settings,
@@ -79,6 +80,16 @@ def figures(settings, bucket: str) -> dict:
             for r in report
         }
     )
+    # citizen feedback's daily flows (feedback_flows), the stocks of criteria 5.2 and 5.3: likewise
+    feedback = flux(
+        settings,
+        """from(bucket: "BUCKET") |> range(start: 0)
+        |> filter(fn: (r) => r._measurement == "feedback_flows" and r._value != 0)""",
+        bucket,
+    )
+    for r in feedback:  # summed over a unit's series (its tags may have gained a district_code)
+        k = (r["unit_code"], "feedback_flows", r["_time"].isoformat(), r["_field"])
+        out[k] = out.get(k, 0) + r["_value"]
     return out
 
 

@@ -279,7 +279,7 @@ def test_rollup_is_not_the_average_of_scores(a, b):
 
 def test_feedback_criteria_by_hand():
     """5.2 and 5.3 from the feedback counts (phản ánh, kiến nghị): 16 handled, 9 early, 4 on time, 3 late;
-    2 unsatisfied ratings of the handling."""
+    2 unsatisfied ratings of the handling; nothing open at the period's end."""
     c = si.IndexCounts(
         feedback_handled=16,
         feedback_handled_early=9,
@@ -297,3 +297,61 @@ def test_feedback_criteria_by_hand():
     # no points published for 5.2 / 5.3: a value, not a score
     assert r["5.2"].value == pytest.approx(13 / 16) and r["5.2"].status is si.Status.NOT_SCORED
     assert r["5.3"].value == pytest.approx(11 / 16) and r["5.3"].score is None
+
+
+def test_feedback_criteria_count_the_items_open_at_the_period_end():
+    """Decision 766 counts every item in the unit's competence: handled in the period + open at its end,
+    the open ones within due as on time, the overdue ones as late. 10 handled (4 early, 3 on time, 3 late),
+    6 open at the end of which 2 overdue, 1 unsatisfied rating."""
+    c = si.IndexCounts(
+        feedback_handled=10,
+        feedback_handled_early=4,
+        feedback_handled_on_time=3,
+        feedback_handled_late=3,
+        feedback_open=6,
+        feedback_open_overdue=2,
+        feedback_ratings_unsatisfied=1,
+    )
+    assert (c.feedback_in_competence, c.feedback_in_time, c.feedback_late) == (16, 11, 5)
+    f = si.event_figures(c)
+    assert (f["5.2"].numerator, f["5.2"].denominator) == (11, 16)  # 4 + 3 handled in time + 4 open within due
+    assert (f["5.3"].numerator, f["5.3"].denominator) == (10, 16)  # 16 - 3 late - 2 overdue - 1 unsatisfied
+    r = si.compute_index(c).by_id
+    assert r["5.2"].value == pytest.approx(11 / 16) and r["5.3"].value == pytest.approx(10 / 16)
+
+
+def test_feedback_criteria_with_only_open_items_or_none():
+    # nothing handled and nothing open: not applicable, not a zero
+    r = si.compute_index(si.IndexCounts()).by_id
+    assert r["5.2"].status is si.Status.NOT_APPLICABLE and r["5.2"].value is None and r["5.2"].denominator == 0
+    assert r["5.3"].status is si.Status.NOT_APPLICABLE and r["5.3"].value is None
+    # received, not handled, all still within due at the end: 100 %; all overdue: 0 %
+    within = si.event_figures(si.IndexCounts(feedback_open=3))
+    assert (within["5.2"].numerator, within["5.2"].denominator) == (3, 3)
+    assert (within["5.3"].numerator, within["5.3"].denominator) == (3, 3)
+    overdue = si.event_figures(si.IndexCounts(feedback_open=3, feedback_open_overdue=3))
+    assert (overdue["5.2"].numerator, overdue["5.2"].denominator) == (0, 3)
+    assert (overdue["5.3"].numerator, overdue["5.3"].denominator) == (0, 3)
+    # 5.3 never below zero: late and overdue items also rated unsatisfied are subtracted twice
+    worst = si.IndexCounts(
+        feedback_handled=1,
+        feedback_handled_late=1,
+        feedback_open=1,
+        feedback_open_overdue=1,
+        feedback_ratings_unsatisfied=3,
+    )
+    assert si.event_figures(worst)["5.3"] == si.Figure(0, 2)
+
+
+def test_feedback_open_counts_roll_up_as_sums():
+    """A roll-up (two units, or the months of a quarter for the handled counts) adds the counts, then divides:
+    unit a 1 handled on time + 1 open within due; unit b 2 open, 1 overdue."""
+    a = si.IndexCounts(feedback_handled=1, feedback_handled_on_time=1, feedback_open=1)
+    b = si.IndexCounts(feedback_open=2, feedback_open_overdue=1)
+    total = si.IndexCounts.total([a, b])
+    assert (total.feedback_open, total.feedback_open_overdue) == (3, 1)
+    f = si.event_figures(total)
+    assert (f["5.2"].numerator, f["5.2"].denominator) == (3, 4)  # 1 on time + 2 open within due
+    assert (f["5.3"].numerator, f["5.3"].denominator) == (3, 4)  # 4 - 1 overdue
+    # from the mapping `govpulse index` reads (feedback_stock's columns)
+    assert si.IndexCounts.of({"feedback_open": 2, "feedback_open_overdue": 1, "unit_code": "x"}) == b

@@ -2,7 +2,8 @@
 
 Its parts live beside it, one job each: ``open_dossiers`` (open dossiers and their running
 gauges), ``alerts`` (alert kinds, trigger times, the alert payload and point), ``rows`` (rows and
-tag sets), ``report_flows`` (the periodic report's flows), ``records`` (what a record contributes).
+tag sets), ``report_flows`` (the periodic report's flows), ``feedback_flows`` (citizen feedback's daily
+flows), ``records`` (what a record contributes).
 
 The worker shell feeds it record changes (old, new) and clock readings; it answers with
 rows to write (measurement, tags, fields, time) and alerts to send. Everything here is
@@ -35,6 +36,7 @@ from streams.domain.alerts import (
     iso,
 )
 from streams.domain.counts import FIELD_INDEX, Counts, rates
+from streams.domain.feedback_flows import feedback_flows, feedback_rewrite_days
 from streams.domain.open_dossiers import OpenDossiers, open_entry
 from streams.domain.records import (
     Record,
@@ -87,6 +89,12 @@ class UnitState(OpenDossiers):
     _report_tags: dict[ReportGroup, Tags] = field(default_factory=dict)
     # open citizen feedback (phản ánh, kiến nghị đang xử lý): key -> due_ms
     open_feedback: dict[str, int] = field(default_factory=dict)
+    # feedback_flows: citizen feedback's flows per local day; the days written at the next snapshot,
+    # and those that lost a contribution (written in full)
+    feedback_days: dict[int, Counts] = field(default_factory=dict)
+    dirty_feedback: set[int] = field(default_factory=set)
+    removed_feedback: set[int] = field(default_factory=set)
+    _feedback_tags: Tags | None = None
     # point times (epoch ns) of the unit's dossier_alerts points: a new alert at a taken instant
     # takes the next free nanosecond (unique per unit, so also per series whatever its kind and
     # procedure, even after a corrected reception moves a dossier to another procedure's series)
@@ -106,6 +114,12 @@ class UnitState(OpenDossiers):
                 {**self.tags, "field": group[0], "procedure_code": group[1], "channel": group[2]}
             )
         return t
+
+    def feedback_tags(self) -> Tags:
+        """The tags of the unit's feedback_flows points: the unit's own."""
+        if self._feedback_tags is None:
+            self._feedback_tags = Tags(self.tags)
+        return self._feedback_tags
 
     def window_tags(self, window: str) -> Tags:
         t = self._window_tags.get(window)
@@ -152,6 +166,7 @@ class Aggregator:
             u.tags = unit_tags(rec)
             u._window_tags.clear()
             u._report_tags.clear()
+            u._feedback_tags = None
         return u
 
     def observe(self, partition: int, event_ms: int) -> None:
@@ -180,6 +195,7 @@ class Aggregator:
             self._report(u, old, new)
             self._track_dossier(u, key, new)
         elif new["kind"] == "f":
+            self._feedback_flows(u, old, new)
             self._track_feedback(u, key, new)
 
     def _report(self, u: UnitState, old: Record | None, new: Record) -> None:
@@ -214,6 +230,33 @@ class Aggregator:
             u.dirty_report.add(bucket)
             if any(d < 0 for _, d in changes):
                 u.removed_report.add(bucket)
+
+    def _feedback_flows(self, u: UnitState, old: Record | None, new: Record) -> None:
+        """The feedback_flows of a feedback item's change, netted per (day, field)."""
+        old_f = feedback_flows(old)
+        new_f = feedback_flows(new)
+        if old_f == new_f:
+            return
+        net: dict[int, dict[int, int]] = {}
+        day = self.cal.local_day
+        for t, idx, d in old_f:
+            dd = net.setdefault(day(t), {})
+            dd[idx] = dd.get(idx, 0) - d
+        for t, idx, d in new_f:
+            dd = net.setdefault(day(t), {})
+            dd[idx] = dd.get(idx, 0) + d
+        for local_day, dd in net.items():
+            changes = [(idx, d) for idx, d in dd.items() if d]
+            if not changes:
+                continue
+            c = u.feedback_days.get(local_day)
+            if c is None:
+                c = u.feedback_days[local_day] = Counts()
+            for idx, d in changes:
+                c.bump(idx, d)
+            u.dirty_feedback.add(local_day)
+            if any(d < 0 for _, d in changes):
+                u.removed_feedback.add(local_day)
 
     def _bump_many(self, u: UnitState, t: int, changes: list[tuple[int, int]]) -> None:
         """Add (field, delta) changes at instant t to every bucket that holds t."""
@@ -439,6 +482,8 @@ class Aggregator:
             self.apply(key, None, rec)
             if rec["kind"] == "d":
                 self._rewrite_earlier_report_points(rec)
+            elif rec["kind"] == "f":
+                self._rewrite_earlier_feedback_points(rec)
             self.observe(rec["partition"], latest_time(rec))
             src_t = latest_time(rec)
             u = self.units[rec["unit"]]
@@ -457,6 +502,15 @@ class Aggregator:
             u.report_counts(bucket)
             u.dirty_report.add(bucket)
             u.removed_report.add(bucket)
+
+    def _rewrite_earlier_feedback_points(self, rec: Record) -> None:
+        """The feedback_flows points an earlier owner may have written for this item's earlier states
+        are written again, in full, with what this worker holds (zeros where nothing is left)."""
+        u = self.units[rec["unit"]]
+        for local_day in feedback_rewrite_days(rec, self.cal):
+            u.feedback_days.setdefault(local_day, Counts())
+            u.dirty_feedback.add(local_day)
+            u.removed_feedback.add(local_day)
 
     # -- snapshot -------------------------------------------------------------------------
     def snapshot(self, clocks: dict[int, int], wall_ms: int | None = None) -> list[Row]:
@@ -551,6 +605,16 @@ class Aggregator:
                 rows.append(Row(m.REPORT_COUNTS, u.report_tags(group), report_fields, self.cal.day_start(local_day)))
         u.dirty_report.clear()
         u.removed_report.clear()
+        for local_day in u.dirty_feedback:
+            c = u.feedback_days.get(local_day) or Counts()
+            if local_day in u.removed_feedback:
+                flow_fields: dict[str, object] = {name: c.get(i, 0) for i, name in enumerate(m.FEEDBACK_FLOW_FIELDS)}
+            else:
+                flow_fields = {m.FEEDBACK_FLOW_FIELDS[i]: v for i, v in c.items()}
+            if flow_fields:
+                rows.append(Row(m.FEEDBACK_FLOWS, u.feedback_tags(), flow_fields, self.cal.day_start(local_day)))
+        u.dirty_feedback.clear()
+        u.removed_feedback.clear()
         if u.gauges_dirty:
             rows.append(Row(m.OPEN_DOSSIERS, Tags(u.tags), dict(u.gauges()), (now // HOUR_MS) * HOUR_MS))
             u.gauges_dirty = False
@@ -558,7 +622,7 @@ class Aggregator:
 
     def pending_rows(self) -> int:
         return sum(
-            len(u.dirty_hours) + len(u.dirty_days) + len(u.dirty_calendar) + len(u.dirty_report)
+            len(u.dirty_hours) + len(u.dirty_days) + len(u.dirty_calendar) + len(u.dirty_report) + len(u.dirty_feedback)
             for u in self.units.values()
         )
 

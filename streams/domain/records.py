@@ -221,7 +221,8 @@ class Record(TypedDict, total=False):
     # [at, due], and the aggregator's rebuild gives those a nanosecond (Aggregator.rebuild)
     alerts_raised: dict[str, list[int]]
     # the facts a correction replaced (slot -> event id -> fact), for the report slots only: a
-    # worker that owned the dossier earlier may have written report points from them
+    # worker that owned the dossier or feedback item earlier may have written report_counts or
+    # feedback_flows points from them
     superseded: dict[str, dict[str, Any]]
     reception: ReceptionFact
     resolution: ResolutionFact
@@ -264,8 +265,9 @@ SINGLETON = frozenset(
 # Facts an entity can have several of, kept by event id.
 MULTIPLE = frozenset({"supplements", "transfers", "apologies"})
 CLOSURES = ("resolution", "withdrawal", "refusal")
-# singleton facts whose superseded versions are kept (see Record.superseded)
-REPORT_SLOTS = frozenset({"reception", *CLOSURES})
+# singleton facts whose superseded versions are kept (see Record.superseded): the dossier report's
+# and the feedback flows' (feedback_flows)
+REPORT_SLOTS = frozenset({"reception", *CLOSURES, "feedback_reception", "feedback_handling"})
 
 
 def record_key(event: ev.Envelope) -> tuple[str, RecordKind]:

@@ -136,10 +136,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "5.2",
         5,
         "Tỷ lệ PAKN xử lý đúng hạn",
-        "feedback handled on time",
+        "feedback handled early or on time, open ones within due included",
         Origin.EVENTS,
-        note="over the items handled in the period (the decision: every item in the unit's competence, open "
-        "ones within due counting as on time; govpulse keeps no stock of open feedback per period yet)",
     ),
     Criterion(
         "5.3",
@@ -147,7 +145,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "Tỷ lệ hài lòng trong xử lý PAKN",
         "satisfaction with feedback handling",
         Origin.EVENTS,
-        note="over the items handled in the period; 'raised again about its result' is not an event yet",
+        note="an item both late and rated unsatisfied is subtracted twice (the decision: once); "
+        "'raised again about its result' is not an event yet",
     ),
     Criterion(
         "5.4",
@@ -197,8 +196,10 @@ class IndexCounts:
     """A unit's counts over a period (sums of counts for a roll-up), as govpulse already stores them.
 
     From ``report_counts`` (the periodic report's flows and stocks): carried_over … in_process_overdue.
+    From ``feedback_flows`` (citizen feedback's stocks at the period's end): feedback_open and
+    feedback_open_overdue.
     From the ``unit_rates`` point of the period's window: the rest (counted when the event happens in
-    the period: a resolution, a rating)."""
+    the period: a resolution, a handling, a rating)."""
 
     carried_over: int = 0  # kỳ trước chuyển qua
     received: int = 0  # mới tiếp nhận
@@ -227,6 +228,10 @@ class IndexCounts:
     feedback_handled_on_time: int = 0
     feedback_handled_late: int = 0
     feedback_ratings_unsatisfied: int = 0
+    # citizen feedback still open at the period's end (phản ánh, kiến nghị đang xử lý cuối kỳ: received
+    # before the end, not handled by then), and of those past their due date (quá hạn)
+    feedback_open: int = 0
+    feedback_open_overdue: int = 0
 
     def __add__(self, other: IndexCounts) -> IndexCounts:
         return IndexCounts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
@@ -258,6 +263,27 @@ class IndexCounts:
     def late(self) -> int:
         """Resolved late in the period + overdue in process at its end (quá hạn)."""
         return self.resolved_late + self.in_process_overdue
+
+    @property
+    def feedback_in_competence(self) -> int:
+        """The denominator of 5.2 and 5.3, every feedback item in the unit's competence in the period
+        (tổng số phản ánh, kiến nghị thuộc thẩm quyền): handled in the period + open at its end."""
+        return self.feedback_handled + self.feedback_open
+
+    @property
+    def feedback_in_time(self) -> int:
+        """Handled early or on time in the period + open at its end and still within due (trong hạn)."""
+        return (
+            self.feedback_handled_early
+            + self.feedback_handled_on_time
+            + self.feedback_open
+            - self.feedback_open_overdue
+        )
+
+    @property
+    def feedback_late(self) -> int:
+        """Handled late in the period + open at its end and past due (quá hạn)."""
+        return self.feedback_handled_late + self.feedback_open_overdue
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,11 +447,13 @@ def event_figures(c: IndexCounts, synchronised: float | None = None) -> dict[str
     3.3  received online / received, × 1.4's share when it is supplied (F)
     3.6  paid online / resolved dossiers with a fee
     4.1  digitised results / resolved (the window's)
-    5.2  feedback handled early or on time / feedback handled                    [S4, S5: "xử lý đúng hoặc
-         trước hạn / tổng số PAKN thuộc thẩm quyền"]
-    5.3  (feedback handled − handled late − unsatisfied feedback ratings) / handled, at least 0
-                                                                                 [S4, S5: "(tổng số − số không
-         hài lòng hoặc quá hạn) / tổng số"]
+    5.2  (feedback handled early or on time + open at the end within due) / (handled + open at the end)
+                                                                                 [S4, S5: "xử lý đúng hoặc
+         trước hạn / tổng số PAKN thuộc thẩm quyền"; F: open items within due count as on time]
+    5.3  (5.2's total − handled late − open and overdue at the end − unsatisfied feedback ratings) / 5.2's
+         total, at least 0                                                       [S4, S5: "(tổng số − số không
+         hài lòng hoặc quá hạn) / tổng số"; an item both late and rated unsatisfied is subtracted twice
+         (F: at most once), which counts cannot tell apart: docs/decision-766.md]
     5.4  (handled − late − unsatisfied ratings) / handled, at least 0          [F: 100 % − (late share +
          share with a complaint or a dislike); a late dossier also rated unsatisfied is subtracted twice,
          as in F]
@@ -437,9 +465,10 @@ def event_figures(c: IndexCounts, synchronised: float | None = None) -> dict[str
         "3.3": Figure(online, c.received),
         "3.6": Figure(c.paid_online, c.fee_applicable),
         "4.1": Figure(c.results_digitised, c.window_resolved),
-        "5.2": Figure(c.feedback_handled_early + c.feedback_handled_on_time, c.feedback_handled),
+        "5.2": Figure(c.feedback_in_time, c.feedback_in_competence),
         "5.3": Figure(
-            max(0, c.feedback_handled - c.feedback_handled_late - c.feedback_ratings_unsatisfied), c.feedback_handled
+            max(0, c.feedback_in_competence - c.feedback_late - c.feedback_ratings_unsatisfied),
+            c.feedback_in_competence,
         ),
         "5.4": Figure(max(0, c.handled - c.late - c.ratings_unsatisfied), c.handled),
     }

@@ -600,6 +600,19 @@ def row_key_tags(key) -> dict[str, Any]:
     return dict(key[1])
 
 
+def daily_flows(h: Harness, measurement: str, names: tuple[str, ...]) -> dict[int, dict[str, int]]:
+    """A daily flow measurement's rows (report_counts, feedback_flows) summed over units and groups,
+    per day start, every field present (as InfluxDB sums them)."""
+    out: dict[int, dict[str, int]] = {}
+    for (meas, _tags, t, _ns), fields in h.rows.items():
+        if meas != measurement:
+            continue
+        acc = out.setdefault(t, dict.fromkeys(names, 0))
+        for k, v in fields.items():
+            acc[k] += v
+    return out
+
+
 def comparable_rows(rows: dict) -> dict:
     """Rows as two runs must agree on them: report_counts and feedback_flows points dense (missing
     fields = 0) and all-zero ones left out, since a run that saw a flow come and go wrote a point of

@@ -23,6 +23,7 @@ from tests.domain_factories import (
     WARD,
     WARD2,
     Harness,
+    daily_flows,
     eid,
     feedback_handled,
     feedback_rated,
@@ -123,14 +124,7 @@ def test_a_corrected_reception_moves_the_flows_and_its_old_days_are_rewritten_af
 # -- a report month by hand: the stocks at its end, and 5.2 / 5.3 from them ---------------------------------
 def flow_rows(h: Harness) -> dict[int, dict[str, int]]:
     """feedback_flows rows summed over units, per day start (as InfluxDB holds them)."""
-    out: dict[int, dict[str, int]] = {}
-    for (meas, _tags, t, _ns), fields in h.rows.items():
-        if meas != m.FEEDBACK_FLOWS:
-            continue
-        acc = out.setdefault(t, dict.fromkeys(m.FEEDBACK_FLOW_FIELDS, 0))
-        for k, v in fields.items():
-            acc[k] += v
-    return out
+    return daily_flows(h, m.FEEDBACK_FLOWS, m.FEEDBACK_FLOW_FIELDS)
 
 
 def stocks_at(flows: dict[int, dict[str, int]], t: int) -> tuple[int, int]:

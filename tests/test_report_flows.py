@@ -26,6 +26,7 @@ from tests.domain_factories import (
     Harness,
     Ids,
     classify,
+    daily_flows,
     dossier_specs,
     local,
     local_date,
@@ -183,14 +184,7 @@ def oracle_stocks(specs: list[DossierSpec], t: int) -> tuple[int, int]:
 
 def day_flows(h: Harness) -> dict[int, dict[str, int]]:
     """report_counts rows summed over units and groups, per day start (as InfluxDB holds them)."""
-    out: dict[int, dict[str, int]] = {}
-    for (meas, _tags, t, _ns), fields in h.rows.items():
-        if meas != m.REPORT_COUNTS:
-            continue
-        acc = out.setdefault(t, dict.fromkeys(m.REPORT_FIELDS, 0))
-        for k, v in fields.items():
-            acc[k] += v
-    return out
+    return daily_flows(h, m.REPORT_COUNTS, m.REPORT_FIELDS)
 
 
 def stocks_from_rows(flows: dict[int, dict[str, int]], t: int) -> tuple[int, int]:

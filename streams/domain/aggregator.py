@@ -17,7 +17,7 @@ import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from common import measurements as m
 from common.measurements import COUNT_FIELDS
@@ -50,6 +50,8 @@ from streams.domain.records import (
 from streams.domain.report_flows import ReportFlow, ReportGroup, report_flows, report_group, rewrite_buckets
 from streams.domain.rows import NS_PER_MS, Row, Tags, unit_tags
 from streams.domain.windows import DAY_MS, HOUR_MS, ROLLING, LocalCalendar, touched_asof_steps, window_bucket_range
+
+BucketKey = TypeVar("BucketKey")  # what changes are netted per: an instant, a local day, (report group, local day)
 
 # Denominators are written even when zero so every defined rate has its counts beside it;
 # other counts of rolling windows are written only when non-zero (rows stay small).
@@ -180,17 +182,8 @@ class Aggregator:
         new_c = contributions(new, self.cal)
         if old_c != new_c:
             # net the change per instant first: a resolution leaves the reception's counts untouched
-            net: dict[int, dict[int, int]] = {}
-            for t, idx, d in old_c:
-                dd = net.setdefault(t, {})
-                dd[idx] = dd.get(idx, 0) - d
-            for t, idx, d in new_c:
-                dd = net.setdefault(t, {})
-                dd[idx] = dd.get(idx, 0) + d
-            for t, dd in net.items():
-                changes = [(idx, d) for idx, d in dd.items() if d]
-                if changes:
-                    self._bump_many(u, t, changes)
+            for t, changes in _netted(old_c, new_c).items():
+                self._bump_many(u, t, changes)
         if new["kind"] == "d":
             self._report(u, old, new)
             self._track_dossier(u, key, new)
@@ -211,25 +204,13 @@ class Aggregator:
         new_g = report_group(new)
         if old_f == new_f and old_g == new_g:
             return
-        net: dict[tuple[ReportGroup, int], dict[int, int]] = {}
         day = self.cal.local_day
-        if old_g is not None:
-            for t, idx, d in old_f:
-                dd = net.setdefault((old_g, day(t)), {})
-                dd[idx] = dd.get(idx, 0) - d
-        for t, idx, d in new_f:
-            dd = net.setdefault((new_g, day(t)), {})
-            dd[idx] = dd.get(idx, 0) + d
-        for bucket, dd in net.items():
-            changes = [(idx, d) for idx, d in dd.items() if d]
-            if not changes:
-                continue
-            c = u.report_counts(bucket)
-            for idx, d in changes:
-                c.bump(idx, d)
-            u.dirty_report.add(bucket)
-            if any(d < 0 for _, d in changes):
-                u.removed_report.add(bucket)
+        netted = _netted(
+            [((old_g, day(t)), idx, d) for t, idx, d in old_f] if old_g is not None else [],
+            [((new_g, day(t)), idx, d) for t, idx, d in new_f],
+        )
+        for bucket, changes in netted.items():
+            _bump_bucket(u.report_counts(bucket), changes, bucket, u.dirty_report, u.removed_report)
 
     def _feedback_flows(self, u: UnitState, old: Record | None, new: Record) -> None:
         """The feedback_flows of a feedback item's change, netted per (day, field)."""
@@ -237,26 +218,13 @@ class Aggregator:
         new_f = feedback_flows(new)
         if old_f == new_f:
             return
-        net: dict[int, dict[int, int]] = {}
         day = self.cal.local_day
-        for t, idx, d in old_f:
-            dd = net.setdefault(day(t), {})
-            dd[idx] = dd.get(idx, 0) - d
-        for t, idx, d in new_f:
-            dd = net.setdefault(day(t), {})
-            dd[idx] = dd.get(idx, 0) + d
-        for local_day, dd in net.items():
-            changes = [(idx, d) for idx, d in dd.items() if d]
-            if not changes:
-                continue
+        netted = _netted([(day(t), idx, d) for t, idx, d in old_f], [(day(t), idx, d) for t, idx, d in new_f])
+        for local_day, changes in netted.items():
             c = u.feedback_days.get(local_day)
             if c is None:
                 c = u.feedback_days[local_day] = Counts()
-            for idx, d in changes:
-                c.bump(idx, d)
-            u.dirty_feedback.add(local_day)
-            if any(d < 0 for _, d in changes):
-                u.removed_feedback.add(local_day)
+            _bump_bucket(c, changes, local_day, u.dirty_feedback, u.removed_feedback)
 
     def _bump_many(self, u: UnitState, t: int, changes: list[tuple[int, int]]) -> None:
         """Add (field, delta) changes at instant t to every bucket that holds t."""
@@ -597,20 +565,14 @@ class Aggregator:
         for report_bucket in u.dirty_report:
             group, local_day = report_bucket
             c = u.report.get(report_bucket) or Counts()
-            if report_bucket in u.removed_report:
-                report_fields: dict[str, object] = {name: c.get(i, 0) for i, name in enumerate(m.REPORT_FIELDS)}
-            else:
-                report_fields = {m.REPORT_FIELDS[i]: v for i, v in c.items()}
+            report_fields = _flow_fields(c, m.REPORT_FIELDS, full=report_bucket in u.removed_report)
             if report_fields:
                 rows.append(Row(m.REPORT_COUNTS, u.report_tags(group), report_fields, self.cal.day_start(local_day)))
         u.dirty_report.clear()
         u.removed_report.clear()
         for local_day in u.dirty_feedback:
             c = u.feedback_days.get(local_day) or Counts()
-            if local_day in u.removed_feedback:
-                flow_fields: dict[str, object] = {name: c.get(i, 0) for i, name in enumerate(m.FEEDBACK_FLOW_FIELDS)}
-            else:
-                flow_fields = {m.FEEDBACK_FLOW_FIELDS[i]: v for i, v in c.items()}
+            flow_fields = _flow_fields(c, m.FEEDBACK_FLOW_FIELDS, full=local_day in u.removed_feedback)
             if flow_fields:
                 rows.append(Row(m.FEEDBACK_FLOWS, u.feedback_tags(), flow_fields, self.cal.day_start(local_day)))
         u.dirty_feedback.clear()
@@ -632,6 +594,45 @@ def _calendar_keys(cal: LocalCalendar, day: int) -> tuple[tuple[str, int], ...]:
     """(window, key) of every calendar and report period holding a local day."""
     t = cal.day_start(day) + HOUR_MS
     return tuple((w, cal.period_key(w, t)) for w in m.CALENDAR_WINDOWS)
+
+
+def _netted(
+    old: Iterable[tuple[BucketKey, int, int]], new: Iterable[tuple[BucketKey, int, int]]
+) -> dict[BucketKey, list[tuple[int, int]]]:
+    """Per bucket (an instant, a day…), the (field index, delta) changes that take an old state's
+    contributions away and add a new state's, netted (one both states have in a bucket is no change)."""
+    net: dict[BucketKey, dict[int, int]] = {}
+    for key, idx, d in old:
+        dd = net.setdefault(key, {})
+        dd[idx] = dd.get(idx, 0) - d
+    for key, idx, d in new:
+        dd = net.setdefault(key, {})
+        dd[idx] = dd.get(idx, 0) + d
+    out: dict[BucketKey, list[tuple[int, int]]] = {}
+    for key, dd in net.items():
+        changes = [(idx, d) for idx, d in dd.items() if d]
+        if changes:
+            out[key] = changes
+    return out
+
+
+def _bump_bucket(
+    c: Counts, changes: list[tuple[int, int]], key: BucketKey, dirty: set[BucketKey], removed: set[BucketKey]
+) -> None:
+    """Apply a bucket's netted changes; a bucket that lost a contribution is written in full."""
+    for idx, d in changes:
+        c.bump(idx, d)
+    dirty.add(key)
+    if any(d < 0 for _, d in changes):
+        removed.add(key)
+
+
+def _flow_fields(c: Counts, names: tuple[str, ...], full: bool) -> dict[str, object]:
+    """A daily flow point's fields (report_counts, feedback_flows): all of them, zeros included, when a
+    contribution was taken away (so no stale value survives in InfluxDB), else the non-zero ones."""
+    if full:
+        return {name: c.get(i, 0) for i, name in enumerate(names)}
+    return {names[i]: v for i, v in c.items()}
 
 
 def _rate_row(tags: dict[str, str], counts: Counts, t: int, full: bool = True) -> Row:

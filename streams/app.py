@@ -31,6 +31,7 @@ import orjson
 from common.diagnostics import trace_file
 from common.settings import Settings
 from common.topics import ALERTS, DEAD_LETTER, EVENT_TOPICS, repartition_topic
+from streams import task_stacks
 from streams.core import DeadLetter, Forward, RecordStore, WorkerCore
 from streams.domain.alerts import Alert
 from streams.kafka import fence
@@ -61,6 +62,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("govpulse.worker")
 
 FAILED_LIVE_SECONDS = 3.0
+# a worker not ready this long says, once per period, what its consumer's partitions wait for
+UNREADY_REPORT_SECONDS = 60.0
 
 
 def ensure_repartition_topic(settings: Settings, name: str, sources: list[str]) -> dict[str, int]:
@@ -130,6 +133,10 @@ class Worker:
         self.ready_flag = False  # recovered and rebuilt (see on_revoked)
         self.stopping = False
         self.rebuilt_at = 0.0
+        # since when the worker is not ready (a rebalance, table recovery), and when that was last
+        # reported: a recovery that makes no progress says what each partition is waiting for
+        self.unready_since: float | None = None
+        self.unready_reported = 0.0
         self.dropped_logged: set[TP] = set()  # partitions whose first unprocessed record was logged
         self.sought_back: dict[TP, tuple[int, float]] = {}  # per partition: the offset last sought back to, and when
         self.failed: str | None = None  # why the worker cannot go on
@@ -173,9 +180,11 @@ class Worker:
         if self.trace:
             self._trace_batch(messages)
         deliveries: list[Awaitable[RecordMetadata]] = []
+        processed = 0
         for msg in messages:
             if not await self._admitted(msg):
                 continue
+            processed += 1
             out = self._handle(c, msg)
             if isinstance(out, Forward):
                 deliveries.append(
@@ -185,6 +194,12 @@ class Worker:
                 )
             elif out is not None:
                 deliveries.append(await self.dead_letters.send(key=c.dead_letter_key(msg.key), value=orjson.dumps(out)))
+        if not processed:
+            # Nothing changed. And from a rebalance to the seek after it every record is dropped
+            # (unpositioned) while the aggregates may still hold partitions another worker owns
+            # now: alerts fired from them would write stale records into that worker's changelog.
+            # The alert timer fires them once this worker is ready again.
+            return
         await self._send_alerts(c.advance())
         # the batch's state and what it sent on (dead letters, forwarded records) in Kafka, and only
         # then its offsets committable
@@ -381,7 +396,9 @@ class Worker:
 
     async def health_tick(self) -> None:
         if not self.ready():
+            self._report_long_recovery()
             return
+        self.unready_since = None
         lag = await self.lags()
         self.sink.add(
             self.core.health_rows(
@@ -390,6 +407,20 @@ class Worker:
         )
         if self.until_idle is not None and not self.stopping:
             await self._stop_if_idle(lag)
+
+    def _report_long_recovery(self) -> None:
+        now = time.monotonic()
+        if self.unready_since is None:
+            self.unready_since = now
+        elif (
+            now - self.unready_since >= UNREADY_REPORT_SECONDS and now - self.unready_reported >= UNREADY_REPORT_SECONDS
+        ):
+            self.unready_reported = now
+            log.warning(
+                "not ready for %.0f s (rebalance or table recovery); the consumer's partitions:\n%s",
+                now - self.unready_since,
+                self.app.consumer.describe_state(),
+            )
 
     async def _stop_if_idle(self, lag: dict[str, int | None]) -> None:
         """--until-idle: stop once caught up, idle long enough and everything is in InfluxDB."""
@@ -538,6 +569,20 @@ def build_app(
         await w.on_revoked(revoked)
 
     facts.on_recover(w.on_recovered)
+
+    async def _task_stacks() -> None:
+        """SIGUSR2 logs what every task waits for (a hung worker says why, see streams.task_stacks)."""
+        main_loop = asyncio.get_running_loop()
+
+        def loops() -> list[tuple[str, asyncio.AbstractEventLoop]]:
+            thread = getattr(app.consumer, "_thread", None)  # Faust's consumer thread and its loop
+            thread_loop = getattr(thread, "thread_loop", None)
+            return [("main", main_loop)] + ([("consumer thread", thread_loop)] if thread_loop else [])
+
+        task_stacks.install(loops, state=lambda: app.consumer.describe_state())
+
+    app.task(_task_stacks)
+
     app.timer(interval=settings.alert_interval_seconds)(w.alert_tick)
     app.timer(interval=settings.emit_interval_seconds)(w.flush_tick)
     app.timer(interval=2.0 if until_idle else 10.0)(w.health_tick)

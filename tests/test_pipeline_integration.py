@@ -467,6 +467,25 @@ def _tail(log: Path, n: int = 6000) -> str:
     return f"--- {log.name} ---\n" + log.read_text(errors="replace")[-n:]
 
 
+def _wait_workers(workers: list[subprocess.Popen], logs: list[Path], timeout: float = 780) -> list[int | None]:
+    """Wait for ``workers`` to end (within ``timeout`` seconds in all, below the test's own time
+    limit). One that hangs is asked what each of its asyncio tasks waits for (SIGUSR2, see
+    streams/task_stacks.py) and stopped, and the failure shows that with its log."""
+    deadline = time.monotonic() + timeout
+    hung: list[str] = []
+    for w, log in zip(workers, logs, strict=True):
+        try:
+            w.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            w.send_signal(signal.SIGUSR2)
+            time.sleep(3)
+            w.kill()
+            w.wait(timeout=30)
+            hung.append(_tail(log, 40_000))
+    assert not hung, f"{len(hung)} worker(s) did not end within {timeout:.0f} s:\n" + "\n".join(hung)
+    return [w.returncode for w in workers]
+
+
 def test_three_workers_write_the_same_figures_as_one(pipeline_influx, reference, tmp_path):
     """Workers in one group split the partitions. Three, not two: Mỹ Tho's busy units sit in
     partitions 1 and 3, and Faust gives two workers the even and the odd partitions, so one of
@@ -477,8 +496,7 @@ def test_three_workers_write_the_same_figures_as_one(pipeline_influx, reference,
     bucket, app_id = unique("three"), f"{s.app_id}-three"
     logs = [tmp_path / f"worker-{i}.log" for i in range(3)]
     workers = [_spawn_worker(s, bucket, app_id, until_idle=8, log=log) for log in logs]
-    for w in workers:
-        w.wait(timeout=900)
+    _wait_workers(workers, logs)
     outputs = [log.read_text(errors="replace") for log in logs]
     assert [w.returncode for w in workers] == [0, 0, 0], "\n".join(_tail(log) for log in logs)
     handled = [
@@ -515,7 +533,7 @@ def test_workers_joining_and_leaving_mid_stream_write_the_same_figures(pipeline_
             time.sleep(3)
             if steady.poll() is not None:
                 break
-        assert steady.wait(timeout=900) == 0, _tail(logs[0])
+        assert _wait_workers([steady], logs[:1], timeout=700) == [0], _tail(logs[0])
     finally:
         if steady.poll() is None:
             steady.kill()
@@ -553,7 +571,7 @@ def test_worker_killed_mid_stream_ends_with_the_same_figures(pipeline_influx, re
     partial = figures(s, bucket)
     assert partial != reference[0], "the worker should have been killed before finishing"
     r = _spawn_worker(s, bucket, app_id, until_idle=4, log=logs[1])
-    assert r.wait(timeout=900) == 0, _tail(logs[1])
+    assert _wait_workers([r], logs[1:], timeout=700) == [0], _tail(logs[1])
     assert_same(reference[0], figures(s, bucket), "crash and restart", logs)
     assert alerts_in(s, bucket) == reference[1]
 
@@ -601,7 +619,7 @@ def test_worker_rides_out_an_influxdb_outage(pipeline_influx, reference, tmp_pat
             time.sleep(15)
             assert w.poll() is None, "the worker must not die while InfluxDB is down\n" + _tail(log)
             influx.start(timeout=120)
-            w.wait(timeout=900)
+            _wait_workers([w], [log], timeout=700)
         finally:
             if w.poll() is None:
                 w.kill()

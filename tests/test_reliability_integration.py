@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 from tests.conftest import _free_port, flux, make_settings, run_govpulse, run_worker, unique, wait_for
-from tests.test_pipeline_integration import _spawn_worker, _tail, assert_same, figures
+from tests.test_pipeline_integration import _spawn_worker, _tail, _wait_workers, assert_same, figures
 
 pytestmark = pytest.mark.integration
 
@@ -301,8 +301,7 @@ def test_producers_with_librdkafkas_partitioner_give_the_same_figures(pipeline_i
     bucket, app_id = s.influx_bucket, s.app_id
     logs = [tmp_path / f"worker-{i}.log" for i in range(3)]
     workers = [_spawn_worker(s, bucket, app_id, until_idle=8, log=log) for log in logs]
-    for w in workers:
-        w.wait(timeout=900)
+    _wait_workers(workers, logs)
     assert [w.returncode for w in workers] == [0, 0, 0], "\n".join(_tail(log) for log in logs)
     assert_same(reference, figures(s, bucket), "mixed partitioners, three workers", logs)
     # every misplaced record was forwarded; a record read again after a rebalance (offsets not yet
@@ -353,7 +352,7 @@ def test_a_worker_restarted_after_sigkill_processes_again_within_seconds(pipelin
             interval=0.2,
             what="the restarted worker's first batch",
         )
-        assert r.wait(timeout=900) == 0, _tail(logs[1])
+        assert _wait_workers([r], logs[1:], timeout=700) == [0], _tail(logs[1])
     finally:
         if r.poll() is None:
             r.kill()

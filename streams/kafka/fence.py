@@ -17,8 +17,8 @@ fetches it is accepted. Records behind the fence were delivered already and are 
 
 Table recovery has the same exposure on the (compacted, so not contiguous) changelog topics:
 it seeks each changelog partition and reads to the high-water mark, through the same fetch loop.
-``SeekEpochs`` drops any record, of any topic, whose fetch started before a seek of its partition
-had finished; the fetch after the seek reads the new position.
+``SeekEpochs`` drops any record, of any topic, that left aiokafka before a seek of its partition
+took effect; the fetch after the seek reads the new position.
 
 ``OffsetFence`` and ``SeekEpochs`` are pure bookkeeping (tested exhaustively in
 tests/test_fence.py); ``FencedConsumer`` is the thin Faust shell around them.
@@ -148,31 +148,35 @@ class OffsetFence:
 class SeekEpochs:
     """Which fetched records predate a seek of their partition. No I/O.
 
-    Faust fetches in a background thread and hands records over later; a seek (table recovery
-    moving a changelog partition, the fence seeking back) can land in between. A record from a
-    fetch that started before a seek of its partition finished is from the old position: it must
-    be dropped (the fetch after the seek reads the new position), or Faust's read-offset guard
-    may skip what the new position holds. Each partition's epoch is odd while a seek is under way.
+    Faust fetches in its consumer thread and hands the records to its fetch loop later; a seek
+    (table recovery moving a changelog partition, the fence seeking back) can land in between.
+    A record that left aiokafka before a seek of its partition took effect is from the old
+    position: it must be dropped, or Faust's read-offset guard may skip what the new position
+    holds. A record that left aiokafka after the seek took effect is from the new position (aiokafka
+    drops its own buffered records of the old one) and must be kept: aiokafka's position has moved
+    past it, so nothing reads it again, and for a changelog partition table recovery then waits
+    for it forever. (Counting a seek from when it was requested, as this class first did, dropped
+    such records: the hang of the three-worker test in CI, stop 19.)
+
+    Both moments are taken in the consumer thread, where they happen in one order:
+    :meth:`applied` when a seek changes a partition's position, :meth:`snapshot` when a fetch's
+    records leave aiokafka. A record is stale iff its partition was sought after its snapshot.
     """
 
     def __init__(self) -> None:
-        self.epoch: dict[Hashable, int] = {}
+        self.epoch: dict[Hashable, int] = {}  # seeks applied, per partition (written in the consumer thread)
         self.dropped = 0
 
-    def seek_started(self, tps: Iterable[Hashable]) -> None:
-        for tp in tps:
-            self.epoch[tp] = self.epoch.get(tp, 0) + 1
-
-    def seek_finished(self, tps: Iterable[Hashable]) -> None:
-        self.seek_started(tps)  # back to even
+    def applied(self, tp: Hashable) -> None:
+        """A seek changed ``tp``'s position (in the consumer thread)."""
+        self.epoch[tp] = self.epoch.get(tp, 0) + 1
 
     def snapshot(self) -> dict[Hashable, int]:
-        """Taken when a fetch starts."""
+        """Taken when a fetch's records leave aiokafka (in the consumer thread)."""
         return dict(self.epoch)
 
     def is_stale(self, tp: Hashable, at_fetch: Mapping[Hashable, int]) -> bool:
-        e = at_fetch.get(tp, 0)
-        stale = e % 2 == 1 or self.epoch.get(tp, 0) != e
+        stale = self.epoch.get(tp, 0) != at_fetch.get(tp, 0)
         self.dropped += stale
         return stale
 
@@ -202,6 +206,7 @@ class FencedConsumer(AIOKafkaConsumer):
         self.fence = OffsetFence(table=self.checkpoint.table)
         self.epochs = SeekEpochs()
         self._fetch_epochs: dict[Hashable, int] = {}
+        self._fetch_stamp: dict[Hashable, int] = {}
         # diagnostics (see streams.app): the same open file as the agent's trace
         self._trace = trace_file(get_settings().offset_trace)
 
@@ -274,19 +279,33 @@ class FencedConsumer(AIOKafkaConsumer):
         self.fence.reset({tp: offset})
         await self.seek_wait({tp: offset})
 
-    async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
-        # table recovery seeks changelog partitions this way, and so does the fence
-        tps = list(partitions)
-        self.epochs.seek_started(tps)
-        try:
-            await super().seek_wait(partitions)
-        finally:
-            self.epochs.seek_finished(tps)
+    def _stamp_seeks_and_fetches(self) -> None:
+        """Make aiokafka's fetcher, in the consumer thread, count each seek as it takes effect
+        (every seek of the consumer and of ``seek_to_committed`` goes through ``Fetcher.seek_to``)
+        and take the count when a fetch's records leave it (see :class:`SeekEpochs`)."""
+        fetcher = self._thread._ensure_consumer()._fetcher
+        if getattr(fetcher, "govpulse_stamped", False):
+            return
+        epochs = self.epochs
+        seek_to, fetched_records = fetcher.seek_to, fetcher.fetched_records
+
+        def stamped_seek_to(tp: Any, offset: int) -> None:
+            seek_to(tp, offset)
+            epochs.applied(tp)
+
+        async def stamped_fetched_records(*args: Any, **kwargs: Any) -> Any:
+            records = await fetched_records(*args, **kwargs)
+            self._fetch_stamp = epochs.snapshot()  # no await in between: no seek either
+            return records
+
+        fetcher.seek_to, fetcher.fetched_records = stamped_seek_to, stamped_fetched_records
+        fetcher.govpulse_stamped = True
 
     async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> RecordMap:
-        at_fetch = self.epochs.snapshot()
+        self._stamp_seeks_and_fetches()
         records = await super()._getmany(active_partitions, timeout)
-        self._fetch_epochs = at_fetch
+        # the stamp of this fetch, set in the consumer thread before the records came back here
+        self._fetch_epochs = self._fetch_stamp
         return records
 
     async def perform_seek(self) -> None:
@@ -318,6 +337,37 @@ class FencedConsumer(AIOKafkaConsumer):
                 offset,
             )
             await self.seek_back(tp, offset)
+
+    def describe_state(self) -> str:
+        """Each assigned partition as Faust, aiokafka and the fence see it (for the SIGUSR2 dump of
+        streams.task_stacks; read from the main thread without locks: a diagnostic snapshot)."""
+        lines = [f"flow_active={self.flow_active} generation={self.app.consumer_generation_id}"]
+        try:
+            inner = self._thread._ensure_consumer()  # Faust's aiokafka consumer
+            subscription = inner._subscription.subscription
+            assignment = subscription.assignment if subscription is not None else None
+            fetcher = inner._fetcher
+        except Exception as exc:  # noqa: BLE001 - a diagnostic: say why not
+            return f"{lines[0]}; aiokafka state unavailable: {exc!r}"
+        active, paused = self._active_partitions or set(), self._paused_partitions
+        lines.append(
+            f"aiokafka fetcher: in flight to nodes {sorted(fetcher._in_flight)}, buffered {len(fetcher._records)}"
+        )
+        for tp in sorted(self.assignment()):
+            state = assignment.state_value(tp) if assignment is not None else None
+            p = self.checkpoint.table.get(tp)
+            lines.append(
+                f"{tp.topic}[{tp.partition}]: faust {'active' if tp in active else 'paused' if tp in paused else '-'}"
+                f" read_offset={self._read_offset.get(tp)} epoch={self.epochs.epoch.get(tp, 0)}"
+                f" | aiokafka position={getattr(state, '_position', None)} paused={getattr(state, 'paused', None)}"
+                f" reset={getattr(state, 'awaiting_reset', None)} buffered={tp in fetcher._records}"
+                + (
+                    f" | fence next={p.delivered_next} positioned={p.positioned} processed_next={p.processed_next}"
+                    if p
+                    else ""
+                )
+            )
+        return "\n".join(lines)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         self.fence.forget(revoked)

@@ -467,7 +467,7 @@ def _tail(log: Path, n: int = 6000) -> str:
     return f"--- {log.name} ---\n" + log.read_text(errors="replace")[-n:]
 
 
-def _wait_workers(workers: list[subprocess.Popen], logs: list[Path], timeout: float = 780) -> list[int | None]:
+def _wait_workers(workers: list[subprocess.Popen], logs: list[Path], timeout: float = 600) -> list[int | None]:
     """Wait for ``workers`` to end (within ``timeout`` seconds in all, below the test's own time
     limit). One that hangs is asked what each of its asyncio tasks waits for (SIGUSR2, see
     streams/task_stacks.py) and stopped, and the failure shows that with its log."""
@@ -533,7 +533,7 @@ def test_workers_joining_and_leaving_mid_stream_write_the_same_figures(pipeline_
             time.sleep(3)
             if steady.poll() is not None:
                 break
-        assert _wait_workers([steady], logs[:1], timeout=700) == [0], _tail(logs[0])
+        assert _wait_workers([steady], logs[:1], timeout=600) == [0], _tail(logs[0])
     finally:
         if steady.poll() is None:
             steady.kill()
@@ -571,7 +571,7 @@ def test_worker_killed_mid_stream_ends_with_the_same_figures(pipeline_influx, re
     partial = figures(s, bucket)
     assert partial != reference[0], "the worker should have been killed before finishing"
     r = _spawn_worker(s, bucket, app_id, until_idle=4, log=logs[1])
-    assert _wait_workers([r], logs[1:], timeout=700) == [0], _tail(logs[1])
+    assert _wait_workers([r], logs[1:], timeout=600) == [0], _tail(logs[1])
     assert_same(reference[0], figures(s, bucket), "crash and restart", logs)
     assert alerts_in(s, bucket) == reference[1]
 
@@ -619,7 +619,7 @@ def test_worker_rides_out_an_influxdb_outage(pipeline_influx, reference, tmp_pat
             time.sleep(15)
             assert w.poll() is None, "the worker must not die while InfluxDB is down\n" + _tail(log)
             influx.start(timeout=120)
-            _wait_workers([w], [log], timeout=700)
+            _wait_workers([w], [log], timeout=600)
         finally:
             if w.poll() is None:
                 w.kill()

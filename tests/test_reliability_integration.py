@@ -352,7 +352,7 @@ def test_a_worker_restarted_after_sigkill_processes_again_within_seconds(pipelin
             interval=0.2,
             what="the restarted worker's first batch",
         )
-        assert _wait_workers([r], logs[1:], timeout=700) == [0], _tail(logs[1])
+        assert _wait_workers([r], logs[1:], timeout=600) == [0], _tail(logs[1])
     finally:
         if r.poll() is None:
             r.kill()

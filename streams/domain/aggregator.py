@@ -109,6 +109,13 @@ class UnitState(OpenDossiers):
             c = self.report[bucket] = Counts()
         return c
 
+    def feedback_counts(self, local_day: int) -> Counts:
+        """The feedback_flows counts of a local day, made empty if new."""
+        c = self.feedback_days.get(local_day)
+        if c is None:
+            c = self.feedback_days[local_day] = Counts()
+        return c
+
     def report_tags(self, group: ReportGroup) -> Tags:
         t = self._report_tags.get(group)
         if t is None:
@@ -221,10 +228,7 @@ class Aggregator:
         day = self.cal.local_day
         netted = _netted([(day(t), idx, d) for t, idx, d in old_f], [(day(t), idx, d) for t, idx, d in new_f])
         for local_day, changes in netted.items():
-            c = u.feedback_days.get(local_day)
-            if c is None:
-                c = u.feedback_days[local_day] = Counts()
-            _bump_bucket(c, changes, local_day, u.dirty_feedback, u.removed_feedback)
+            _bump_bucket(u.feedback_counts(local_day), changes, local_day, u.dirty_feedback, u.removed_feedback)
 
     def _bump_many(self, u: UnitState, t: int, changes: list[tuple[int, int]]) -> None:
         """Add (field, delta) changes at instant t to every bucket that holds t."""
@@ -476,7 +480,7 @@ class Aggregator:
         are written again, in full, with what this worker holds (zeros where nothing is left)."""
         u = self.units[rec["unit"]]
         for local_day in feedback_rewrite_days(rec, self.cal):
-            u.feedback_days.setdefault(local_day, Counts())
+            u.feedback_counts(local_day)
             u.dirty_feedback.add(local_day)
             u.removed_feedback.add(local_day)
 

@@ -188,10 +188,10 @@ class FencedConsumer(AIOKafkaConsumer):
     with its own seeks and stays unfenced.
 
     The source records of each fetch go to its ``batch_handler`` (set by :func:`install`) in batches
-    of at most the app's ``broker_commit_every``, straight from the fetch, and never enter Faust's per-record machinery (its fetch
-    loop's per-record futures, the conductor, the stream and its take buffer, event objects and
-    acks: most of the worker's time, issue 13). Changelog records still take Faust's path, to its
-    table recovery. Offsets are then the checkpoint's alone: :meth:`_new_offset` asks it, and
+    of at most the app's ``broker_commit_every``, straight from the fetch, and never enter Faust's
+    per-record machinery (its fetch loop's per-record futures, the conductor, the stream and its
+    take buffer, event objects and acks: most of the worker's time, issue 13). Changelog records
+    still take Faust's path, to its table recovery. Offsets are then the checkpoint's alone: :meth:`_new_offset` asks it, and
     :meth:`_filter_tps_with_pending_acks` offers its partitions for commit, as Faust offers the ones
     with acked messages.
     """

@@ -220,6 +220,57 @@ def cleanup(s: Settings) -> None:
         print(f"cleanup of {s.topic_prefix} / {s.influx_bucket} failed: {e}")
 
 
+def open_dossiers(events: int, wards: int) -> Iterator[Record]:
+    """The throughput run's input: receptions that all stay open (due a year later, so the run is
+    not dominated by alerts), one every 600 ms of event time, round-robin over the first wards:
+    ~national scale, 3,000 wards x ~50 dossiers a day -> 1M receptions in about a week."""
+    ward_list = _wards()[:wards]
+    start = datetime(2024, 1, 2, 8, 0, tzinfo=timezone(timedelta(hours=7)))
+    due_span = timedelta(days=365)
+    for i in range(events):
+        at = start + timedelta(milliseconds=600 * i)
+        yield _received(i, ward_list[i % len(ward_list)], at, at + due_span)
+
+
+def core_memory(result: Result, events: int, wards: int, top: int = 12, console: Console | None = None) -> None:
+    """Where an open dossier's bytes go: the throughput run's input through ``WorkerCore`` alone (no
+    Kafka, no InfluxDB, in this process), with tracemalloc counting the net allocations that remain
+    per dossier, by the line that made them. The worker's RSS adds the interpreter and libraries."""
+    import gc
+    import tracemalloc
+
+    from streams.core import RecordStore, WorkerCore
+
+    records = list(open_dossiers(events, wards))
+    say = console.print if console else print
+    say(f"core alone: {events:,} open dossiers through WorkerCore under tracemalloc …")
+    core = WorkerCore(Settings(home=Path(tempfile.mkdtemp(prefix="govpulse-bench-"))), RecordStore({}), replay=True)
+    topic = Settings().topic(DOSSIER_EVENTS)
+    gc.collect()
+    tracemalloc.start(1)
+    try:
+        before = tracemalloc.take_snapshot()
+        for offset, (key, value, ts) in enumerate(records):
+            core.handle(topic, 0, offset, key, value, ts)
+            if offset % 5000 == 4999:
+                core.store.take_unsent()  # what the worker's changelog writer takes after each batch
+        core.store.take_unsent()
+        core.advance()
+        core.snapshot()
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    stats = after.compare_to(before, "lineno")
+    total = sum(st.size_diff for st in stats)
+    result.add(f"core alone: bytes per open dossier ({events:,}, tracemalloc)", f"{total / events:,.0f} B", "")
+    root = f"{REPO}/"
+    for st in stats[:top]:
+        frame = st.traceback[0]
+        where = frame.filename.replace(root, "").split("site-packages/")[-1]
+        result.add(f"  allocated at {where}:{frame.lineno}", f"{st.size_diff / events:,.0f} B", "")
+
+
 def throughput(result: Result, events: int, wards: int, console: Console | None = None) -> None:
     from producers.topics import ensure_topics
 
@@ -229,19 +280,9 @@ def throughput(result: Result, events: int, wards: int, console: Console | None 
         app_id=f"bench-{uuid.uuid4().hex[:6]}",
     )
     ensure_topics(s)
-    ward_list = _wards()[:wards]
-    start = datetime(2024, 1, 2, 8, 0, tzinfo=timezone(timedelta(hours=7)))
-    due_span = timedelta(days=3650 // 10)  # due far ahead: all stay open and none alerts during the run
-
-    def records() -> Iterator[Record]:
-        # ~national scale: 3,000 wards x ~50 dossiers a day -> 1M receptions in about a week
-        for i in range(events):
-            at = start + timedelta(milliseconds=600 * i)
-            yield _received(i, ward_list[i % len(ward_list)], at, at + due_span)
-
     say = console.print if console else print
     say(f"producing {events:,} events into {s.topic('dossier-events')} …")
-    dt = produce(s, records(), events)
+    dt = produce(s, open_dossiers(events, wards), events)
     result.add("producer (kafka-python, acks=all)", f"{events / dt:,.0f} events/s")
     base_json = asyncio.run(_baseline(s, events, validate=False))
     result.add("baseline: aiokafka read + JSON decode", f"{events / base_json:,.0f} events/s")

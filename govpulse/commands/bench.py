@@ -17,6 +17,9 @@ def bench(
     skip_throughput: bool = typer.Option(False),
     skip_live: bool = typer.Option(False),
     skip_restart: bool = typer.Option(False),
+    core_memory: int = typer.Option(
+        0, help="also count, for N open dossiers through the worker core alone, the bytes each keeps and where"
+    ),
 ) -> None:
     """Throughput vs an aiokafka baseline, peak memory, live latency, alert delay and restart after kill -9."""
     from govpulse import bench as b
@@ -28,6 +31,8 @@ def bench(
         b.live(result, live_rate, live_seconds, console=console)
     if not skip_restart:
         b.restart(result, console=console)
+    if core_memory:
+        b.core_memory(result, core_memory, wards, console=console)
     t = Table("measurement", "result", "goal", title=f"govpulse bench — {b.machine()}")
     for row in result.rows:
         t.add_row(*row)

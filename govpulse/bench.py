@@ -244,8 +244,9 @@ def core_memory(result: Result, events: int, wards: int, top: int = 12, console:
     records = list(open_dossiers(events, wards))
     say = console.print if console else print
     say(f"core alone: {events:,} open dossiers through WorkerCore under tracemalloc …")
-    core = WorkerCore(Settings(home=Path(tempfile.mkdtemp(prefix="govpulse-bench-"))), RecordStore({}), replay=True)
-    topic = Settings().topic(DOSSIER_EVENTS)
+    s = Settings(home=Path(tempfile.mkdtemp(prefix="govpulse-bench-")))
+    core = WorkerCore(s, RecordStore({}), replay=True)
+    topic = s.topic(DOSSIER_EVENTS)
     gc.collect()
     tracemalloc.start(1)
     try:
@@ -281,7 +282,7 @@ def throughput(result: Result, events: int, wards: int, console: Console | None 
     )
     ensure_topics(s)
     say = console.print if console else print
-    say(f"producing {events:,} events into {s.topic('dossier-events')} …")
+    say(f"producing {events:,} events into {s.topic(DOSSIER_EVENTS)} …")
     dt = produce(s, open_dossiers(events, wards), events)
     result.add("producer (kafka-python, acks=all)", f"{events / dt:,.0f} events/s")
     base_json = asyncio.run(_baseline(s, events, validate=False))
